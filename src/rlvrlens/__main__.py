@@ -1,0 +1,3 @@
+from rlvrlens.cli import main
+
+raise SystemExit(main())

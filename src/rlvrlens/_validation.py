@@ -1,0 +1,74 @@
+"""Argument checks shared by every layer: each raises an error that names the parameter and range."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+
+def check_int(name: str, value: object, *, minimum: int = 1, maximum: int | None = None) -> int:
+    """Return ``value`` as an int, or raise if it is not an integer in ``[minimum, maximum]``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    value = int(value)
+    if value < minimum or (maximum is not None and value > maximum):
+        upper = "" if maximum is None else f" and <= {maximum}"
+        raise ValueError(f"{name} must be an integer >= {minimum}{upper}, got {value}")
+    return value
+
+
+def check_float(
+    name: str,
+    value: object,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
+    """Return ``value`` as a finite float inside the stated interval, or raise."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    value = float(value)
+    lo = "-inf" if low is None else repr(low)
+    hi = "inf" if high is None else repr(high)
+    interval = f"{'(' if low_open or low is None else '['}{lo}, {hi}{')' if high_open or high is None else ']'}"
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite and in {interval}, got {value}")
+    if low is not None and (value < low or (low_open and value == low)):
+        raise ValueError(f"{name} must be in {interval}, got {value}")
+    if high is not None and (value > high or (high_open and value == high)):
+        raise ValueError(f"{name} must be in {interval}, got {value}")
+    return value
+
+
+def check_probabilities(name: str, value: object, *, open_interval: bool = False) -> np.ndarray:
+    """Return ``value`` as a float array in ``[0, 1]`` (``(0, 1)`` if ``open_interval``), or raise."""
+    try:
+        arr = np.asarray(value, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be a number or an array of numbers, got {value!r}") from exc
+    if np.isnan(arr).any():
+        raise ValueError(f"{name} must not contain NaN")
+    if open_interval:
+        if ((arr <= 0) | (arr >= 1)).any():
+            bad = arr[(arr <= 0) | (arr >= 1)].ravel()[0]
+            raise ValueError(f"{name} must lie in the open interval (0, 1), got {bad}")
+    elif ((arr < 0) | (arr > 1)).any():
+        bad = arr[(arr < 0) | (arr > 1)].ravel()[0]
+        raise ValueError(f"{name} must lie in [0, 1], got {bad}")
+    return arr
+
+
+def check_finite_array(name: str, value: object, *, shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """Return ``value`` as a finite float array (of ``shape`` if given), or raise."""
+    try:
+        arr = np.asarray(value, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be an array of real numbers, got {value!r}") from exc
+    if shape is not None and arr.shape != shape:
+        raise ValueError(f"{name} must have shape {shape}, got {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name} must be finite (no NaN or inf)")
+    return arr

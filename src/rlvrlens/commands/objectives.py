@@ -1,0 +1,95 @@
+"""``rlvrlens schemes | h | design``: the objectives layer from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+
+import numpy as np
+
+from rlvrlens.commands._common import add_scheme_args, print_json, print_table, scheme_from_args
+from rlvrlens.objectives import LIMITS, SCHEMES, design, dh, h, scheme_parameters
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("schemes", help="list the catalogue of weight schemes")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=run_schemes)
+
+    p = sub.add_parser("h", help="evaluate the induced objective h_M and its slope h'_M")
+    add_scheme_args(p)
+    p.add_argument("--t", type=float, nargs="+", default=[0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0],
+                   help="points in [0, 1]")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--plot", metavar="FILE", help="also plot h_M and h'_M on [0, 1] into FILE (.png/.pdf)")
+    p.set_defaults(func=run_h)
+
+    p = sub.add_parser("design", help="weights whose h_M matches a target h")
+    p.add_argument("--target", required=True, help='target h(t) as an expression in t, e.g. "log(t/(1-t))"')
+    p.add_argument("--M", type=int, required=True, help="group size")
+    p.add_argument("--split", choices=["right", "centred"], default="right", help="how c splits into (a, b)")
+    p.add_argument("--nodes", choices=["auto", "uniform", "interior"], default="auto",
+                   help="quasi-interpolation nodes when the design is not exact")
+    p.add_argument("--interval", type=float, nargs=2, metavar=("LO", "HI"), help="where the error is measured")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=run_design)
+
+
+def run_schemes(args: argparse.Namespace) -> int:
+    rows = []
+    for name, ctor in SCHEMES.items():
+        params = {k: (None if v is inspect.Parameter.empty else v) for k, v in scheme_parameters(name).items()}
+        limit_name = ctor(*([8, 2] if name == "pass_at_k" else [8])).limit
+        summary = (inspect.getdoc(ctor) or "").splitlines()[0]
+        rows.append({"name": name, "params": params, "limit": limit_name, "summary": summary})
+    if args.json:
+        print_json(rows)
+        return 0
+    print_table(["name", "parameters (defaults)", "M->inf limit", "what it is"],
+                [[r["name"], ", ".join(f"{k}={v}" for k, v in r["params"].items()) or "-",
+                  r["limit"] or "-", r["summary"]] for r in rows])
+    return 0
+
+
+def run_h(args: argparse.Namespace) -> int:
+    scheme = scheme_from_args(args)
+    t = np.asarray(args.t, dtype=float)
+    hv, dv = h(scheme, t), dh(scheme, t)
+    if args.json:
+        print_json({"scheme": scheme.describe(), "t": t.tolist(), "h": hv.tolist(), "dh": dv.tolist()})
+    else:
+        print(f"{scheme!r}")
+        print_table(["t", "h_M(t)", "h'_M(t)"], [[float(a), float(b), float(c)] for a, b, c in zip(t, hv, dv)])
+    if args.plot:
+        from rlvrlens.figures.objectives import plot_curves
+        from rlvrlens.figures.style import save
+
+        grid = np.linspace(0, 1, 501)
+        curves = {f"$h_M$, {scheme.name} M={scheme.M}": h(scheme, grid),
+                  f"$h'_M$": dh(scheme, grid)}
+        refs = {}
+        if scheme.limit:
+            fn, label = LIMITS[scheme.limit]
+            with np.errstate(all="ignore"):
+                refs[f"limit {label}"] = fn(grid)
+        fig = plot_curves(grid, curves, references=refs, title=repr(scheme), ylabel="value")
+        for path in save(fig, args.plot, formats=(args.plot.rsplit(".", 1)[-1] if "." in args.plot else "png",)):
+            print(f"wrote {path}")
+    return 0
+
+
+def run_design(args: argparse.Namespace) -> int:
+    interval = tuple(args.interval) if args.interval else None
+    result = design(args.target, args.M, split=args.split, nodes=args.nodes, interval=interval)
+    s = result.scheme
+    if args.json:
+        print_json({"scheme": s.describe(), "exact": result.exact, "error": result.error,
+                    "constant": result.constant, "interval": list(result.interval)})
+        return 0
+    print(f"target h(t) = {args.target}, M = {args.M}, split = {args.split}")
+    print_table(["s", "a_s", "b_s", "c_s"], [[i, float(x), float(y), float(z)] for i, (x, y, z) in
+                                              enumerate(zip(s.a, s.b, s.c))])
+    kind = "exact (h' is a polynomial of degree <= M-1)" if result.exact else "Bernstein quasi-interpolation"
+    lo, hi = result.interval
+    print(f"{kind}: sup |h_M - h - k| = {result.error:.6g} on [{lo:g}, {hi:g}] with k = {result.constant:.6g}")
+    return 0

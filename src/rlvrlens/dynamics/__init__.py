@@ -1,0 +1,1 @@
+"""rlvrlens.dynamics (built by a later issue)."""

@@ -1,0 +1,1 @@
+"""rlvrlens.training (built by a later issue)."""
