@@ -26,6 +26,8 @@ _H = 0.005
 _GEOMETRIC_RATIO = 1.01
 #: Scan limit where the bound on g is infinite (Mroueh with eps = 0) or for the mirror map.
 _X_CAP = 1e4
+#: Smallest relative amplitude (in logit) for a 2-cycle of the grid (or of attractor).
+_MIN_AMPLITUDE = 1e-6
 #: Slopes within this of +-1 are called neutral.
 NEUTRAL_TOL = 1e-9
 
@@ -348,7 +350,9 @@ def fixed_point_grid(success: SuccessMap, betas: object = None, p_refs: object =
         x2 = step(x1, idx)
         scale = tol * (1.0 + np.abs(x))
         fixed = np.abs(x1 - x) <= scale
-        cycle = ~fixed & (np.abs(x2 - x) <= scale)
+        # a 2-cycle needs a visible amplitude: a slow oscillation into a fixed point with slope
+        # near -1 also has x2 ~ x, and is left to converge (or to time out as unresolved)
+        cycle = ~fixed & (np.abs(x2 - x) <= scale) & (np.abs(x1 - x) > _MIN_AMPLITUDE * (1.0 + np.abs(x)))
         kind[idx[fixed]] = 1
         kind[idx[cycle]] = 2
         x_end[idx[fixed]] = x1[fixed]

@@ -12,6 +12,8 @@ from rlvrlens.dynamics.maps import SuccessMap, logit
 
 #: Orbits are tested for periods 1..this once they have settled.
 MAX_PERIOD = 64
+#: Points of a reported cycle differ by more than this (relative, in logit).
+MIN_CYCLE_GAP = 1e-6
 #: Beyond this logit, p rounds to 1 in float64 (1 - p < 1e-323).
 _P_ONE_LOGIT = 745.0
 
@@ -115,7 +117,8 @@ def attractor(success: SuccessMap, p0: object = None, *, max_steps: int = 20_000
 
     The orbit is run in logit space; after every 256 steps the last points are tested for a period
     ``k <= 64``: ``|x_j - x_{j-k}| <= tol (1 + |x_j|)`` over the last ``2k`` points, smallest ``k``
-    first. A period of 1 is a fixed point, 2 a 2-cycle, and so on. Orbits of the mirror map that run
+    first, and for ``k > 1`` the ``k`` points must differ by more than ``1e-6 (1 + |x|)`` (a slow
+    oscillation into a fixed point of slope near -1 is not a cycle). A period of 1 is a fixed point, 2 a 2-cycle, and so on. Orbits of the mirror map that run
     off to ``p = 1`` (or 0) are reported as the fixed point at that endpoint, with its slope
     ``exp(-g(1)/beta)`` (``exp(g(0)/beta)``).
 
@@ -156,6 +159,8 @@ def attractor(success: SuccessMap, p0: object = None, *, max_steps: int = 20_000
                 break
             if np.all(np.abs(recent - earlier) <= tol * (1.0 + np.abs(recent))):
                 points = np.sort(orbit[-k:])
+                if k > 1 and np.min(np.diff(points)) <= MIN_CYCLE_GAP * (1.0 + np.max(np.abs(points))):
+                    break  # points not distinct: a slow oscillation into a fixed point, go on
                 multiplier = float(np.prod(success.logit_slope(points)))
                 kind = "fixed_point" if k == 1 else "cycle"
                 return Attractor(kind, points, special.expit(points), multiplier, steps)
