@@ -51,6 +51,12 @@ class Rollout:
     def __len__(self) -> int:
         return len(self.prompts)
 
+    def select(self, rows: Sequence[int]) -> "Rollout":
+        """The sub-batch of the given rows."""
+        idx = torch.as_tensor(list(rows), dtype=torch.long)
+        return Rollout([self.prompts[i] for i in idx.tolist()], self.completion_ids[idx], self.mask[idx],
+                       [self.texts[i] for i in idx.tolist()], self.finished[idx])
+
 
 def _check_sampling(n: int, temperature: float, top_p: float, max_new_tokens: int) -> None:
     check_int("n", n, minimum=1)
