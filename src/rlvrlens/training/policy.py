@@ -281,7 +281,9 @@ class TabularPolicy(torch.nn.Module):
         self.prompt_list, self.answers = list(prompts), list(answers)
         self._prompt_index = {p: i for i, p in enumerate(self.prompt_list)}
         self._answer_index = {a: j for j, a in enumerate(self.answers)}
-        init = torch.zeros(len(prompts), len(answers)) if logits is None else torch.as_tensor(logits, dtype=torch.float32)
+        init = torch.zeros(len(prompts), len(answers)) if logits is None else torch.as_tensor(logits)
+        if not init.is_floating_point():
+            init = init.float()
         if init.shape != (len(prompts), len(answers)):
             raise ValueError(f"logits must have shape ({len(prompts)}, {len(answers)}), got {tuple(init.shape)}")
         self.logits = torch.nn.Parameter(init.clone())
@@ -290,7 +292,7 @@ class TabularPolicy(torch.nn.Module):
         return torch.softmax(self.logits, dim=-1)
 
     def clone(self) -> "TabularPolicy":
-        other = TabularPolicy(self.prompt_list, self.answers, self.logits.detach())
+        other = TabularPolicy(self.prompt_list, self.answers, self.logits.detach().clone())
         other.requires_grad_(False)
         return other
 
