@@ -226,3 +226,29 @@ def test_property_fixed_points_are_roots_above_p_ref(c, beta, p_ref):
         assert float(F.step_logit(fp.logit)) == pytest.approx(fp.logit, rel=1e-10, abs=1e-10)
     reached = [fp for fp in fps if fp.reached]
     assert len(reached) <= 1 and all(fp.kind != "repelling" for fp in reached)
+
+
+def _neutral_case(c, p_star, beta):
+    """A scheme with h' = c0 (1-p) + c1 p and p_ref chosen so that p_star is a fixed point."""
+    scheme = WeightScheme(2, np.zeros(2), np.array(c, dtype=float))
+    g = c[0] * (1 - p_star) + c[1] * p_star
+    x_ref = np.log(p_star / (1 - p_star)) - g / beta
+    return success_map(scheme, beta, 1 / (1 + np.exp(-x_ref)))
+
+
+def test_neutral_flip_point():
+    # h' = 2(1-p): slope -2 p(1-p)/beta = -1 at p* = 3/4 when beta = 3/8
+    fps = fixed_points(_neutral_case([2.0, 0.0], 0.75, 0.375), find_reached=False)
+    (fp,) = fps
+    assert fp.p == pytest.approx(0.75, rel=1e-13) and fp.kind == "neutral"
+    assert fp.slope == pytest.approx(-1.0, abs=1e-12)
+
+
+@pytest.mark.parametrize("p_star", [0.6, 0.7, 0.8])
+def test_tangent_fixed_point_is_found(p_star):
+    """h' = 2p: slope 2 p(1-p)/beta = 1 at p* when beta = 2 p*(1-p*): G(x) = F(x) - x touches zero
+    without changing sign (a double root), found from the minima of |G|, to ~sqrt(machine eps)."""
+    F = _neutral_case([0.0, 2.0], p_star, 2 * p_star * (1 - p_star))
+    fps = fixed_points(F, find_reached=False)
+    assert len(fps) == 2 and fps[0].kind == "attracting"
+    assert fps[1].kind == "neutral" and fps[1].p == pytest.approx(p_star, abs=1e-7)

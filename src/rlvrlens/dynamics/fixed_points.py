@@ -28,8 +28,9 @@ _GEOMETRIC_RATIO = 1.01
 _X_CAP = 1e4
 #: Smallest relative amplitude (in logit) for a 2-cycle of the grid (or of attractor).
 _MIN_AMPLITUDE = 1e-6
-#: Slopes within this of +-1 are called neutral.
-NEUTRAL_TOL = 1e-9
+#: Slopes within this of +-1 are called neutral (a double root, slope 1, is located only to about
+#: sqrt(machine epsilon), so its computed slope is off by ~1e-8).
+NEUTRAL_TOL = 1e-7
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ class FixedPoint:
     slope : float
         ``F'(p*)`` (equal to the slope in logit space at a fixed point).
     kind : str
-        ``"attracting"`` (``|F'| < 1``), ``"repelling"`` or ``"neutral"`` (``|F'| = 1`` within 1e-9).
+        ``"attracting"`` (``|F'| < 1``), ``"repelling"`` or ``"neutral"`` (``|F'| = 1`` within 1e-7).
     reached : bool
         Whether the iteration from ``p_0 = p_ref`` converges to it (its basin contains ``p_ref``).
     """
@@ -109,7 +110,9 @@ def scan_nodes(lo: float, hi: float) -> np.ndarray:
 
 
 def _roots(fn, nodes: np.ndarray) -> list[float]:
-    """Roots of ``fn`` (vectorised) on ``[nodes[0], nodes[-1]]``: sign changes refined by brentq."""
+    """Roots of ``fn`` (vectorised) on ``[nodes[0], nodes[-1]]``: sign changes refined by brentq,
+    plus touching (double) roots: a local minimum of ``|fn|`` between same-sign neighbours whose
+    refined value is zero to ``1e-12 (1 + |x|)`` (a tangent fixed point, slope exactly 1)."""
     values = fn(nodes)
     sign = np.sign(values)
     roots = list(nodes[sign == 0])
@@ -118,6 +121,15 @@ def _roots(fn, nodes: np.ndarray) -> list[float]:
         a, b = nodes[i], nodes[i + 1]
         roots.append(optimize.brentq(lambda x: float(fn(np.array(x))), a, b, xtol=1e-300, rtol=1e-15,
                                      maxiter=400))
+    mag = np.abs(values)
+    dips = np.flatnonzero((mag[1:-1] < mag[:-2]) & (mag[1:-1] <= mag[2:])
+                          & (sign[:-2] == sign[1:-1]) & (sign[1:-1] == sign[2:]) & (sign[1:-1] != 0)) + 1
+    for i in dips:
+        s = sign[i]
+        res = optimize.minimize_scalar(lambda x: s * float(fn(np.array(x))), bounds=(nodes[i - 1], nodes[i + 1]),
+                                       method="bounded", options={"xatol": 1e-13 * (1 + abs(nodes[i]))})
+        if abs(res.fun) <= 1e-12 * (1.0 + abs(res.x)):
+            roots.append(float(res.x))
     return sorted(roots)
 
 
@@ -160,8 +172,8 @@ def fixed_points(success: SuccessMap, *, find_reached: bool = True) -> list[Fixe
     Notes
     -----
     The scan misses a pair of fixed points closer together than the scan step (0.005 in logit, 1%
-    beyond ``|x| = 100``), e.g. just at a tangent bifurcation; a neutral double root that touches
-    zero without a sign change is missed too.
+    beyond ``|x| = 100``), e.g. just before they merge at a tangent bifurcation. A double root that
+    touches zero without a sign change (slope exactly 1) is found from the local minima of ``|G|``.
 
     Examples
     --------
