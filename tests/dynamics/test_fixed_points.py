@@ -252,3 +252,17 @@ def test_tangent_fixed_point_is_found(p_star):
     fps = fixed_points(F, find_reached=False)
     assert len(fps) == 2 and fps[0].kind == "attracting"
     assert fps[1].kind == "neutral" and fps[1].p == pytest.approx(p_star, abs=1e-7)
+
+
+def test_grid_with_unbounded_gap_reaches_p_one():
+    """eps = 0: Omega is unbounded, orbits can reach p = 1 exactly (logit inf), a super-attracting
+    fixed point; the grid agrees with attractor point by point."""
+    F = grpo_success_map(1.0, 0.5, 0.0)
+    betas, p_refs = [0.05, 0.5, 1.0, 5.0, 50.0], [1e-4, 0.2, 0.8]
+    grid = fixed_point_grid(F, betas, p_refs)
+    assert np.all(grid.kind == 1)
+    for i, b in enumerate(betas):
+        for j, r in enumerate(p_refs):
+            (x,) = attractor(F.with_params(beta=b, p_ref=r)).logits
+            assert grid.logit[i, j] == x if np.isinf(x) else grid.logit[i, j] == pytest.approx(x, rel=1e-9)
+    assert np.isinf(grid.logit[0]).all() and grid.p[0].tolist() == [1.0, 1.0, 1.0]

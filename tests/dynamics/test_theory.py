@@ -18,7 +18,7 @@ from rlvrlens.dynamics import (
     stability_beta,
     success_map,
 )
-from rlvrlens.objectives import SCHEMES, WeightScheme, dh, get_scheme, grpo, raft
+from rlvrlens.objectives import SCHEMES, WeightScheme, dh, get_scheme, raft
 
 
 def test_mroueh_bound_values():

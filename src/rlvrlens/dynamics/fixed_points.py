@@ -297,7 +297,11 @@ class _GapTable:
 
     def gap(self, x: np.ndarray) -> np.ndarray:
         out = self._interp(self.values, x)
-        outside = ((x > _T) & ~self.flat_high) | ((x < -_T) & ~self.flat_low)
+        outside = np.zeros(x.shape, dtype=bool)
+        if not self.flat_high:
+            outside |= x > _T
+        if not self.flat_low:
+            outside |= x < -_T
         if outside.any():
             out[outside] = self.success.gap(x[outside])
         return out
@@ -348,7 +352,8 @@ def fixed_point_grid(success: SuccessMap, betas: object = None, p_refs: object =
     a, x_ref, beta = flat.alpha, flat.logit_ref, flat.beta
 
     def step(x: np.ndarray, idx: np.ndarray) -> np.ndarray:
-        return a * x_ref[idx] + (1.0 - a) * x + table.gap(x) / beta[idx]
+        own = (1.0 - a) * x if a < 1 else 0.0
+        return a * x_ref[idx] + own + table.gap(x) / beta[idx]
 
     n = betas.size * p_refs.size
     kind = np.zeros(n, dtype=np.int8)
@@ -361,10 +366,13 @@ def fixed_point_grid(success: SuccessMap, betas: object = None, p_refs: object =
         x1 = step(x, idx)
         x2 = step(x1, idx)
         scale = tol * (1.0 + np.abs(x))
-        fixed = np.abs(x1 - x) <= scale
+        with np.errstate(invalid="ignore"):
+            # an orbit that reached p = 1 exactly (logit inf, g unbounded: eps = 0) stays there
+            fixed = (np.abs(x1 - x) <= scale) | (np.isinf(x1) & (x1 == x))
         # a 2-cycle needs a visible amplitude: a slow oscillation into a fixed point with slope
         # near -1 also has x2 ~ x, and is left to converge (or to time out as unresolved)
-        cycle = ~fixed & (np.abs(x2 - x) <= scale) & (np.abs(x1 - x) > _MIN_AMPLITUDE * (1.0 + np.abs(x)))
+        with np.errstate(invalid="ignore"):
+            cycle = ~fixed & (np.abs(x2 - x) <= scale) & (np.abs(x1 - x) > _MIN_AMPLITUDE * (1.0 + np.abs(x)))
         kind[idx[fixed]] = 1
         kind[idx[cycle]] = 2
         x_end[idx[fixed]] = x1[fixed]
@@ -373,23 +381,28 @@ def fixed_point_grid(success: SuccessMap, betas: object = None, p_refs: object =
         if idx.size == 0:
             break
 
-    # polish the period-1 points with the exact g (Newton with the table's slope, twice)
-    sel = np.flatnonzero(kind == 1)
+    # polish the finite period-1 points with the exact g (Newton with the table's slope, twice)
+    at_end = np.flatnonzero((kind == 1) & np.isinf(x_end))
+    sel = np.flatnonzero((kind == 1) & np.isfinite(x_end))
     polished = flat.with_params(beta=beta[sel], p_ref=flat.p_ref[sel])
     xs = x_end[sel]
-    for _ in range(2):
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        for _ in range(2):
+            resid = polished.step_logit(xs) - xs
+            pq = special.expit(xs) * special.expit(-xs)
+            d_resid = (1.0 - a) + pq * table.gap_slope(xs) / polished.beta - 1.0
+            newton = xs - resid / d_resid
+            xs = np.where(np.isfinite(newton), newton, xs)
         resid = polished.step_logit(xs) - xs
-        pq = special.expit(xs) * special.expit(-xs)
-        d_resid = (1.0 - a) + pq * table.gap_slope(xs) / polished.beta - 1.0
-        xs = xs - resid / d_resid
-    resid = polished.step_logit(xs) - xs
-    slope = polished.logit_slope(xs)
-    good = (np.abs(resid) <= 1e-8 * (1.0 + np.abs(xs))) & (np.abs(slope) < 1.0)
+        slope = polished.logit_slope(xs)
+        good = (np.abs(resid) <= 1e-8 * (1.0 + np.abs(xs))) & (np.abs(slope) < 1.0)
     kind[sel[~good]] = 0
     out_logit = np.full(n, np.nan)
     out_slope = np.full(n, np.nan)
     out_logit[sel[good]] = xs[good]
     out_slope[sel[good]] = slope[good]
+    out_logit[at_end] = x_end[at_end]
+    out_slope[at_end] = 0.0  # super-attracting endpoint (see fixed_points)
     shape = (betas.size, p_refs.size)
     out_logit = out_logit.reshape(shape)
     return FixedPointGrid(betas, p_refs, out_logit, special.expit(out_logit),
