@@ -266,3 +266,13 @@ def test_grid_with_unbounded_gap_reaches_p_one():
             (x,) = attractor(F.with_params(beta=b, p_ref=r)).logits
             assert grid.logit[i, j] == x if np.isinf(x) else grid.logit[i, j] == pytest.approx(x, rel=1e-9)
     assert np.isinf(grid.logit[0]).all() and grid.p[0].tolist() == [1.0, 1.0, 1.0]
+
+
+def test_tiny_beta_fixed_point_far_beyond_float_resolution():
+    """beta = 1e-8: p* = 1 - exp(-3e10); there p(1-p) underflows, Omega = eps^{-1/2} exactly, so
+    logit p* = logit p_ref + eps^{-1/2}/beta in closed form."""
+    (fp,) = fixed_points(grpo_success_map(1e-8, 0.2, 1e-5))
+    assert fp.logit == pytest.approx(np.log(0.25) + 1e8 / np.sqrt(1e-5), rel=1e-14)
+    assert fp.kind == "attracting" and fp.reached and fp.p == 1.0
+    grid = fixed_point_grid(grpo_success_map(1.0, 0.2), [1e-8], [0.2])
+    assert grid.logit[0, 0] == pytest.approx(fp.logit, rel=1e-14)

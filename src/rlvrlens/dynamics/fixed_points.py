@@ -89,7 +89,8 @@ def scan_interval(success: SuccessMap) -> tuple[float, float]:
     x_ref = float(success.logit_ref)
     g_lo, g_hi = success.gap_range
     lo, hi = x_ref + g_lo / scale, x_ref + g_hi / scale
-    lo, hi = max(lo, -_X_CAP), min(hi, _X_CAP)
+    lo = -_X_CAP if np.isinf(lo) else lo  # only an infinite bound is capped
+    hi = _X_CAP if np.isinf(hi) else hi
     pad = 1e-6 * (1.0 + max(abs(lo), abs(hi)))  # rounding of G at the ends of the bracket
     return lo - pad, hi + pad
 
