@@ -90,5 +90,7 @@ def test_simulate_bad_input():
         simulate(rloo(4), 1.0, 0.3, 5, estimator="other")
     with pytest.raises(TypeError, match="scheme"):
         simulate("rloo", 1.0, 0.3, 5)
+    with pytest.raises(ValueError, match="n_prompts"):
+        simulate(rloo(4), 1.0, [0.2, 0.3], 5, n_prompts=3)
     with pytest.raises(ValueError, match="n_steps"):
         simulate(rloo(4), 1.0, 0.3, -1)
