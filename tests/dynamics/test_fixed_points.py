@@ -226,3 +226,97 @@ def test_property_fixed_points_are_roots_above_p_ref(c, beta, p_ref):
         assert float(F.step_logit(fp.logit)) == pytest.approx(fp.logit, rel=1e-10, abs=1e-10)
     reached = [fp for fp in fps if fp.reached]
     assert len(reached) <= 1 and all(fp.kind != "repelling" for fp in reached)
+
+
+def _neutral_case(c, p_star, beta):
+    """A scheme with h' = c0 (1-p) + c1 p and p_ref chosen so that p_star is a fixed point."""
+    scheme = WeightScheme(2, np.zeros(2), np.array(c, dtype=float))
+    g = c[0] * (1 - p_star) + c[1] * p_star
+    x_ref = np.log(p_star / (1 - p_star)) - g / beta
+    return success_map(scheme, beta, 1 / (1 + np.exp(-x_ref)))
+
+
+def test_neutral_flip_point():
+    # h' = 2(1-p): slope -2 p(1-p)/beta = -1 at p* = 3/4 when beta = 3/8
+    fps = fixed_points(_neutral_case([2.0, 0.0], 0.75, 0.375), find_reached=False)
+    (fp,) = fps
+    assert fp.p == pytest.approx(0.75, rel=1e-13) and fp.kind == "neutral"
+    assert fp.slope == pytest.approx(-1.0, abs=1e-12)
+
+
+@pytest.mark.parametrize("p_star", [0.6, 0.7, 0.8])
+def test_tangent_fixed_point_is_found(p_star):
+    """h' = 2p: slope 2 p(1-p)/beta = 1 at p* when beta = 2 p*(1-p*): G(x) = F(x) - x touches zero
+    without changing sign (a double root), found from the minima of |G|, to ~sqrt(machine eps)."""
+    F = _neutral_case([0.0, 2.0], p_star, 2 * p_star * (1 - p_star))
+    fps = fixed_points(F, find_reached=False)
+    assert len(fps) == 2 and fps[0].kind == "attracting"
+    assert fps[1].kind == "neutral" and fps[1].p == pytest.approx(p_star, abs=1e-7)
+
+
+def test_grid_with_unbounded_gap_reaches_p_one():
+    """eps = 0: Omega is unbounded, orbits can reach p = 1 exactly (logit inf), a super-attracting
+    fixed point; the grid agrees with attractor point by point."""
+    F = grpo_success_map(1.0, 0.5, 0.0)
+    betas, p_refs = [0.05, 0.5, 1.0, 5.0, 50.0], [1e-4, 0.2, 0.8]
+    grid = fixed_point_grid(F, betas, p_refs)
+    assert np.all(grid.kind == 1)
+    for i, b in enumerate(betas):
+        for j, r in enumerate(p_refs):
+            (x,) = attractor(F.with_params(beta=b, p_ref=r)).logits
+            assert grid.logit[i, j] == x if np.isinf(x) else grid.logit[i, j] == pytest.approx(x, rel=1e-9)
+    assert np.isinf(grid.logit[0]).all() and grid.p[0].tolist() == [1.0, 1.0, 1.0]
+
+
+def test_tiny_beta_fixed_point_far_beyond_float_resolution():
+    """beta = 1e-8: p* = 1 - exp(-3e10); there p(1-p) underflows, Omega = eps^{-1/2} exactly, so
+    logit p* = logit p_ref + eps^{-1/2}/beta in closed form."""
+    (fp,) = fixed_points(grpo_success_map(1e-8, 0.2, 1e-5))
+    assert fp.logit == pytest.approx(np.log(0.25) + 1e8 / np.sqrt(1e-5), rel=1e-14)
+    assert fp.kind == "attracting" and fp.reached and fp.p == 1.0
+    grid = fixed_point_grid(grpo_success_map(1.0, 0.2), [1e-8], [0.2])
+    assert grid.logit[0, 0] == pytest.approx(fp.logit, rel=1e-14)
+
+
+@pytest.mark.parametrize("beta", [0.01, 0.2, 0.4, 0.8, 1.0, 5.0])
+@pytest.mark.parametrize("p_ref", [1e-4, 0.2, 0.5, 0.8])
+def test_all_fixed_points_on_mroueh_fig5_grid(beta, p_ref):
+    """Mroueh's Fig. 5 parameters: an independent numpy sign scan of
+    G(x) = logit p_ref + (1/(2 + 2 cosh x) + eps)^(-1/2)/beta - x on 2e6 points of the interval that
+    must contain every fixed point, [x_ref + Omega(1/2)/beta, x_ref + eps^(-1/2)/beta], finds as
+    many fixed points as fixed_points, at the same places (to the scan's resolution)."""
+    eps = 1e-5
+    x_ref = np.log(p_ref / (1 - p_ref))
+    lo, hi = x_ref + (0.25 + eps) ** -0.5 / beta, x_ref + eps**-0.5 / beta
+    x = np.linspace(lo - 1e-3, hi + 1e-3, 2_000_001)
+    with np.errstate(over="ignore"):
+        G = x_ref + (1 / (2 + 2 * np.cosh(x)) + eps) ** -0.5 / beta - x
+    i = np.flatnonzero(np.sign(G[:-1]) * np.sign(G[1:]) < 0)
+    scan = x[i] - G[i] * (x[i + 1] - x[i]) / (G[i + 1] - G[i])
+    found = [fp.logit for fp in fixed_points(grpo_success_map(beta, p_ref, eps), find_reached=False)]
+    assert len(found) == len(scan)
+    np.testing.assert_allclose(found, scan, atol=2 * (x[1] - x[0]))
+
+
+@settings(max_examples=25, deadline=None, derandomize=True)
+@given(c=st.lists(st.floats(-3.0, 5.0), min_size=1, max_size=8),
+       beta=st.floats(0.1, 10.0), p_ref=st.floats(1e-3, 1 - 1e-3))
+def test_property_all_fixed_points_of_random_schemes(c, beta, p_ref):
+    """Schemes with any sign of c: an independent numpy scan of the Bernstein form on 1e5 points of
+    [x_ref + min c/beta, x_ref + max c/beta] sees the same fixed points (when no two are closer
+    than 10 scan steps, where counting by sign changes is unreliable for both)."""
+    M = len(c)
+    x_ref = np.log(p_ref / (1 - p_ref))
+    x = np.linspace(x_ref + min(c) / beta - 1e-3, x_ref + max(c) / beta + 1e-3, 100_001)
+    p, q = 1 / (1 + np.exp(-x)), 1 / (1 + np.exp(x))
+    dh = sum(c[s] * comb(M - 1, s) * p**s * q ** (M - 1 - s) for s in range(M))
+    G = x_ref + dh / beta - x
+    i = np.flatnonzero(np.sign(G[:-1]) * np.sign(G[1:]) < 0)
+    scan = np.sort(np.concatenate([x[G == 0], x[i] - G[i] * (x[i + 1] - x[i]) / (G[i + 1] - G[i])]))
+    step = x[1] - x[0]
+    if scan.size > 1 and np.min(np.diff(scan)) < 10 * step:
+        return
+    F = success_map(WeightScheme(M, np.zeros(M), np.array(c)), beta, p_ref)
+    found = [fp.logit for fp in fixed_points(F, find_reached=False) if fp.kind != "neutral"]
+    assert len(found) == len(scan)
+    np.testing.assert_allclose(found, scan, atol=2 * step)

@@ -28,8 +28,9 @@ _GEOMETRIC_RATIO = 1.01
 _X_CAP = 1e4
 #: Smallest relative amplitude (in logit) for a 2-cycle of the grid (or of attractor).
 _MIN_AMPLITUDE = 1e-6
-#: Slopes within this of +-1 are called neutral.
-NEUTRAL_TOL = 1e-9
+#: Slopes within this of +-1 are called neutral (a double root, slope 1, is located only to about
+#: sqrt(machine epsilon), so its computed slope is off by ~1e-8).
+NEUTRAL_TOL = 1e-7
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ class FixedPoint:
     slope : float
         ``F'(p*)`` (equal to the slope in logit space at a fixed point).
     kind : str
-        ``"attracting"`` (``|F'| < 1``), ``"repelling"`` or ``"neutral"`` (``|F'| = 1`` within 1e-9).
+        ``"attracting"`` (``|F'| < 1``), ``"repelling"`` or ``"neutral"`` (``|F'| = 1`` within 1e-7).
     reached : bool
         Whether the iteration from ``p_0 = p_ref`` converges to it (its basin contains ``p_ref``).
     """
@@ -88,7 +89,8 @@ def scan_interval(success: SuccessMap) -> tuple[float, float]:
     x_ref = float(success.logit_ref)
     g_lo, g_hi = success.gap_range
     lo, hi = x_ref + g_lo / scale, x_ref + g_hi / scale
-    lo, hi = max(lo, -_X_CAP), min(hi, _X_CAP)
+    lo = -_X_CAP if np.isinf(lo) else lo  # only an infinite bound is capped
+    hi = _X_CAP if np.isinf(hi) else hi
     pad = 1e-6 * (1.0 + max(abs(lo), abs(hi)))  # rounding of G at the ends of the bracket
     return lo - pad, hi + pad
 
@@ -109,7 +111,9 @@ def scan_nodes(lo: float, hi: float) -> np.ndarray:
 
 
 def _roots(fn, nodes: np.ndarray) -> list[float]:
-    """Roots of ``fn`` (vectorised) on ``[nodes[0], nodes[-1]]``: sign changes refined by brentq."""
+    """Roots of ``fn`` (vectorised) on ``[nodes[0], nodes[-1]]``: sign changes refined by brentq,
+    plus touching (double) roots: a local minimum of ``|fn|`` between same-sign neighbours whose
+    refined value is zero to ``1e-12 (1 + |x|)`` (a tangent fixed point, slope exactly 1)."""
     values = fn(nodes)
     sign = np.sign(values)
     roots = list(nodes[sign == 0])
@@ -118,6 +122,15 @@ def _roots(fn, nodes: np.ndarray) -> list[float]:
         a, b = nodes[i], nodes[i + 1]
         roots.append(optimize.brentq(lambda x: float(fn(np.array(x))), a, b, xtol=1e-300, rtol=1e-15,
                                      maxiter=400))
+    mag = np.abs(values)
+    dips = np.flatnonzero((mag[1:-1] < mag[:-2]) & (mag[1:-1] <= mag[2:])
+                          & (sign[:-2] == sign[1:-1]) & (sign[1:-1] == sign[2:]) & (sign[1:-1] != 0)) + 1
+    for i in dips:
+        s = sign[i]
+        res = optimize.minimize_scalar(lambda x: s * float(fn(np.array(x))), bounds=(nodes[i - 1], nodes[i + 1]),
+                                       method="bounded", options={"xatol": 1e-13 * (1 + abs(nodes[i]))})
+        if abs(res.fun) <= 1e-12 * (1.0 + abs(res.x)):
+            roots.append(float(res.x))
     return sorted(roots)
 
 
@@ -160,8 +173,8 @@ def fixed_points(success: SuccessMap, *, find_reached: bool = True) -> list[Fixe
     Notes
     -----
     The scan misses a pair of fixed points closer together than the scan step (0.005 in logit, 1%
-    beyond ``|x| = 100``), e.g. just at a tangent bifurcation; a neutral double root that touches
-    zero without a sign change is missed too.
+    beyond ``|x| = 100``), e.g. just before they merge at a tangent bifurcation. A double root that
+    touches zero without a sign change (slope exactly 1) is found from the local minima of ``|G|``.
 
     Examples
     --------
@@ -285,7 +298,11 @@ class _GapTable:
 
     def gap(self, x: np.ndarray) -> np.ndarray:
         out = self._interp(self.values, x)
-        outside = ((x > _T) & ~self.flat_high) | ((x < -_T) & ~self.flat_low)
+        outside = np.zeros(x.shape, dtype=bool)
+        if not self.flat_high:
+            outside |= x > _T
+        if not self.flat_low:
+            outside |= x < -_T
         if outside.any():
             out[outside] = self.success.gap(x[outside])
         return out
@@ -336,7 +353,8 @@ def fixed_point_grid(success: SuccessMap, betas: object = None, p_refs: object =
     a, x_ref, beta = flat.alpha, flat.logit_ref, flat.beta
 
     def step(x: np.ndarray, idx: np.ndarray) -> np.ndarray:
-        return a * x_ref[idx] + (1.0 - a) * x + table.gap(x) / beta[idx]
+        own = (1.0 - a) * x if a < 1 else 0.0
+        return a * x_ref[idx] + own + table.gap(x) / beta[idx]
 
     n = betas.size * p_refs.size
     kind = np.zeros(n, dtype=np.int8)
@@ -349,10 +367,13 @@ def fixed_point_grid(success: SuccessMap, betas: object = None, p_refs: object =
         x1 = step(x, idx)
         x2 = step(x1, idx)
         scale = tol * (1.0 + np.abs(x))
-        fixed = np.abs(x1 - x) <= scale
+        with np.errstate(invalid="ignore"):
+            # an orbit that reached p = 1 exactly (logit inf, g unbounded: eps = 0) stays there
+            fixed = (np.abs(x1 - x) <= scale) | (np.isinf(x1) & (x1 == x))
         # a 2-cycle needs a visible amplitude: a slow oscillation into a fixed point with slope
         # near -1 also has x2 ~ x, and is left to converge (or to time out as unresolved)
-        cycle = ~fixed & (np.abs(x2 - x) <= scale) & (np.abs(x1 - x) > _MIN_AMPLITUDE * (1.0 + np.abs(x)))
+        with np.errstate(invalid="ignore"):
+            cycle = ~fixed & (np.abs(x2 - x) <= scale) & (np.abs(x1 - x) > _MIN_AMPLITUDE * (1.0 + np.abs(x)))
         kind[idx[fixed]] = 1
         kind[idx[cycle]] = 2
         x_end[idx[fixed]] = x1[fixed]
@@ -361,23 +382,28 @@ def fixed_point_grid(success: SuccessMap, betas: object = None, p_refs: object =
         if idx.size == 0:
             break
 
-    # polish the period-1 points with the exact g (Newton with the table's slope, twice)
-    sel = np.flatnonzero(kind == 1)
+    # polish the finite period-1 points with the exact g (Newton with the table's slope, twice)
+    at_end = np.flatnonzero((kind == 1) & np.isinf(x_end))
+    sel = np.flatnonzero((kind == 1) & np.isfinite(x_end))
     polished = flat.with_params(beta=beta[sel], p_ref=flat.p_ref[sel])
     xs = x_end[sel]
-    for _ in range(2):
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        for _ in range(2):
+            resid = polished.step_logit(xs) - xs
+            pq = special.expit(xs) * special.expit(-xs)
+            d_resid = (1.0 - a) + pq * table.gap_slope(xs) / polished.beta - 1.0
+            newton = xs - resid / d_resid
+            xs = np.where(np.isfinite(newton), newton, xs)
         resid = polished.step_logit(xs) - xs
-        pq = special.expit(xs) * special.expit(-xs)
-        d_resid = (1.0 - a) + pq * table.gap_slope(xs) / polished.beta - 1.0
-        xs = xs - resid / d_resid
-    resid = polished.step_logit(xs) - xs
-    slope = polished.logit_slope(xs)
-    good = (np.abs(resid) <= 1e-8 * (1.0 + np.abs(xs))) & (np.abs(slope) < 1.0)
+        slope = polished.logit_slope(xs)
+        good = (np.abs(resid) <= 1e-8 * (1.0 + np.abs(xs))) & (np.abs(slope) < 1.0)
     kind[sel[~good]] = 0
     out_logit = np.full(n, np.nan)
     out_slope = np.full(n, np.nan)
     out_logit[sel[good]] = xs[good]
     out_slope[sel[good]] = slope[good]
+    out_logit[at_end] = x_end[at_end]
+    out_slope[at_end] = 0.0  # super-attracting endpoint (see fixed_points)
     shape = (betas.size, p_refs.size)
     out_logit = out_logit.reshape(shape)
     return FixedPointGrid(betas, p_refs, out_logit, special.expit(out_logit),

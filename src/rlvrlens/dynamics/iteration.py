@@ -148,7 +148,7 @@ def attractor(success: SuccessMap, p0: object = None, *, max_steps: int = 20_000
             x = float(success.step_logit(x))
             history.append(x)
         steps += chunk
-        history = history[-(2 * MAX_PERIOD + 1):]
+        history = history[-(3 * MAX_PERIOD + 1):]
         end = _endpoint(success, x)
         if end is not None:
             return end(steps)

@@ -130,6 +130,8 @@ def simulate(scheme: WeightScheme, beta: float, p_ref: object, n_steps: int, *,
     if n_prompts is None:
         n_prompts = p_ref.size if p_ref.ndim == 1 else 1000
     n_prompts = check_int("n_prompts", n_prompts, minimum=1)
+    if p_ref.ndim == 1 and p_ref.size != n_prompts:
+        raise ValueError(f"n_prompts ({n_prompts}) must equal len(p_ref) ({p_ref.size}) when p_ref is an array")
     p_ref = np.broadcast_to(p_ref, (n_prompts,)).copy()
     start = p_ref if p0 is None else np.broadcast_to(
         _check_array("p0", p0, low=0.0, high=1.0, low_open=False), (n_prompts,))

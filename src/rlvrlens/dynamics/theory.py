@@ -79,7 +79,9 @@ def contraction_beta(success: SuccessMap, *, n_grid: int = 20001) -> float:
     ``S(beta) = sup_p |F'_beta(p)|`` on a logit grid of ``n_grid`` points over ``[-40, 40]``, scan
     ``beta`` on a log grid below that bound, and bisect the last crossing of ``S = 1``. (A very small
     ``beta`` can also give a contraction, with ``F`` saturated near 1; ``beta_c`` is the threshold
-    above which it is one for every larger ``beta``.) Uses ``success.p_ref``; needs ``alpha = 1``.
+    above which it is one for every larger ``beta``.) Returns 0 when ``S < 1`` for every ``beta``
+    scanned (e.g. RAFT with ``M = 4``, ``p_ref = 0.3``). Uses ``success.p_ref``; needs ``alpha = 1``.
+    Refuses an unbounded ``g`` (population GRPO with ``eps = 0``), whose ``g'`` is unbounded too.
     """
     success = _check_map(success)
     if success.alpha != 1 or success.p_ref.ndim != 0:
@@ -99,7 +101,7 @@ def contraction_beta(success: SuccessMap, *, n_grid: int = 20001) -> float:
         return np.nanmax(np.where(np.isfinite(vals), vals, np.inf), axis=-1)
 
     upper = float(np.max(dg)) / 4.0
-    if not np.isfinite(upper):
+    if not np.isfinite(upper) or np.isinf(success.gap_range[1]):
         raise ValueError("g' is unbounded (e.g. eps = 0): no beta makes the map a global contraction")
     if upper == 0:
         return 0.0
@@ -107,7 +109,7 @@ def contraction_beta(success: SuccessMap, *, n_grid: int = 20001) -> float:
     s = np.concatenate([sup_slope(chunk) for chunk in np.array_split(betas, 16)])
     bad = np.flatnonzero(s >= 1.0)
     if bad.size == 0:
-        return float(betas[0])  # contraction on the whole scanned range
+        return 0.0  # a contraction for every beta scanned (down to 1e-8 of the bound)
     lo, hi = betas[bad[-1]], betas[min(bad[-1] + 1, betas.size - 1)]
     for _ in range(60):
         mid = np.sqrt(lo * hi)
