@@ -11,10 +11,14 @@ from matplotlib.figure import Figure
 
 from rlvrlens.explain import ExplainReport
 from rlvrlens.figures.style import new_figure
+from rlvrlens.objectives import PRESETS
 
 
 def _label(r: ExplainReport) -> str:
-    extra = ", ".join(f"{k}={v}" for k, v in r.scheme.params.items() if k != "p_batch")
+    """Preset, M and the parameters that differ from the preset's defaults (``p_batch`` aside)."""
+    defaults = PRESETS[r.preset].parameters() if r.preset in PRESETS else {}
+    extra = ", ".join(f"{k}={v}" for k, v in r.scheme.params.items()
+                      if k != "p_batch" and (k not in defaults or defaults[k] != v))
     return f"{r.preset} M={r.M}" + (f" ({extra})" if extra else "")
 
 
