@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import re
+import textwrap
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from rlvrlens.commands._common import print_json, print_table
-from rlvrlens.explain import TABLE_P, ExplainReport, explain
+from rlvrlens.explain import DEFAULT_SPREAD, TABLE_P, ExplainReport, explain
 from rlvrlens.objectives import PRESETS
 
 
@@ -101,7 +102,7 @@ def print_reports(reports: list[ExplainReport]) -> None:
     for tag, r in zip(tags, reports):
         print(f"{tag}: {_title(r)}")
         summary = (PRESETS[r.preset].summary if r.preset in PRESETS else r.preset).replace("``", "")
-        print(f"   {summary}")
+        print(textwrap.fill(summary, width=100, initial_indent="   ", subsequent_indent="   "))
         for note in r.notes:
             print(f"   note: {note}")
     p = np.asarray(TABLE_P)
@@ -132,7 +133,9 @@ def print_reports(reports: list[ExplainReport]) -> None:
     print("\n3. Zero-variance groups (TRL's frac_reward_zero_std): a prompt with success probability p "
           "gives an all-right or all-wrong group, hence no gradient, with probability p^M + (1-p)^M")
     spread = reports[0].p_spread
-    print(f"   spread of p: {spread.size} prompts, mean {spread.mean():.3g}")
+    origin = ("uniform on (0, 1), the default; give yours with --p-ref-file"
+              if spread is DEFAULT_SPREAD else "from --p-ref-file")
+    print(f"   spread of p: {spread.size} prompts, mean {spread.mean():.3g} ({origin})")
     for tag, r in zip(tags, reports):
         print(f"   {tag}: expected frac_reward_zero_std = {r.frac_zero_std:.4f} (M={r.M})")
 
