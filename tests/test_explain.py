@@ -2,7 +2,8 @@
 
 Independent checks: the zero-variance fraction by enumerating all 2^M reward vectors; the
 difficulty weight by a finite difference of ``h`` and by a closed form for REINFORCE; the limit
-comparison by GRPO's known arcsine limit at large M.
+comparison by GRPO's known arcsine limit at large M; the KL section by Dr. GRPO's closed-form fixed
+point, by the fixed-point equation itself and by iterating the map by hand with ``h'_M``.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from hypothesis import strategies as st
 from rlvrlens.cli import main
 from rlvrlens.commands.explain import demo, parse_params
 from rlvrlens.explain import DEFAULT_SPREAD, difficulty_weight, explain, frac_reward_zero_std
-from rlvrlens.objectives import PRESETS, get_preset, h, raft
+from rlvrlens.objectives import PRESETS, dh, get_preset, h, raft
 
 
 @settings(max_examples=30, deadline=None)
@@ -92,7 +93,8 @@ def test_explain_accepts_a_weight_scheme_with_log_limit():
     ({"preset": "trl-grpo"}, ValueError, "M \\(num_generations\\) is required"),
     ({"preset": "trl-grpo", "M": 8, "p_ref": [0.5, 1.2]}, ValueError, "p_ref must lie in"),
     ({"preset": "trl-grpo", "M": 8, "p_ref": []}, ValueError, "at least one"),
-    ({"preset": "trl-grpo", "M": 8, "beta": 0.04}, ValueError, "not available yet"),
+    ({"preset": "trl-grpo", "M": 8, "beta": 0.0}, ValueError, "beta must be in"),
+    ({"preset": "trl-grpo", "M": 8, "beta": -1.0}, ValueError, "beta must be in"),
 ])
 def test_explain_bad_input(kwargs, err, match):
     with pytest.raises(err, match=match):
@@ -137,7 +139,7 @@ def test_cli_presets_lists_all(capsys):
     (["--preset", "trl-grpo", "--M", "8", "--param", "scale_rewards=global"], "scale_rewards must be one of"),
     (["--preset", "trl-grpo", "--M", "8", "--p-ref-file", "/nonexistent/p.txt"], "cannot read"),
     (["--preset", "trl-grpo", "--M", "8", "--compare-param", "x=1"], "needs --compare"),
-    (["--preset", "trl-grpo", "--M", "8", "--beta", "0.04"], "not available yet"),
+    (["--preset", "trl-grpo", "--M", "8", "--beta", "0"], "beta must be in"),
 ])
 def test_cli_bad_input_is_one_line(capsys, argv, match):
     assert main(["explain", *argv]) == 2
@@ -159,3 +161,56 @@ def test_demo_writes_a_figure(tmp_path, capsys):
 def test_default_spread_is_uniform_midpoints():
     assert DEFAULT_SPREAD.min() > 0 and DEFAULT_SPREAD.max() < 1
     assert DEFAULT_SPREAD.mean() == pytest.approx(0.5)
+
+
+# ---------------------------------------------------------------- the KL section (beta)
+
+def _logit(p):
+    return np.log(p) - np.log1p(-p)
+
+
+def test_dr_grpo_fixed_point_is_closed_form():
+    # h' = (M-1)/M constant: logit p* = logit p_ref + (M-1)/(M beta), reached in one step
+    beta, M = 0.5, 8
+    r = explain("openrlhf-dr-grpo", M, beta=beta, p_ref=[0.1, 0.5, 0.8])
+    expected = 1 / (1 + np.exp(-(_logit(np.array([0.1, 0.5, 0.8])) + (M - 1) / (M * beta))))
+    np.testing.assert_allclose(r.kl.p_star, expected, rtol=1e-10)
+    np.testing.assert_allclose(r.kl.spread_p_star, expected, rtol=1e-8)
+    assert r.kl.outcome == ("fixed point",) * 3 and list(r.kl.n_fixed_points) == [1, 1, 1]
+
+
+def test_grpo_fixed_points_solve_the_fixed_point_equation():
+    s = get_preset("trl-grpo", 16)
+    r = explain("trl-grpo", 16, beta=0.5, p_ref=[0.05, 0.3, 0.7])
+    for p_ref, p_star, one_minus in zip(r.kl.p_ref, r.kl.p_star, r.kl.one_minus_p_star):
+        x_star = np.log(p_star) - np.log(one_minus)
+        assert x_star == pytest.approx(_logit(p_ref) + float(dh(s, p_star)) / 0.5, rel=1e-7, abs=1e-7)
+    assert (np.abs(r.kl.multiplier) < 1).all()
+    assert (r.kl.p_star > r.kl.p_ref).all()  # success amplification: h' > 0
+
+
+def test_a_cycle_is_reported_and_is_a_true_two_cycle():
+    beta, p_ref = 1.0, 0.001
+    s = get_preset("trl-grpo", 64)
+    r = explain("trl-grpo", 64, beta=beta, p_ref=[p_ref])
+    assert r.kl.outcome == ("2-cycle",) and np.isnan(r.kl.p_star[0]) and r.kl.spread_kind[0] == 2
+    lo, hi = r.kl.orbit[0]
+
+    def F(p):
+        x = _logit(p_ref) + float(dh(s, p)) / beta
+        return 1 / (1 + np.exp(-x))
+
+    assert F(lo) == pytest.approx(hi, rel=1e-6) and F(hi) == pytest.approx(lo, rel=1e-6)
+    assert abs(F(lo) - lo) > 0.1
+
+
+def test_kl_section_in_json_and_text(capsys, tmp_path):
+    assert main(["explain", "--preset", "verl-grpo", "--M", "8", "--beta", "0.2", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["kl"]["beta"] == 0.2 and len(data["kl"]["p_star"]) == len(data["kl"]["p_ref"])
+    assert data["kl"]["spread"]["frac_converge"] == pytest.approx(1.0)
+    assert main(["explain", "--preset", "trl-grpo", "--M", "64", "--beta", "1", "--compare", "verl-rloo",
+                 "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "4. With a KL penalty" in out and "% cycle" in out
+    assert list(tmp_path.glob("explain_trl-grpo_vs_verl-rloo_M64.png"))

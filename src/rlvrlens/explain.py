@@ -9,10 +9,15 @@ For a preset (:mod:`rlvrlens.objectives.presets`) and a group size ``M``, :func:
    REINFORCE's uniform weighting and std normalisation shows up as a U shape;
 3. the expected fraction of groups whose rewards have zero variance, ``p^M + (1-p)^M`` for a prompt
    of success probability ``p`` (all wrong or all right: no gradient; TRL logs it as
-   ``frac_reward_zero_std``), averaged over a stated spread of ``p`` across prompts.
+   ``frac_reward_zero_std``), averaged over a stated spread of ``p`` across prompts;
+4. with a KL coefficient ``beta``: where the KL-regularised iteration drives each prompt's success
+   probability, ``logit p_n = logit p_ref + h'_M(p_{n-1})/beta`` (Mroueh 2025's closed form,
+   extended to every scheme in THEORY.md §2; :mod:`rlvrlens.dynamics`), and whether it converges
+   to a fixed point or cycles.
 
 Batch-level presets (a batch std or success count) are modelled with the same spread of ``p``
-unless their ``p_batch`` is given. The module sits at the dynamics level: it uses the objectives
+unless their ``p_batch`` is given (with ``beta``, the batch constant stays at its initial value
+while the prompts move: an approximation). The module sits at the dynamics level: it uses the objectives
 layer for every formula and never imports torch.
 """
 
@@ -22,8 +27,10 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 import numpy as np
+from scipy import special
 
-from rlvrlens._validation import check_int, check_probabilities
+from rlvrlens._validation import check_float, check_int, check_probabilities
+from rlvrlens.dynamics import attractor, fixed_point_grid, fixed_points, success_map
 from rlvrlens.objectives import LIMITS, PRESETS, WeightScheme, dh, get_preset, h, preset_parameters
 from rlvrlens.objectives.presets import MissingPBatch
 
@@ -33,6 +40,10 @@ DEFAULT_SPREAD = (np.arange(200) + 0.5) / 200
 TABLE_P = (0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99)
 #: Grid on which curves are reported.
 GRID = np.linspace(0.0, 1.0, 201)
+#: Most prompts listed one by one in the KL table (a longer --p-ref-file is summarised).
+MAX_KL_ROWS = 20
+#: Reference success probabilities of the KL figure's curve.
+KL_CURVE_P = np.linspace(0.005, 0.995, 199)
 #: Where shift-aligned limits (``log``, ``logit``) are compared with ``h_M``.
 _SHIFT_WINDOW = (0.05, 0.95)
 
@@ -103,6 +114,10 @@ class ExplainReport:
         Mean of ``p^M + (1-p)^M`` over ``p_spread``.
     frac_zero_std_curve : ndarray
         ``p^M + (1-p)^M`` on the grid.
+    kl : KLReport or None
+        Section 4, present when a ``beta`` was given.
+    notes : tuple of str
+        Modelling remarks (e.g. how a batch statistic was modelled).
     """
 
     preset: str
@@ -122,6 +137,7 @@ class ExplainReport:
     p_spread: np.ndarray
     frac_zero_std: float
     frac_zero_std_curve: np.ndarray
+    kl: KLReport | None = None
     notes: tuple[str, ...] = field(default=())
 
     @property
@@ -152,8 +168,123 @@ class ExplainReport:
                 "frac_reward_zero_std": self.frac_zero_std,
                 "t": arr(self.t), "curve": arr(self.frac_zero_std_curve),
             },
+            "kl": None if self.kl is None else self.kl.to_dict(),
             "notes": list(self.notes),
         }
+
+
+@dataclass(frozen=True, eq=False)
+class KLReport:
+    """Where the KL-regularised iteration drives each prompt (section 4 of the report).
+
+    Attributes
+    ----------
+    beta : float
+        The KL coefficient.
+    p_ref : ndarray
+        The prompts listed one by one (the spread itself when it has at most
+        :data:`MAX_KL_ROWS` values, else :data:`TABLE_P`).
+    outcome : tuple of str
+        ``"fixed point"``, ``"2-cycle"`` (``"k-cycle"``) or ``"unresolved"``, from
+        :func:`rlvrlens.dynamics.attractor` started at ``p_0 = p_ref``.
+    orbit : tuple of tuple of float
+        The point(s) the iteration settles on (one for a fixed point).
+    p_star : ndarray
+        The fixed point reached; NaN where the iteration cycles or is unresolved.
+    one_minus_p_star : ndarray
+        ``1 - p*`` from the logit (resolves ``p*`` that round to 1); NaN unless a fixed point.
+    multiplier : ndarray
+        ``F'(p*)`` (product along the orbit for a cycle): ``|.| < 1`` is attracting.
+    n_fixed_points : ndarray of int
+        How many fixed points the map has in ``[0, 1]`` (several: the outcome depends on ``p_0``).
+    spread_kind, spread_p_star : ndarray
+        For every prompt of the spread (:func:`rlvrlens.dynamics.fixed_point_grid`): 1 converges
+        (``p*`` given), 2 cycles, 0 unresolved (``p*`` NaN).
+    curve_p_ref, curve_kind, curve_p_star : ndarray
+        The same on :data:`KL_CURVE_P`, for the figure.
+    """
+
+    beta: float
+    p_ref: np.ndarray
+    outcome: tuple[str, ...]
+    orbit: tuple[tuple[float, ...], ...]
+    p_star: np.ndarray
+    one_minus_p_star: np.ndarray
+    multiplier: np.ndarray
+    n_fixed_points: np.ndarray
+    spread_kind: np.ndarray
+    spread_p_star: np.ndarray
+    curve_p_ref: np.ndarray
+    curve_kind: np.ndarray
+    curve_p_star: np.ndarray
+
+    def to_dict(self) -> dict[str, Any]:
+        def arr(x):
+            return np.asarray(x, dtype=float).tolist()
+
+        kinds = self.spread_kind
+        return {
+            "beta": self.beta, "p_ref": arr(self.p_ref), "outcome": list(self.outcome),
+            "orbit": [list(o) for o in self.orbit], "p_star": arr(self.p_star),
+            "one_minus_p_star": arr(self.one_minus_p_star), "multiplier": arr(self.multiplier),
+            "n_fixed_points": [int(n) for n in self.n_fixed_points],
+            "spread": {"frac_converge": float(np.mean(kinds == 1)), "frac_cycle": float(np.mean(kinds == 2)),
+                       "frac_unresolved": float(np.mean(kinds == 0)),
+                       "mean_p_star_converged": _nanmean(self.spread_p_star)},
+            "curve": {"p_ref": arr(self.curve_p_ref), "kind": [int(k) for k in self.curve_kind],
+                      "p_star": arr(self.curve_p_star)},
+        }
+
+
+def _nanmean(x: np.ndarray) -> float | None:
+    x = np.asarray(x, dtype=float)
+    return None if np.isnan(x).all() else float(np.nanmean(x))
+
+
+def _grid_outcomes(scheme: WeightScheme, beta: float, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(kind, p*)`` for each reference ``p``: 1 fixed point, 2 cycle, 0 unresolved.
+
+    Vectorised with :func:`rlvrlens.dynamics.fixed_point_grid`; the points it does not call
+    converged are re-run one by one with :func:`rlvrlens.dynamics.attractor` (exact ``g``, longer
+    horizon), whose verdict is kept. 0 and 1 are absorbing fixed points.
+    """
+    kind = np.ones(p.size, dtype=np.int8)
+    p_star = p.astype(float).copy()
+    inner = np.flatnonzero((p > 0) & (p < 1))
+    if inner.size:
+        grid = fixed_point_grid(success_map(scheme, beta, 0.5), [beta], p[inner])
+        kind[inner] = grid.kind[0]
+        p_star[inner] = grid.p[0]
+    for i in np.flatnonzero(kind != 1):
+        a = attractor(success_map(scheme, beta, float(p[i])))
+        kind[i] = {"fixed_point": 1, "cycle": 2}.get(a.kind, 0)
+        p_star[i] = float(a.p[0]) if a.kind == "fixed_point" else np.nan
+    return kind, p_star
+
+
+def kl_report(scheme: WeightScheme, beta: float, spread: np.ndarray) -> KLReport:
+    """Section 4 of the report for ``scheme`` at KL coefficient ``beta`` over the prompts ``spread``."""
+    rows = spread if spread.size <= MAX_KL_ROWS else np.asarray(TABLE_P)
+    outcome, orbit, star, one_minus, mult, count = [], [], [], [], [], []
+    for p in rows:
+        F = success_map(scheme, beta, float(p))
+        a = attractor(F)
+        if a.kind == "fixed_point":
+            outcome.append("fixed point")
+            star.append(float(a.p[0]))
+            one_minus.append(float(special.expit(-a.logits[0])))
+        else:
+            outcome.append(f"{a.period}-cycle" if a.kind == "cycle" else "unresolved")
+            star.append(np.nan)
+            one_minus.append(np.nan)
+        orbit.append(tuple(float(x) for x in a.p))
+        mult.append(a.multiplier)
+        count.append(len(fixed_points(F, find_reached=False)))
+    spread_kind, spread_p = _grid_outcomes(scheme, beta, spread)
+    curve_kind, curve_p = _grid_outcomes(scheme, beta, KL_CURVE_P)
+    return KLReport(beta, np.asarray(rows, dtype=float), tuple(outcome), tuple(orbit),
+                    np.asarray(star), np.asarray(one_minus), np.asarray(mult, dtype=float), np.asarray(count),
+                    spread_kind, spread_p, KL_CURVE_P, curve_kind, curve_p)
 
 
 def _limit_comparison(scheme: WeightScheme, t: np.ndarray):
@@ -194,8 +325,7 @@ def explain(
     M : int
         Answers per prompt (``num_generations``); taken from the scheme when one is given.
     beta : float, optional
-        KL coefficient; the fixed-point analysis needs :mod:`rlvrlens.dynamics` (not available yet:
-        a value raises ``ValueError``).
+        KL coefficient ``> 0``: adds :class:`KLReport` (where each prompt is driven).
     p_ref : array_like, optional
         Success probabilities of the prompts (one per prompt), in ``[0, 1]``. Default: uniform on
         ``(0, 1)`` (:data:`DEFAULT_SPREAD`).
@@ -216,8 +346,7 @@ def explain(
     1.41
     """
     if beta is not None:
-        raise ValueError("--beta / beta: the fixed-point analysis needs rlvrlens.dynamics, which is not "
-                         "available yet")
+        beta = check_float("beta", beta, low=0.0, low_open=True)
     spread = DEFAULT_SPREAD if p_ref is None else np.atleast_1d(check_probabilities("p_ref", p_ref)).ravel()
     if spread.size == 0:
         raise ValueError("p_ref must contain at least one success probability")
@@ -237,7 +366,8 @@ def explain(
             except MissingPBatch:
                 params["p_batch"] = tuple(float(x) for x in spread)
                 notes.append("batch statistic modelled with p_batch = the spread of p "
-                             f"({spread.size} prompts, mean {spread.mean():.3g})")
+                             f"({spread.size} prompts, mean {spread.mean():.3g})"
+                             + ("; kept at that value while the prompts move under beta" if beta else ""))
                 scheme = get_preset(preset, M, **params)
         else:
             scheme = get_preset(preset, M, **params)
@@ -254,6 +384,7 @@ def explain(
         weight=difficulty_weight(scheme, t), table_p=table_p,
         table_weight=difficulty_weight(scheme, table_p),
         p_spread=spread, frac_zero_std=float(frac_reward_zero_std(spread, scheme.M).mean()),
-        frac_zero_std_curve=frac_reward_zero_std(t, scheme.M), notes=tuple(notes),
+        frac_zero_std_curve=frac_reward_zero_std(t, scheme.M),
+        kl=None if beta is None else kl_report(scheme, beta, spread), notes=tuple(notes),
     )
 

@@ -1,6 +1,6 @@
 """The ``rlvrlens explain`` figure: data (one or two :class:`~rlvrlens.explain.ExplainReport`) in,
 Figure out. Panels: the objective against its limit, the weight by difficulty, the zero-variance
-fraction."""
+fraction, and (with a KL coefficient) where each prompt is driven."""
 
 from __future__ import annotations
 
@@ -27,7 +27,8 @@ def plot_explain(reports: Sequence[ExplainReport]) -> Figure:
     reports = list(reports)
     if not reports:
         raise ValueError("reports must contain at least one ExplainReport")
-    fig, axes = new_figure(1, 3, width=4.0, height=3.4)
+    with_kl = [r for r in reports if r.kl is not None]
+    fig, axes = new_figure(1, 4 if with_kl else 3, width=4.0, height=3.4)
     ax_h, ax_w, ax_z = axes[0, 0], axes[0, 1], axes[0, 2]
     colours = [f"C{i}" for i in range(len(reports))]
     for r, col in zip(reports, colours):
@@ -59,5 +60,29 @@ def plot_explain(reports: Sequence[ExplainReport]) -> Figure:
     ax_z.set_xlabel("prompt success probability $p$ (grey: spread)")
     ax_z.set_ylim(0, 1.02)
     ax_z.legend(loc="upper center")
+    if with_kl:
+        _plot_kl(axes[0, 3], [(r, col) for r, col in zip(reports, colours) if r.kl is not None])
     fig.tight_layout()
     return fig
+
+
+def _plot_kl(ax, items) -> None:
+    """``p*`` against ``p_ref``; reference probabilities whose iteration cycles marked below."""
+    for r, col in items:
+        kl = r.kl
+        ok = kl.curve_kind == 1
+        ax.plot(kl.curve_p_ref, np.where(ok, kl.curve_p_star, np.nan), color=col,
+                label=f"{_label(r)}, β={kl.beta:g}")
+        cyc = kl.curve_kind == 2
+        if cyc.any():
+            ax.plot(kl.curve_p_ref[cyc], np.full(cyc.sum(), -0.03), "|", color=col, markersize=8,
+                    label="cycles (no fixed point reached)")
+        und = kl.curve_kind == 0
+        if und.any():
+            ax.plot(kl.curve_p_ref[und], np.full(und.sum(), -0.06), "x", color=col, markersize=4,
+                    label="unresolved")
+    ax.plot([0, 1], [0, 1], color="0.5", linestyle=":", linewidth=0.8)
+    ax.set_ylim(-0.1, 1.03)
+    ax.set_title(r"where $p$ is driven: $p^*$ from $p_0 = p_{\rm ref}$")
+    ax.set_xlabel(r"reference success probability $p_{\rm ref}$")
+    ax.legend(loc="lower right")
