@@ -29,6 +29,7 @@ from rlvrlens.objectives.scheme import WeightScheme, from_group_fn, from_rs
 __all__ = [
     "PRESETS", "Preset", "SCHEMES", "DesignResult", "LIMITS", "WeightScheme",
     "d2h", "design", "dh", "dh_exact", "dh_logit", "dr_grpo", "from_group_fn", "from_rs",
-    "get_preset", "get_scheme", "grpo", "h", "h_exact", "limit", "log_odds", "pass_at_k", "preset_parameters", "raft",
+    "get_preset", "get_scheme", "grpo", "h", "h_exact", "limit", "log_odds", "pass_at_k",
+    "preset_parameters", "raft",
     "reinforce", "reinforce_rej", "rloo", "scheme_parameters", "split_c", "t_symbol",
 ]

@@ -59,9 +59,13 @@ _TRL_SCALES = ("group", "batch", "none")
 # The modelled batch (large-batch limits of batch-level statistics; see the module docstring)
 # --------------------------------------------------------------------------------------------
 
+class MissingPBatch(ValueError):
+    """A batch-level preset setting was asked for without ``p_batch``."""
+
+
 def _check_p_batch(preset: str, p_batch: object) -> tuple[float, ...]:
     if p_batch is None:
-        raise ValueError(
+        raise MissingPBatch(
             f"preset {preset!r} uses a batch-level statistic: give p_batch, the success probability "
             "of the batch's prompts (a number in [0, 1] or a sequence of them)"
         )
@@ -373,7 +377,9 @@ class Preset:
 
     @property
     def summary(self) -> str:
-        return (inspect.getdoc(self.build) or "").splitlines()[0]
+        """The first paragraph of the constructor's docstring, on one line."""
+        doc = (inspect.getdoc(self.build) or "").split("\n\n")[0]
+        return " ".join(doc.split())
 
     @property
     def batch_level(self) -> bool:

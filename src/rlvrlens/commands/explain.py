@@ -1,0 +1,215 @@
+"""``rlvrlens presets | explain``: what a TRL / verl / OpenRLHF configuration optimises."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rlvrlens.commands._common import print_json, print_table
+from rlvrlens.explain import DEFAULT_SPREAD, TABLE_P, ExplainReport, explain
+from rlvrlens.objectives import PRESETS
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("presets", help="list the framework presets (TRL, verl, OpenRLHF, ...)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=run_presets)
+
+    p = sub.add_parser("explain", help="what a framework configuration optimises, printed and plotted")
+    p.add_argument("--preset", required=True, help=f"preset name: {', '.join(PRESETS)}")
+    p.add_argument("--num-generations", "--M", dest="M", type=int, required=True,
+                   help="answers sampled per prompt (TRL num_generations, verl rollout.n, "
+                        "OpenRLHF n_samples_per_prompt)")
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="a preset parameter, e.g. scale_rewards=batch or p_batch=0.2,0.5 (repeatable)")
+    p.add_argument("--beta", type=float, help="KL coefficient: where each prompt's success probability is driven")
+    p.add_argument("--p-ref-file", metavar="FILE",
+                   help="success probabilities of your prompts, one per line (default: uniform on (0, 1))")
+    p.add_argument("--compare", metavar="PRESET2", help="a second preset, shown side by side")
+    p.add_argument("--compare-param", action="append", default=[], metavar="KEY=VALUE",
+                   help="a parameter of the --compare preset (repeatable)")
+    p.add_argument("--json", action="store_true", help="print the numbers as JSON")
+    p.add_argument("--out", metavar="DIR", help="write the figure (PNG and PDF) into DIR")
+    p.set_defaults(func=run_explain)
+
+
+def parse_params(items: list[str]) -> dict[str, Any]:
+    """``["scale_rewards=batch", "p_batch=0.2,0.5"]`` -> ``{"scale_rewards": "batch", "p_batch": (0.2, 0.5)}``."""
+    params: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--param must look like KEY=VALUE, got {item!r}")
+        params[key.strip()] = _parse_value(raw.strip())
+    return params
+
+
+def _parse_value(raw: str) -> Any:
+    if raw.lower() in ("true", "false"):
+        return raw.lower() == "true"
+    if "," in raw:
+        return tuple(_parse_value(x.strip()) for x in raw.split(",") if x.strip())
+    for kind in (int, float):
+        try:
+            return kind(raw)
+        except ValueError:
+            pass
+    return raw
+
+
+def read_p_file(path: str) -> np.ndarray:
+    """Numbers separated by whitespace or commas; ``#`` starts a comment."""
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise ValueError(f"--p-ref-file: cannot read {path!r} ({exc.strerror})") from None
+    tokens = [tok for line in text.splitlines() for tok in re.split(r"[,\s]+", line.split("#")[0]) if tok]
+    try:
+        values = np.array([float(tok) for tok in tokens])
+    except ValueError:
+        raise ValueError(f"--p-ref-file: {path!r} must contain numbers in [0, 1]") from None
+    if values.size == 0:
+        raise ValueError(f"--p-ref-file: {path!r} contains no numbers")
+    return values
+
+
+def run_presets(args: argparse.Namespace) -> int:
+    rows = [{"name": n, "framework": p.framework, "config": p.config,
+             "params": {k: v for k, v in p.parameters().items()}, "summary": p.summary}
+            for n, p in PRESETS.items()]
+    if args.json:
+        print_json(rows)
+        return 0
+    print_table(["preset", "framework", "config", "parameters (defaults)"],
+                [[r["name"], r["framework"], r["config"],
+                  ", ".join(f"{k}={v}" for k, v in r["params"].items()) or "-"] for r in rows])
+    return 0
+
+
+def _title(r: ExplainReport) -> str:
+    params = ", ".join(f"{k}={v}" for k, v in r.scheme.params.items() if k != "p_batch")
+    return f"{r.preset} [{r.framework}: {r.config}] M={r.M}" + (f", {params}" if params else "")
+
+
+def print_reports(reports: list[ExplainReport]) -> None:
+    """The human-readable tables, one column per report."""
+    tags = [chr(ord("A") + i) for i in range(len(reports))]
+    for tag, r in zip(tags, reports):
+        print(f"{tag}: {_title(r)}")
+        summary = (PRESETS[r.preset].summary if r.preset in PRESETS else r.preset).replace("``", "")
+        print(textwrap.fill(summary, width=100, initial_indent="   ", subsequent_indent="   "))
+        for note in r.notes:
+            print(f"   note: {note}")
+    p = np.asarray(TABLE_P)
+
+    print("\n1. What it optimises: h_M against its M -> infinity limit "
+          "(both divided by their value at t = 1; shifted to 0 at t = 1/2 for log-type limits)")
+    headers, cols = ["t"], []
+    for tag, r in zip(tags, reports):
+        headers.append(f"{tag}: h_M")
+        cols.append(np.interp(p, r.t, r.h_normalised))
+        if r.limit_normalised is not None:
+            headers.append(f"{tag}: limit {r.limit_name}")
+            cols.append(np.interp(p, r.t, r.limit_normalised))
+    print_table(headers, [[float(x)] + [round(float(c[i]), 4) for c in cols] for i, x in enumerate(p)])
+    for tag, r in zip(tags, reports):
+        gap = "no known limit" if r.limit_gap is None else f"largest gap to the limit {r.limit_gap:.3g}"
+        print(f"   {tag}: {gap}")
+
+    print("\n2. Relative step by prompt difficulty: h'_M(p) / h_M(1) "
+          "(1 = every difficulty pushed equally, as REINFORCE/RLOO)")
+    headers = ["p"] + [f"{tag}: weight" for tag in tags] + [f"{tag}: vs p=0.5" for tag in tags]
+    half = list(p).index(0.5)
+    rows = [[float(x)] + [round(float(r.table_weight[i]), 4) for r in reports]
+            + [round(float(r.table_weight[i] / r.table_weight[half]), 3) if r.table_weight[half] > 0
+               else float("nan") for r in reports] for i, x in enumerate(p)]
+    print_table(headers, rows)
+
+    print("\n3. Zero-variance groups (TRL's frac_reward_zero_std): a prompt with success probability p "
+          "gives an all-right or all-wrong group, hence no gradient, with probability p^M + (1-p)^M")
+    spread = reports[0].p_spread
+    origin = ("uniform on (0, 1), the default; give yours with --p-ref-file"
+              if spread is DEFAULT_SPREAD else "from --p-ref-file")
+    print(f"   spread of p: {spread.size} prompts, mean {spread.mean():.3g} ({origin})")
+    for tag, r in zip(tags, reports):
+        print(f"   {tag}: expected frac_reward_zero_std = {r.frac_zero_std:.4f} (M={r.M})")
+    with_kl = [(tag, r) for tag, r in zip(tags, reports) if r.kl is not None]
+    if with_kl:
+        _print_kl(with_kl)
+
+
+def _print_kl(items: list[tuple[str, ExplainReport]]) -> None:
+    kl0 = items[0][1].kl
+    print(f"\n4. With a KL penalty to the reference policy, beta = {kl0.beta:g}: the idealised iteration "
+          "pi_n ∝ pi_ref exp(A_{n-1}/beta) (Mroueh 2025), i.e. logit p_n = logit p_ref + h'_M(p_{n-1})/beta, "
+          "started at p_ref, drives each prompt to")
+    headers = ["p_ref"]
+    for tag, _ in items:
+        headers += [f"{tag}: outcome", f"{tag}: p*", f"{tag}: 1-p*", f"{tag}: F'(p*)", f"{tag}: #fixed pts"]
+    rows = []
+    for i, p in enumerate(kl0.p_ref):
+        row: list[Any] = [float(p)]
+        for _, r in items:
+            kl = r.kl
+            orbit = " <-> ".join(f"{x:.4g}" for x in kl.orbit[i])
+            cycling = kl.outcome[i] != "fixed point"
+            row += [kl.outcome[i] if not cycling else f"{kl.outcome[i]} {orbit}",
+                    "-" if cycling else f"{float(kl.p_star[i]):.6f}",
+                    "-" if cycling else f"{float(kl.one_minus_p_star[i]):.3g}",
+                    f"{float(kl.multiplier[i]):.3g}", str(int(kl.n_fixed_points[i]))]
+        rows.append(row)
+    print_table(headers, rows)
+    for tag, r in items:
+        kinds, n = r.kl.spread_kind, r.kl.spread_kind.size
+        mean_star = r.kl.to_dict()["spread"]["mean_p_star_converged"]
+        after = "none converge" if mean_star is None else f"mean p* {mean_star:.4g} over the converging ones"
+        print(f"   {tag}: over the {n} prompts of the spread: {np.mean(kinds == 1):.0%} converge, "
+              f"{np.mean(kinds == 2):.0%} cycle, {np.mean(kinds == 0):.0%} unresolved; "
+              f"mean p_ref {r.p_spread.mean():.4g} -> {after}")
+    print("   (F'(p*): slope at the fixed point, |F'| < 1 attracting; for a cycle, the product along it. "
+          "Several fixed points: where p ends depends on where it starts.)")
+
+
+def run_explain(args: argparse.Namespace) -> int:
+    p_ref = read_p_file(args.p_ref_file) if args.p_ref_file else None
+    reports = [explain(args.preset, args.M, beta=args.beta, p_ref=p_ref, params=parse_params(args.param))]
+    if args.compare:
+        reports.append(explain(args.compare, args.M, beta=args.beta, p_ref=p_ref,
+                               params=parse_params(args.compare_param)))
+    elif args.compare_param:
+        raise ValueError("--compare-param needs --compare")
+    if args.json:
+        print_json(reports[0].to_dict() if len(reports) == 1 else {"reports": [r.to_dict() for r in reports]})
+    else:
+        print_reports(reports)
+    if args.out:
+        for path in write_figure(reports, Path(args.out)):
+            if not args.json:
+                print(f"wrote {path}")
+    elif not args.json:
+        print("\n(add --out DIR for the figure)")
+    return 0
+
+
+def write_figure(reports: list[ExplainReport], out: Path) -> list[Path]:
+    from rlvrlens.figures.explain import plot_explain
+    from rlvrlens.figures.style import save
+
+    stem = "explain_" + "_vs_".join(r.preset for r in reports) + f"_M{reports[0].M}"
+    return save(plot_explain(reports), out / stem)
+
+
+def demo(out: Path) -> None:
+    """``make demo``'s part: TRL's default GRPO against Dr. GRPO (no std) at M = 64 with a KL
+    coefficient beta = 1, printed and plotted (about 10 s on one CPU core)."""
+    out = Path(out)
+    reports = [explain("trl-grpo", 64, beta=1.0), explain("openrlhf-dr-grpo", 64, beta=1.0)]
+    print("== rlvrlens explain: TRL GRPO (std-normalised) vs Dr. GRPO (mean only), M = 64, beta = 1 ==")
+    print_reports(reports)
+    for path in write_figure(reports, out):
+        print(f"wrote {path}")

@@ -1,0 +1,390 @@
+""""What is my trainer optimising?": a report for one framework configuration.
+
+For a preset (:mod:`rlvrlens.objectives.presets`) and a group size ``M``, :func:`explain` gathers:
+
+1. the induced objective ``h_M`` (Davis & Recht 2025, Theorem 1) against its ``M -> infinity``
+   limit, both normalised so that the comparison is about shape, not scale;
+2. the relative weight the update puts on prompts of each difficulty: the step size ``h'_M(p)``
+   divided by its mean over ``p`` in ``[0, 1]`` (``= h_M(1) - h_M(0)``), so 1 everywhere is
+   REINFORCE's uniform weighting and std normalisation shows up as a U shape;
+3. the expected fraction of groups whose rewards have zero variance, ``p^M + (1-p)^M`` for a prompt
+   of success probability ``p`` (all wrong or all right: no gradient; TRL logs it as
+   ``frac_reward_zero_std``), averaged over a stated spread of ``p`` across prompts;
+4. with a KL coefficient ``beta``: where the KL-regularised iteration drives each prompt's success
+   probability, ``logit p_n = logit p_ref + h'_M(p_{n-1})/beta`` (Mroueh 2025's closed form,
+   extended to every scheme in THEORY.md §2; :mod:`rlvrlens.dynamics`), and whether it converges
+   to a fixed point or cycles.
+
+Batch-level presets (a batch std or success count) are modelled with the same spread of ``p``
+unless their ``p_batch`` is given (with ``beta``, the batch constant stays at its initial value
+while the prompts move: an approximation). The module sits at the dynamics level: it uses the objectives
+layer for every formula and never imports torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import numpy as np
+from scipy import special
+
+from rlvrlens._validation import check_float, check_int, check_probabilities
+from rlvrlens.dynamics import attractor, fixed_point_grid, fixed_points, success_map
+from rlvrlens.objectives import LIMITS, PRESETS, WeightScheme, dh, get_preset, h, preset_parameters
+from rlvrlens.objectives.presets import MissingPBatch
+
+#: Default spread of success probabilities across prompts: uniform on (0, 1), as bin midpoints.
+DEFAULT_SPREAD = (np.arange(200) + 0.5) / 200
+#: Difficulties shown in the tables.
+TABLE_P = (0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99)
+#: Grid on which curves are reported.
+GRID = np.linspace(0.0, 1.0, 201)
+#: Most prompts listed one by one in the KL table (a longer --p-ref-file is summarised).
+MAX_KL_ROWS = 20
+#: Reference success probabilities of the KL figure's curve.
+KL_CURVE_P = np.linspace(0.005, 0.995, 199)
+#: Where shift-aligned limits (``log``, ``logit``) are compared with ``h_M``.
+_SHIFT_WINDOW = (0.05, 0.95)
+
+
+def frac_reward_zero_std(p: object, M: int) -> np.ndarray:
+    """Probability that a group of ``M`` answers to a prompt of success probability ``p`` is all
+    right or all wrong: ``p^M + (1-p)^M``. Such a group has zero reward variance and, for every
+    group-baselined scheme, zero advantage.
+
+    Examples
+    --------
+    >>> float(frac_reward_zero_std(0.5, 4))
+    0.125
+    """
+    M = check_int("M", M, minimum=1)
+    p = check_probabilities("p", p)
+    return p**M + (1.0 - p) ** M
+
+
+def difficulty_weight(scheme: WeightScheme, p: object) -> np.ndarray:
+    """The step ``h'_M(p)`` relative to its mean over ``[0, 1]``: ``h'_M(p) / (h_M(1) - h_M(0))``.
+
+    1 everywhere means every difficulty is pushed equally (REINFORCE, RLOO); values above 1 mark
+    the difficulties the update favours.
+
+    Raises
+    ------
+    ValueError
+        If ``h_M(1) <= 0`` (the scheme puts no net weight on success).
+    """
+    total = float(h(scheme, 1.0))
+    if not total > 0:
+        raise ValueError(f"scheme {scheme.name!r} has h_M(1) = {total:g} <= 0: no net push towards success")
+    return dh(scheme, p) / total
+
+
+@dataclass(frozen=True, eq=False)
+class ExplainReport:
+    """What one configuration optimises (see the module docstring); :meth:`to_dict` is JSON-ready.
+
+    Attributes
+    ----------
+    preset, framework, config : str
+        The preset name, its framework and the config switch it stands for.
+    scheme : WeightScheme
+        The weights (``a``, ``b``) the preset gives groups of ``M`` answers.
+    t : ndarray
+        Grid on ``[0, 1]``.
+    h_normalised : ndarray
+        ``h_M(t)`` divided by ``h_M(1)`` (or shifted, see ``normalisation``).
+    limit_name, limit_label : str or None
+        The ``M -> infinity`` limit (a key of :data:`rlvrlens.objectives.LIMITS`) and its label.
+    limit_normalised : ndarray or None
+        The limit, normalised like ``h_normalised``.
+    normalisation : str
+        ``"ratio"``: both divided by their value at ``t = 1``; ``"shift"``: both shifted to 0 at
+        ``t = 1/2`` (limits infinite at an endpoint), compared on ``[0.05, 0.95]``.
+    limit_gap : float or None
+        ``sup |h_normalised - limit_normalised|`` where they are compared.
+    weight : ndarray
+        :func:`difficulty_weight` on the grid.
+    table_p, table_weight : ndarray
+        The same at :data:`TABLE_P`.
+    p_spread : ndarray
+        Success probabilities of the prompts (the spread of ``p`` used below and, for batch-level
+        presets without ``p_batch``, for the batch statistic).
+    frac_zero_std : float
+        Mean of ``p^M + (1-p)^M`` over ``p_spread``.
+    frac_zero_std_curve : ndarray
+        ``p^M + (1-p)^M`` on the grid.
+    kl : KLReport or None
+        Section 4, present when a ``beta`` was given.
+    notes : tuple of str
+        Modelling remarks (e.g. how a batch statistic was modelled).
+    """
+
+    preset: str
+    framework: str
+    config: str
+    scheme: WeightScheme
+    t: np.ndarray
+    h_normalised: np.ndarray
+    limit_name: str | None
+    limit_label: str | None
+    limit_normalised: np.ndarray | None
+    normalisation: str
+    limit_gap: float | None
+    weight: np.ndarray
+    table_p: np.ndarray
+    table_weight: np.ndarray
+    p_spread: np.ndarray
+    frac_zero_std: float
+    frac_zero_std_curve: np.ndarray
+    kl: KLReport | None = None
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def M(self) -> int:
+        return self.scheme.M
+
+    def to_dict(self) -> dict[str, Any]:
+        """All numbers as plain Python types (lists, floats, strings)."""
+        def arr(x):
+            return None if x is None else np.asarray(x, dtype=float).tolist()
+
+        params = {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.scheme.params.items()}
+        return {
+            "preset": self.preset, "framework": self.framework, "config": self.config,
+            "M": self.M, "params": params,
+            "a": arr(self.scheme.a), "b": arr(self.scheme.b),
+            "objective": {
+                "t": arr(self.t), "h_normalised": arr(self.h_normalised),
+                "limit": self.limit_name, "limit_normalised": arr(self.limit_normalised),
+                "normalisation": self.normalisation, "limit_gap": self.limit_gap,
+            },
+            "difficulty_weight": {
+                "t": arr(self.t), "weight": arr(self.weight),
+                "table_p": arr(self.table_p), "table_weight": arr(self.table_weight),
+            },
+            "zero_std": {
+                "p_spread_size": int(self.p_spread.size), "p_spread_mean": float(self.p_spread.mean()),
+                "frac_reward_zero_std": self.frac_zero_std,
+                "t": arr(self.t), "curve": arr(self.frac_zero_std_curve),
+            },
+            "kl": None if self.kl is None else self.kl.to_dict(),
+            "notes": list(self.notes),
+        }
+
+
+@dataclass(frozen=True, eq=False)
+class KLReport:
+    """Where the KL-regularised iteration drives each prompt (section 4 of the report).
+
+    Attributes
+    ----------
+    beta : float
+        The KL coefficient.
+    p_ref : ndarray
+        The prompts listed one by one (the spread itself when it has at most
+        :data:`MAX_KL_ROWS` values, else :data:`TABLE_P`).
+    outcome : tuple of str
+        ``"fixed point"``, ``"2-cycle"`` (``"k-cycle"``) or ``"unresolved"``, from
+        :func:`rlvrlens.dynamics.attractor` started at ``p_0 = p_ref``.
+    orbit : tuple of tuple of float
+        The point(s) the iteration settles on (one for a fixed point).
+    p_star : ndarray
+        The fixed point reached; NaN where the iteration cycles or is unresolved.
+    one_minus_p_star : ndarray
+        ``1 - p*`` from the logit (resolves ``p*`` that round to 1); NaN unless a fixed point.
+    multiplier : ndarray
+        ``F'(p*)`` (product along the orbit for a cycle): ``|.| < 1`` is attracting.
+    n_fixed_points : ndarray of int
+        How many fixed points the map has in ``[0, 1]`` (several: the outcome depends on ``p_0``).
+    spread_kind, spread_p_star : ndarray
+        For every prompt of the spread (:func:`rlvrlens.dynamics.fixed_point_grid`): 1 converges
+        (``p*`` given), 2 cycles, 0 unresolved (``p*`` NaN).
+    curve_p_ref, curve_kind, curve_p_star : ndarray
+        The same on :data:`KL_CURVE_P`, for the figure.
+    """
+
+    beta: float
+    p_ref: np.ndarray
+    outcome: tuple[str, ...]
+    orbit: tuple[tuple[float, ...], ...]
+    p_star: np.ndarray
+    one_minus_p_star: np.ndarray
+    multiplier: np.ndarray
+    n_fixed_points: np.ndarray
+    spread_kind: np.ndarray
+    spread_p_star: np.ndarray
+    curve_p_ref: np.ndarray
+    curve_kind: np.ndarray
+    curve_p_star: np.ndarray
+
+    def to_dict(self) -> dict[str, Any]:
+        def arr(x):
+            return np.asarray(x, dtype=float).tolist()
+
+        kinds = self.spread_kind
+        return {
+            "beta": self.beta, "p_ref": arr(self.p_ref), "outcome": list(self.outcome),
+            "orbit": [list(o) for o in self.orbit], "p_star": arr(self.p_star),
+            "one_minus_p_star": arr(self.one_minus_p_star), "multiplier": arr(self.multiplier),
+            "n_fixed_points": [int(n) for n in self.n_fixed_points],
+            "spread": {"frac_converge": float(np.mean(kinds == 1)), "frac_cycle": float(np.mean(kinds == 2)),
+                       "frac_unresolved": float(np.mean(kinds == 0)),
+                       "mean_p_star_converged": _nanmean(self.spread_p_star)},
+            "curve": {"p_ref": arr(self.curve_p_ref), "kind": [int(k) for k in self.curve_kind],
+                      "p_star": arr(self.curve_p_star)},
+        }
+
+
+def _nanmean(x: np.ndarray) -> float | None:
+    x = np.asarray(x, dtype=float)
+    return None if np.isnan(x).all() else float(np.nanmean(x))
+
+
+def _grid_outcomes(scheme: WeightScheme, beta: float, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(kind, p*)`` for each reference ``p``: 1 fixed point, 2 cycle, 0 unresolved.
+
+    Vectorised with :func:`rlvrlens.dynamics.fixed_point_grid`; the points it does not call
+    converged are re-run one by one with :func:`rlvrlens.dynamics.attractor` (exact ``g``, longer
+    horizon), whose verdict is kept. 0 and 1 are absorbing fixed points.
+    """
+    kind = np.ones(p.size, dtype=np.int8)
+    p_star = p.astype(float).copy()
+    inner = np.flatnonzero((p > 0) & (p < 1))
+    if inner.size:
+        grid = fixed_point_grid(success_map(scheme, beta, 0.5), [beta], p[inner])
+        kind[inner] = grid.kind[0]
+        p_star[inner] = grid.p[0]
+    for i in np.flatnonzero(kind != 1):
+        a = attractor(success_map(scheme, beta, float(p[i])))
+        kind[i] = {"fixed_point": 1, "cycle": 2}.get(a.kind, 0)
+        p_star[i] = float(a.p[0]) if a.kind == "fixed_point" else np.nan
+    return kind, p_star
+
+
+def kl_report(scheme: WeightScheme, beta: float, spread: np.ndarray) -> KLReport:
+    """Section 4 of the report for ``scheme`` at KL coefficient ``beta`` over the prompts ``spread``."""
+    rows = spread if spread.size <= MAX_KL_ROWS else np.asarray(TABLE_P)
+    outcome, orbit, star, one_minus, mult, count = [], [], [], [], [], []
+    for p in rows:
+        F = success_map(scheme, beta, float(p))
+        a = attractor(F)
+        if a.kind == "fixed_point":
+            outcome.append("fixed point")
+            star.append(float(a.p[0]))
+            one_minus.append(float(special.expit(-a.logits[0])))
+        else:
+            outcome.append(f"{a.period}-cycle" if a.kind == "cycle" else "unresolved")
+            star.append(np.nan)
+            one_minus.append(np.nan)
+        orbit.append(tuple(float(x) for x in a.p))
+        mult.append(a.multiplier)
+        count.append(len(fixed_points(F, find_reached=False)))
+    spread_kind, spread_p = _grid_outcomes(scheme, beta, spread)
+    curve_kind, curve_p = _grid_outcomes(scheme, beta, KL_CURVE_P)
+    return KLReport(beta, np.asarray(rows, dtype=float), tuple(outcome), tuple(orbit),
+                    np.asarray(star), np.asarray(one_minus), np.asarray(mult, dtype=float), np.asarray(count),
+                    spread_kind, spread_p, KL_CURVE_P, curve_kind, curve_p)
+
+
+def _limit_comparison(scheme: WeightScheme, t: np.ndarray):
+    """``(h_normalised, limit_normalised, normalisation, gap)`` for the scheme's limit."""
+    hv = h(scheme, t)
+    h1 = float(h(scheme, 1.0))
+    name = scheme.limit
+    fn = LIMITS[name][0] if name else None
+    if fn is not None and np.isfinite(fn(np.array([0.0, 1.0]))).all():
+        lv = fn(t)
+        lim = lv / float(fn(np.array(1.0)))
+        hn = hv / h1
+        return hn, lim, "ratio", float(np.max(np.abs(hn - lim)))
+    if fn is None:
+        return hv / h1, None, "ratio", None
+    half = np.array(0.5)
+    hn = hv - float(h(scheme, half))
+    with np.errstate(divide="ignore"):
+        lim = fn(t) - float(fn(half))
+    inside = (t >= _SHIFT_WINDOW[0]) & (t <= _SHIFT_WINDOW[1])
+    return hn, lim, "shift", float(np.max(np.abs(hn - lim)[inside]))
+
+
+def explain(
+    preset: str | WeightScheme,
+    M: int | None = None,
+    *,
+    beta: float | None = None,
+    p_ref: object = None,
+    params: Mapping[str, Any] | None = None,
+) -> ExplainReport:
+    """Explain what a framework configuration optimises.
+
+    Parameters
+    ----------
+    preset : str or WeightScheme
+        A preset name (see :data:`rlvrlens.objectives.PRESETS`) or any weight scheme.
+    M : int
+        Answers per prompt (``num_generations``); taken from the scheme when one is given.
+    beta : float, optional
+        KL coefficient ``> 0``: adds :class:`KLReport` (where each prompt is driven).
+    p_ref : array_like, optional
+        Success probabilities of the prompts (one per prompt), in ``[0, 1]``. Default: uniform on
+        ``(0, 1)`` (:data:`DEFAULT_SPREAD`).
+    params : mapping, optional
+        Keyword parameters of the preset (``{"scale_rewards": "batch"}``). Batch-level presets
+        without ``p_batch`` get ``p_batch = p_ref``.
+
+    Returns
+    -------
+    ExplainReport
+
+    Examples
+    --------
+    >>> r = explain("trl-grpo", 8)
+    >>> round(r.frac_zero_std, 4)  # uniform p: 2/(M+1)
+    0.2222
+    >>> round(float(r.table_weight[0] / r.table_weight[4]), 2)  # p = 0.01 vs p = 0.5
+    1.41
+    """
+    if beta is not None:
+        beta = check_float("beta", beta, low=0.0, low_open=True)
+    spread = DEFAULT_SPREAD if p_ref is None else np.atleast_1d(check_probabilities("p_ref", p_ref)).ravel()
+    if spread.size == 0:
+        raise ValueError("p_ref must contain at least one success probability")
+    notes: list[str] = []
+    if isinstance(preset, WeightScheme):
+        if params:
+            raise ValueError("params apply to preset names, not to a WeightScheme")
+        scheme, name, framework, config = preset, preset.name, "custom", repr(preset)
+    else:
+        if M is None:
+            raise ValueError("M (num_generations) is required with a preset name")
+        params = dict(params or {})
+        allowed = preset_parameters(preset)  # raises for an unknown name
+        if "p_batch" in allowed and "p_batch" not in params:
+            try:
+                scheme = get_preset(preset, M, **params)
+            except MissingPBatch:
+                params["p_batch"] = tuple(float(x) for x in spread)
+                notes.append("batch statistic modelled with p_batch = the spread of p "
+                             f"({spread.size} prompts, mean {spread.mean():.3g})"
+                             + ("; kept at that value while the prompts move under beta" if beta else ""))
+                scheme = get_preset(preset, M, **params)
+        else:
+            scheme = get_preset(preset, M, **params)
+        info = PRESETS[preset]
+        name, framework, config = preset, info.framework, info.config
+    t = GRID
+    hn, lim, normalisation, gap = _limit_comparison(scheme, t)
+    label = LIMITS[scheme.limit][1] if scheme.limit else None
+    table_p = np.asarray(TABLE_P)
+    return ExplainReport(
+        preset=name, framework=framework, config=config, scheme=scheme, t=t,
+        h_normalised=hn, limit_name=scheme.limit, limit_label=label, limit_normalised=lim,
+        normalisation=normalisation, limit_gap=gap,
+        weight=difficulty_weight(scheme, t), table_p=table_p,
+        table_weight=difficulty_weight(scheme, table_p),
+        p_spread=spread, frac_zero_std=float(frac_reward_zero_std(spread, scheme.M).mean()),
+        frac_zero_std_curve=frac_reward_zero_std(t, scheme.M),
+        kl=None if beta is None else kl_report(scheme, beta, spread), notes=tuple(notes),
+    )
+

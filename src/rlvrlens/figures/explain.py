@@ -1,0 +1,88 @@
+"""The ``rlvrlens explain`` figure: data (one or two :class:`~rlvrlens.explain.ExplainReport`) in,
+Figure out. Panels: the objective against its limit, the weight by difficulty, the zero-variance
+fraction, and (with a KL coefficient) where each prompt is driven."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from rlvrlens.explain import ExplainReport
+from rlvrlens.figures.style import new_figure
+from rlvrlens.objectives import PRESETS
+
+
+def _label(r: ExplainReport) -> str:
+    """Preset, M and the parameters that differ from the preset's defaults (``p_batch`` aside)."""
+    defaults = PRESETS[r.preset].parameters() if r.preset in PRESETS else {}
+    extra = ", ".join(f"{k}={v}" for k, v in r.scheme.params.items()
+                      if k != "p_batch" and (k not in defaults or defaults[k] != v))
+    return f"{r.preset} M={r.M}" + (f" ({extra})" if extra else "")
+
+
+def plot_explain(reports: Sequence[ExplainReport]) -> Figure:
+    """Overlay the reports (same colour per report across panels)."""
+    reports = list(reports)
+    if not reports:
+        raise ValueError("reports must contain at least one ExplainReport")
+    with_kl = [r for r in reports if r.kl is not None]
+    fig, axes = new_figure(1, 4 if with_kl else 3, width=4.0, height=3.4)
+    ax_h, ax_w, ax_z = axes[0, 0], axes[0, 1], axes[0, 2]
+    colours = [f"C{i}" for i in range(len(reports))]
+    for r, col in zip(reports, colours):
+        ax_h.plot(r.t, r.h_normalised, color=col, label=_label(r))
+        if r.limit_normalised is not None:
+            with np.errstate(invalid="ignore"):
+                ax_h.plot(r.t, r.limit_normalised, color=col, linestyle="--", linewidth=1.1,
+                          label=f"limit {r.limit_label}")
+        ax_w.plot(r.t, r.weight, color=col, label=_label(r))
+        ax_z.plot(r.t, r.frac_zero_std_curve, color=col, label=f"M={r.M}: mean {r.frac_zero_std:.3f}")
+    norm = reports[0].normalisation
+    ax_h.set_title(r"objective $h_M$ vs $M\to\infty$ limit" + (" (÷ value at 1)" if norm == "ratio"
+                                                                else " (0 at 1/2)"))
+    ax_h.set_xlabel(r"success probability $t$")
+    ax_h.legend(loc="lower right")
+    ax_w.axhline(1.0, color="0.5", linewidth=0.8, linestyle=":")
+    ax_w.set_title("relative step by difficulty  $h'_M(p)/h_M(1)$")
+    ax_w.set_xlabel("prompt success probability $p$")
+    ax_w.set_yscale("log" if max(float(np.max(r.weight)) for r in reports) > 20 else "linear")
+    ax_w.legend(loc="best")
+    spread = reports[0].p_spread
+    twin = ax_z.twinx()
+    counts, _, _ = twin.hist(spread, bins=min(40, max(5, spread.size // 5)), range=(0, 1), color="0.88")
+    twin.set_ylim(0, 2.2 * max(float(np.max(counts)), 1.0))
+    twin.set_yticks([])
+    ax_z.set_zorder(twin.get_zorder() + 1)
+    ax_z.patch.set_visible(False)
+    ax_z.set_title("zero-variance groups  $p^M+(1-p)^M$")
+    ax_z.set_xlabel("prompt success probability $p$ (grey: spread)")
+    ax_z.set_ylim(0, 1.02)
+    ax_z.legend(loc="upper center")
+    if with_kl:
+        _plot_kl(axes[0, 3], [(r, col) for r, col in zip(reports, colours) if r.kl is not None])
+    fig.tight_layout()
+    return fig
+
+
+def _plot_kl(ax, items) -> None:
+    """``p*`` against ``p_ref``; reference probabilities whose iteration cycles marked below."""
+    for r, col in items:
+        kl = r.kl
+        ok = kl.curve_kind == 1
+        ax.plot(kl.curve_p_ref, np.where(ok, kl.curve_p_star, np.nan), color=col,
+                label=f"{_label(r)}, β={kl.beta:g}")
+        cyc = kl.curve_kind == 2
+        if cyc.any():
+            ax.plot(kl.curve_p_ref[cyc], np.full(cyc.sum(), -0.03), "|", color=col, markersize=8,
+                    label="cycles (no fixed point reached)")
+        und = kl.curve_kind == 0
+        if und.any():
+            ax.plot(kl.curve_p_ref[und], np.full(und.sum(), -0.06), "x", color=col, markersize=4,
+                    label="unresolved")
+    ax.plot([0, 1], [0, 1], color="0.5", linestyle=":", linewidth=0.8)
+    ax.set_ylim(-0.1, 1.03)
+    ax.set_title(r"where $p$ is driven: $p^*$ from $p_0 = p_{\rm ref}$")
+    ax.set_xlabel(r"reference success probability $p_{\rm ref}$")
+    ax.legend(loc="lower right")
