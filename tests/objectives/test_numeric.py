@@ -247,3 +247,14 @@ def test_t_outside_unit_interval_is_refused(bad):
 def test_scheme_type_checked():
     with pytest.raises(TypeError, match="scheme"):
         h("grpo", 0.5)
+
+
+def test_subnormal_probabilities_use_first_order_expansion():
+    """u ~ 5e-309 (logit -709.5) made scipy's pmf overflow; E = c_0 + (M-1) u (c_1 - c_0) there."""
+    x = np.array([-709.5, -745.0, -300.0, 0.0])
+    got = dh_logit(raft(4), x)
+    u = special.expit(x)
+    expected = 4.0 + 3 * u * (2.0 - 4.0)  # c = 4/(s+1): c_0 = 4, c_1 = 2
+    np.testing.assert_allclose(got[:3], expected[:3], rtol=1e-15)
+    assert got[3] == pytest.approx(float(dh(raft(4), 0.5)), rel=1e-14)
+    assert float(h(raft(4), 1e-300)) == pytest.approx(4e-300, rel=1e-12)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,8 @@ _CATALOGUE = {
     "reinforce_rej": reinforce_rej, "log_odds": log_odds, "pass_at_k (k=2)": lambda M: pass_at_k(M, 2),
 }
 _MS = (2, 16, 256)
+#: The other layers' parts of the demo, in order: each command module's ``demo(out)``.
+_LAYER_DEMOS = ("dynamics", "explain", "validate")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -62,4 +65,7 @@ def run_demo(args: argparse.Namespace) -> int:
     fig.suptitle(r"$h_M(t)$ shifted to meet its $M\to\infty$ limit at $t=1/2$ (dashed)", y=1.02)
     for path in save(fig, out / "catalogue_h_curves"):
         print(f"wrote {path}")
+    for name in _LAYER_DEMOS:
+        print(f"\n== rlvrlens.commands.{name}.demo ==", flush=True)
+        importlib.import_module(f"rlvrlens.commands.{name}").demo(out)
     return 0

@@ -22,6 +22,8 @@ from scipy import stats
 #: Half-width of the summation window in standard deviations, plus a constant margin.
 _WINDOW_SIGMAS = 12.0
 _WINDOW_MARGIN = 50
+#: Below this success probability the first-order expansion in ``n u`` is exact to float64.
+_TINY = 1e-280
 #: Upper bound on the number of window cells processed at once (memory).
 _CHUNK_CELLS = 2_000_000
 
@@ -68,7 +70,12 @@ def binomial_expectation(
 def _expect_small_u(seq: np.ndarray, n: int, u: np.ndarray) -> np.ndarray:
     """``E[seq[X]]``, ``X ~ Bin(n, u)`` with ``0 <= u <= 1/2``."""
     out = np.full(u.shape, seq[0])  # u == 0: X = 0 surely
-    live = np.flatnonzero(u > 0)
+    # below 1e-280, E = seq[0] + n u (seq[1] - seq[0]) + O((n u)^2) exactly in float64 (and scipy's
+    # pmf overflows for subnormal u)
+    tiny = np.flatnonzero((u > 0) & (u < _TINY))
+    if tiny.size:
+        out[tiny] = seq[0] + n * u[tiny] * (seq[min(1, n)] - seq[0])
+    live = np.flatnonzero(u >= _TINY)
     if live.size == 0:
         return out
     sigma = np.sqrt(n * u[live] * (1.0 - u[live]))
