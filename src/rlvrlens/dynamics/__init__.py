@@ -1,1 +1,44 @@
-"""rlvrlens.dynamics (built by a later issue)."""
+"""The dynamics layer: where a KL-regularised RLVR iteration drives the success probability.
+
+Mroueh (2025) shows that GRPO with a KL penalty to ``pi_ref`` moves the success probability by
+``logit p_n = logit p_ref + Omega(p_{n-1})/beta``. THEORY.md §2 (derived) extends this to every
+weight scheme with finite ``M``: the gap is ``h'_M``. This package builds these maps
+(:func:`success_map`, :func:`grpo_success_map`, ...), iterates them, finds all their fixed points
+and 2-cycles, evaluates the theory's bounds, and simulates the finite-sample version.
+"""
+
+from rlvrlens.dynamics.fixed_points import (
+    FixedPoint,
+    FixedPointGrid,
+    TwoCycle,
+    fixed_point_grid,
+    fixed_points,
+    two_cycles,
+)
+from rlvrlens.dynamics.iteration import Attractor, Trajectory, attractor, iterate
+from rlvrlens.dynamics.maps import (
+    SuccessMap,
+    dr_grpo_success_map,
+    grpo_success_map,
+    logit,
+    mirror_map,
+    mixture_map,
+    success_map,
+)
+from rlvrlens.dynamics.simulate import Simulation, sample_gap, simulate
+from rlvrlens.dynamics.theory import (
+    Amplification,
+    amplification,
+    contraction_beta,
+    mroueh_bound,
+    parametric_bound,
+    stability_beta,
+)
+
+__all__ = [
+    "Amplification", "Attractor", "FixedPoint", "FixedPointGrid", "Simulation", "SuccessMap",
+    "Trajectory", "TwoCycle", "amplification", "attractor", "contraction_beta",
+    "dr_grpo_success_map", "fixed_point_grid", "fixed_points", "grpo_success_map", "iterate",
+    "logit", "mirror_map", "mixture_map", "mroueh_bound", "parametric_bound", "sample_gap",
+    "simulate", "stability_beta", "success_map", "two_cycles",
+]

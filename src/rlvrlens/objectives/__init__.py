@@ -23,11 +23,12 @@ from rlvrlens.objectives.design import DesignResult, design
 from rlvrlens.objectives.exact import dh_exact, h_exact, t_symbol
 from rlvrlens.objectives.limits import LIMITS, limit
 from rlvrlens.objectives.numeric import d2h, dh, dh_logit, h
+from rlvrlens.objectives.presets import PRESETS, Preset, get_preset, preset_parameters
 from rlvrlens.objectives.scheme import WeightScheme, from_group_fn, from_rs
 
 __all__ = [
-    "SCHEMES", "DesignResult", "LIMITS", "WeightScheme",
+    "PRESETS", "Preset", "SCHEMES", "DesignResult", "LIMITS", "WeightScheme",
     "d2h", "design", "dh", "dh_exact", "dh_logit", "dr_grpo", "from_group_fn", "from_rs",
-    "get_scheme", "grpo", "h", "h_exact", "limit", "log_odds", "pass_at_k", "raft",
+    "get_preset", "get_scheme", "grpo", "h", "h_exact", "limit", "log_odds", "pass_at_k", "preset_parameters", "raft",
     "reinforce", "reinforce_rej", "rloo", "scheme_parameters", "split_c", "t_symbol",
 ]

@@ -1,0 +1,190 @@
+"""``rlvrlens fixed-points | iterate``: the dynamics layer from the command line."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from rlvrlens.commands._common import add_scheme_args, print_json, print_table, scheme_from_args
+from rlvrlens.dynamics import (
+    SuccessMap,
+    attractor,
+    dr_grpo_success_map,
+    fixed_points,
+    grpo_success_map,
+    iterate,
+    success_map,
+    two_cycles,
+)
+from rlvrlens.objectives import dr_grpo, grpo, raft, rloo
+
+
+def _add_map_args(p: argparse.ArgumentParser) -> None:
+    add_scheme_args(p, M_default=16)
+    for action in p._actions:  # --scheme is not needed with --population
+        if action.dest == "scheme":
+            action.required = False
+    p.add_argument("--population", action="store_true",
+                   help="Mroueh's population GRPO map, Omega(p) = (p(1-p)+eps)^(-1/2) (eps from --eps, "
+                        "default 1e-5); with --mean-only the population Dr. GRPO map (gap 1)")
+    p.add_argument("--mean-only", action="store_true", help="with --population: the mean-only (Dr. GRPO) map")
+    p.add_argument("--beta", type=float, required=True, help="KL coefficient beta > 0")
+    p.add_argument("--p-ref", type=float, required=True, help="reference success probability in [0, 1]")
+    p.add_argument("--alpha", type=float, default=1.0,
+                   help="weight of the KL to pi_ref (1: Mroueh's map, 0: mirror = KL to the previous policy)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+
+def map_from_args(args: argparse.Namespace) -> SuccessMap:
+    """The success map the flags describe."""
+    if args.population:
+        if args.mean_only:
+            return dr_grpo_success_map(args.beta, args.p_ref, alpha=args.alpha)
+        eps = 1e-5 if args.eps is None else args.eps
+        return grpo_success_map(args.beta, args.p_ref, eps, alpha=args.alpha)
+    if args.mean_only:
+        raise ValueError("--mean-only needs --population (for finite M use --scheme dr_grpo)")
+    if args.scheme is None:
+        raise ValueError("give --scheme NAME (with --M) or --population")
+    return success_map(scheme_from_args(args), args.beta, args.p_ref, alpha=args.alpha)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("fixed-points", help="every fixed point of a success map, its type, and 2-cycles")
+    _add_map_args(p)
+    p.set_defaults(func=run_fixed_points)
+
+    p = sub.add_parser("iterate", help="iterate a success map: the trajectory p_0, ..., p_n")
+    _add_map_args(p)
+    p.add_argument("--n", type=int, default=50, help="number of steps")
+    p.add_argument("--p0", type=float, nargs="+", help="start(s) in [0, 1] (default p_ref)")
+    p.add_argument("--plot", metavar="FILE", help="plot the trajectories into FILE (.png/.pdf)")
+    p.set_defaults(func=run_iterate)
+
+
+def _fp_row(fp) -> dict:
+    return {"p": fp.p, "logit_p": fp.logit, "one_minus_p": fp.one_minus_p, "slope": fp.slope,
+            "type": fp.kind, "reached_from_p_ref": fp.reached}
+
+
+def run_fixed_points(args: argparse.Namespace) -> int:
+    F = map_from_args(args)
+    fps = fixed_points(F)
+    cycles = two_cycles(F)
+    settled = attractor(F)
+    if args.json:
+        print_json({"map": repr(F), "fixed_points": [_fp_row(fp) for fp in fps],
+                    "two_cycles": [{"logits": list(c.logits), "p": list(c.p), "multiplier": c.multiplier,
+                                    "type": c.kind} for c in cycles],
+                    "attractor_from_p_ref": {"kind": settled.kind, "logits": settled.logits.tolist(),
+                                             "p": settled.p.tolist(), "multiplier": settled.multiplier}})
+        return 0
+    print(repr(F))
+    print_table(["p*", "logit p*", "1 - p*", "F'(p*)", "type", "reached from p_ref"],
+                [[fp.p, float(fp.logit), fp.one_minus_p, fp.slope, fp.kind, "yes" if fp.reached else ""]
+                 for fp in fps])
+    for c in cycles:
+        print(f"2-cycle ({c.kind}, multiplier {c.multiplier:.6g}): p = {c.p[0]:.10g} <-> {c.p[1]:.10g} "
+              f"(logits {c.logits[0]:.10g}, {c.logits[1]:.10g})")
+    print(f"from p_0 = p_ref the iteration settles on: {_describe(settled)}")
+    return 0
+
+
+def _describe(settled) -> str:
+    if settled.kind == "unresolved":
+        return f"nothing of period <= 64 after {settled.steps} steps (unresolved, possibly chaotic)"
+    pts = ", ".join(f"p = {p:.10g} (logit {x:.10g})" for p, x in zip(settled.p, settled.logits))
+    what = "a fixed point" if settled.kind == "fixed_point" else f"a cycle of period {settled.period}"
+    return f"{what}: {pts}; multiplier {settled.multiplier:.6g}"
+
+
+def run_iterate(args: argparse.Namespace) -> int:
+    F = map_from_args(args)
+    p0 = np.asarray(args.p0 if args.p0 else [args.p_ref], dtype=float)
+    tr = iterate(F, p0, args.n)
+    if args.json:
+        print_json({"map": repr(F), "p0": p0.tolist(), "p": tr.p.T.tolist(), "logit_p": tr.logit.T.tolist()})
+    else:
+        print(repr(F))
+        headers = ["n"] + [h for x in p0 for h in (f"p_n (p0={x:g})", "logit p_n")]
+        print_table(headers, [[n] + [float(v) for pair in zip(tr.p[n], tr.logit[n]) for v in pair]
+                              for n in range(args.n + 1)])
+    if args.plot:
+        from rlvrlens.figures.style import save
+
+        fig = plot_trajectories({f"$p_0$={x:g}": tr.p[:, i] for i, x in enumerate(p0)}, title=repr(F))
+        suffix = args.plot.rsplit(".", 1)[-1] if "." in args.plot else "png"
+        for path in save(fig, args.plot, formats=(suffix,)):
+            print(f"wrote {path}")
+    return 0
+
+
+def plot_trajectories(curves: dict, *, title: str = "", ax=None):
+    """Trajectories ``p_n`` against ``n`` (data in, Figure out)."""
+    from rlvrlens.figures.style import new_figure
+
+    if ax is None:
+        fig, axes = new_figure()
+        ax = axes[0, 0]
+    else:
+        fig = ax.figure
+    for label, p in curves.items():
+        ax.plot(np.arange(len(p)), p, marker=".", markersize=3, label=label)
+    ax.set_xlabel("iteration $n$")
+    ax.set_ylabel("$p_n$")
+    ax.set_ylim(-0.02, 1.02)
+    if title:
+        ax.set_title(title)
+    if len(curves) > 1:
+        ax.legend(loc="best")
+    return fig
+
+
+#: Mroueh (2025), Fig. 5: beta x p_ref grid, 50 iterations from p_0 = 0.1, eps = 1e-5.
+FIG5_BETAS: Sequence[float] = (0.01, 0.2, 0.4, 0.8, 1.0, 5.0)
+FIG5_P_REFS: Sequence[float] = (1e-4, 0.2, 0.5, 0.8)
+
+
+def demo(out: Path) -> None:
+    """The dynamics part of ``make demo``: fixed points of a few maps, and Mroueh's Fig. 5 grid."""
+    from rlvrlens.figures.style import new_figure, save
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    print("== Fixed points of KL-regularised iterations, beta = 1, p_ref = 0.2 (Mroueh 2025, THEORY.md §2) ==")
+    maps = {
+        "population GRPO (eps=1e-5)": grpo_success_map(1.0, 0.2, 1e-5),
+        "population Dr. GRPO": dr_grpo_success_map(1.0, 0.2),
+        "grpo M=16": success_map(grpo(16), 1.0, 0.2),
+        "dr_grpo M=16": success_map(dr_grpo(16), 1.0, 0.2),
+        "rloo M=16": success_map(rloo(16), 1.0, 0.2),
+        "raft M=16": success_map(raft(16), 1.0, 0.2),
+    }
+    rows = []
+    for name, F in maps.items():
+        for fp in fixed_points(F):
+            rows.append([name, fp.p, float(fp.logit), fp.slope, fp.kind, "yes" if fp.reached else ""])
+    print_table(["map", "p*", "logit p*", "F'(p*)", "type", "reached"], rows)
+    F = grpo_success_map(3.0, 1e-3, 1e-5)
+    print(f"{F!r}: from p_ref the iteration settles on {_describe(attractor(F))}")
+
+    x0 = np.full(1, 0.1)
+    fig, axes = new_figure(len(FIG5_BETAS), len(FIG5_P_REFS), width=2.6, height=1.9)
+    betas = np.asarray(FIG5_BETAS)[:, None]
+    p_refs = np.asarray(FIG5_P_REFS)[None, :]
+    tr = iterate(grpo_success_map(betas, p_refs, 1e-5), x0[:, None], 50)
+    for i, beta in enumerate(FIG5_BETAS):
+        for j, p_ref in enumerate(FIG5_P_REFS):
+            ax = axes[i, j]
+            ax.plot(np.arange(51), tr.p[:, i, j], marker=".", markersize=2, linewidth=0.8)
+            ax.set_ylim(-0.02, 1.02)
+            ax.set_title(rf"$\beta$={beta:g}, $p_{{ref}}$={p_ref:g}: $p_{{50}}$={tr.p[-1, i, j]:.3g}", fontsize=7)
+            ax.tick_params(labelsize=6)
+    fig.suptitle(r"Population GRPO iterations $p_{n+1}=h_{\epsilon,p_{ref}}(p_n)$, $p_0=0.1$, "
+                 r"$\epsilon=10^{-5}$ (Mroueh 2025, Fig. 5)", fontsize=9)
+    fig.tight_layout()
+    for path in save(fig, out / "dynamics_trajectories"):
+        print(f"wrote {path}")

@@ -1,0 +1,184 @@
+"""Iterating a success map: trajectories, and what an iteration settles on (fixed point or cycle)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import special
+
+from rlvrlens._validation import check_float, check_int
+from rlvrlens.dynamics.maps import SuccessMap, logit
+
+#: Orbits are tested for periods 1..this once they have settled.
+MAX_PERIOD = 64
+#: Points of a reported cycle differ by more than this (relative, in logit).
+MIN_CYCLE_GAP = 1e-6
+#: Beyond this logit, p rounds to 1 in float64 (1 - p < 1e-323).
+_P_ONE_LOGIT = 745.0
+
+
+def _check_map(success: object) -> SuccessMap:
+    if not isinstance(success, SuccessMap):
+        raise TypeError(f"map must be a SuccessMap, got {type(success).__name__}")
+    return success
+
+
+@dataclass(frozen=True)
+class Trajectory:
+    """``p_0, ..., p_n`` and their logits; axis 0 is time, the rest is the broadcast shape of
+    ``(p0, beta, p_ref)``."""
+
+    p: np.ndarray
+    logit: np.ndarray
+
+    @property
+    def final(self) -> np.ndarray:
+        """``p_n``."""
+        return self.p[-1]
+
+
+def iterate(success: SuccessMap, p0: object, n: int, *, logit0: object = None) -> Trajectory:
+    """Iterate ``p_k = F(p_{k-1})`` ``n`` times, vectorised over ``p0`` and the map's ``beta``, ``p_ref``.
+
+    The iteration runs in logit space, so ``p`` within 1e-300 of 1 keeps its exact logit.
+
+    Parameters
+    ----------
+    success : SuccessMap
+    p0 : float or array_like
+        Start(s) in ``[0, 1]``; broadcast with ``success.beta`` and ``success.p_ref``.
+    n : int
+        Number of steps, ``>= 0``.
+    logit0 : array_like, optional
+        Start given as a logit instead (``p0`` is then ignored); exact for ``p0`` near 0 or 1.
+
+    Returns
+    -------
+    Trajectory
+        Arrays of shape ``(n + 1,) + broadcast shape``.
+
+    Examples
+    --------
+    >>> from rlvrlens.dynamics import dr_grpo_success_map
+    >>> tr = iterate(dr_grpo_success_map(beta=1.0, p_ref=0.5), [0.1, 0.9], 2)
+    >>> tr.logit[1:].tolist()  # logit p_ref + 1/beta after one step, whatever p0
+    [[1.0, 1.0], [1.0, 1.0]]
+    """
+    success = _check_map(success)
+    n = check_int("n", n, minimum=0)
+    x = logit(p0) if logit0 is None else np.asarray(logit0, dtype=float)
+    if np.isnan(x).any():
+        raise ValueError("logit0 must not contain NaN")
+    shape = np.broadcast_shapes(x.shape, success.beta.shape, success.p_ref.shape)
+    xs = np.empty((n + 1,) + shape)
+    xs[0] = np.broadcast_to(x, shape)
+    for k in range(n):
+        xs[k + 1] = success.step_logit(xs[k])
+    return Trajectory(special.expit(xs), xs)
+
+
+@dataclass(frozen=True)
+class Attractor:
+    """What the iteration from ``p0`` settles on.
+
+    Attributes
+    ----------
+    kind : str
+        ``"fixed_point"``, ``"cycle"`` (period >= 2) or ``"unresolved"`` (no period <= 64 within
+        ``max_steps``; never reported as converged).
+    logits, p : ndarray
+        The orbit's points, sorted (one point for a fixed point; empty when unresolved).
+    multiplier : float
+        Product of the slopes along the orbit, ``prod F'(x_j)`` (``F'(p*)`` for a fixed point);
+        attracting when ``|multiplier| < 1``.
+    steps : int
+        Iterations taken until the period was detected.
+    """
+
+    kind: str
+    logits: np.ndarray
+    p: np.ndarray
+    multiplier: float
+    steps: int
+
+    @property
+    def period(self) -> int:
+        return int(self.logits.size)
+
+    @property
+    def converged(self) -> bool:
+        return self.kind != "unresolved"
+
+
+def attractor(success: SuccessMap, p0: object = None, *, max_steps: int = 20_000,
+              tol: float = 1e-11, logit0: object = None) -> Attractor:
+    """Iterate from ``p0`` (default ``p_ref``) until the orbit repeats, and report what it repeats.
+
+    The orbit is run in logit space; after every 256 steps the last points are tested for a period
+    ``k <= 64``: ``|x_j - x_{j-k}| <= tol (1 + |x_j|)`` over the last ``2k`` points, smallest ``k``
+    first, and for ``k > 1`` the ``k`` points must differ by more than ``1e-6 (1 + |x|)`` (a slow
+    oscillation into a fixed point of slope near -1 is not a cycle). A period of 1 is a fixed point, 2 a 2-cycle, and so on. Orbits of the mirror map that run
+    off to ``p = 1`` (or 0) are reported as the fixed point at that endpoint, with its slope
+    ``exp(-g(1)/beta)`` (``exp(g(0)/beta)``).
+
+    Examples
+    --------
+    >>> from rlvrlens.dynamics import grpo_success_map
+    >>> a = attractor(grpo_success_map(beta=1.0, p_ref=0.2, eps=1e-5))
+    >>> a.kind, a.period
+    ('fixed_point', 1)
+    """
+    success = _check_map(success)
+    if not success.is_scalar:
+        raise ValueError("attractor needs a map with a single beta and p_ref (use fixed_point_grid for arrays)")
+    max_steps = check_int("max_steps", max_steps, minimum=1)
+    tol = check_float("tol", tol, low=0.0, low_open=True)
+    if logit0 is None:
+        x = float(logit(success.p_ref if p0 is None else p0))
+    else:
+        x = float(logit0)
+        if np.isnan(x):
+            raise ValueError("logit0 must not be NaN")
+    history = [x]
+    steps = 0
+    while steps < max_steps:
+        chunk = min(256, max_steps - steps)
+        for _ in range(chunk):
+            x = float(success.step_logit(x))
+            history.append(x)
+        steps += chunk
+        history = history[-(2 * MAX_PERIOD + 1):]
+        end = _endpoint(success, x)
+        if end is not None:
+            return end(steps)
+        orbit = np.array(history)
+        for k in range(1, MAX_PERIOD + 1):
+            recent, earlier = orbit[-2 * k:], orbit[-3 * k:-k]
+            if earlier.size < recent.size:
+                break
+            if np.all(np.abs(recent - earlier) <= tol * (1.0 + np.abs(recent))):
+                points = np.sort(orbit[-k:])
+                if k > 1 and np.min(np.diff(points)) <= MIN_CYCLE_GAP * (1.0 + np.max(np.abs(points))):
+                    break  # points not distinct: a slow oscillation into a fixed point, go on
+                multiplier = float(np.prod(success.logit_slope(points)))
+                kind = "fixed_point" if k == 1 else "cycle"
+                return Attractor(kind, points, special.expit(points), multiplier, steps)
+    return Attractor("unresolved", np.array([]), np.array([]), float("nan"), steps)
+
+
+def _endpoint(success: SuccessMap, x: float):
+    """An ``Attractor`` factory if the orbit has reached (or, for the mirror map, is running off to)
+    ``p = 0`` or ``p = 1``; else None."""
+    if np.isinf(x) or (success.alpha == 0 and abs(x) > _P_ONE_LOGIT):
+        side = np.sign(x)
+        g_end = float(success.gap(np.array(side * np.inf)))
+        if success.alpha == 0 and not np.isinf(x) and side * g_end <= 0:
+            return None  # not monotonically escaping
+        if success.alpha == 0:
+            multiplier = float(np.exp(-abs(g_end) / float(success.beta)))
+        else:
+            multiplier = 0.0  # p_ref absorbing (constant map) or g infinite at the endpoint
+        point = np.array([side * np.inf])
+        return lambda steps: Attractor("fixed_point", point, special.expit(point), multiplier, steps)
+    return None

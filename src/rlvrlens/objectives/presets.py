@@ -1,0 +1,446 @@
+"""Framework presets: the weight scheme each trainer's advantage *is*, for 0/1 rewards.
+
+Practitioners start from a TRL, verl or OpenRLHF config, not from ``(a_s, b_s)``. Each preset here
+reproduces one framework's advantage for a group of ``M`` answers with 0/1 rewards exactly, with
+that framework's own conventions (unbiased or biased std, where the ``eps`` goes, leave-one-out
+written as an ``n/(n-1)`` rescaling, ...), and names the file and commit it was read from.
+
+Group-level presets are exact. A few frameworks use a **batch-level** statistic (a std, a
+whitening, a success count over the whole batch of ``B`` groups); a single group's weights then
+depend on the rest of the batch. Those presets model the batch by a stated spread of success
+probabilities ``p_batch`` across its prompts (one number: every prompt has that ``p``; a sequence:
+the prompts' ``p``, equally weighted) and replace the statistic by its large-batch limit (law of
+large numbers, ``B -> infinity``; a finite batch adds a relative fluctuation of order
+``1/sqrt(B M)``). With equal response lengths, token-level batch statistics equal the
+per-response ones used here. The limits:
+
+* variance of the raw 0/1 rewards in the batch: ``pbar (1 - pbar)``, ``pbar = mean(p_batch)``;
+* variance of group-centred rewards ``R_i - mean(R)``: ``(M-1)/M * mean(p (1-p))``, mean 0;
+* variance of RLOO advantages ``R_i - S_i/(M-1)``: ``M/(M-1) * mean(p (1-p))``, mean 0;
+* fraction of right answers (verl GPG's ``count_nonzero / bsz``): ``pbar``.
+
+For real-valued rewards a preset's ``formula`` is the framework's own expression; batch presets
+apply the modelled batch constant in it.
+
+Examples
+--------
+>>> s = get_preset("trl-grpo", 4)
+>>> [round(float(z), 4) for z in s.weights([1, 0, 0, 0])]
+[1.4997, -0.4999, -0.4999, -0.4999]
+>>> bool(np.allclose(get_preset("verl-rloo", 4).c, get_preset("openrlhf-rloo", 4).c))
+True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from rlvrlens._validation import check_float, check_int, check_probabilities
+from rlvrlens.objectives.catalogue import dr_grpo, grpo, reinforce, reinforce_rej, rloo
+from rlvrlens.objectives.scheme import WeightScheme
+
+#: Commits the conventions were read from (public repositories, read through the project's
+#: code index; the newest stored version of each file).
+TRL_COMMIT = "00313f21920d37c3876c4021b51430224c06c936"
+VERL_COMMIT = "012be9d9dcb7c38499f23616142870d2682757fc"
+VERL_TORCH_FUNCTIONAL_COMMIT = "03c8cca18c827405ad726f7f90b2e0c3823b7830"
+OPENRLHF_COMMIT = "89308a0b768dec168dff240ae746710fc967a49b"
+MINIMAL_RL_COMMIT = "4b922a01f011c2167fb8825fd022c37d12b9b208"
+
+_TRL_SCALES = ("group", "batch", "none")
+
+
+# --------------------------------------------------------------------------------------------
+# The modelled batch (large-batch limits of batch-level statistics; see the module docstring)
+# --------------------------------------------------------------------------------------------
+
+def _check_p_batch(preset: str, p_batch: object) -> tuple[float, ...]:
+    if p_batch is None:
+        raise ValueError(
+            f"preset {preset!r} uses a batch-level statistic: give p_batch, the success probability "
+            "of the batch's prompts (a number in [0, 1] or a sequence of them)"
+        )
+    arr = np.atleast_1d(check_probabilities("p_batch", p_batch)).ravel()
+    if arr.size == 0:
+        raise ValueError("p_batch must contain at least one success probability")
+    return tuple(float(x) for x in arr)
+
+
+def batch_reward_var(p_batch: Sequence[float]) -> float:
+    """Large-batch variance of the raw 0/1 rewards of a batch: ``pbar (1 - pbar)``."""
+    pbar = float(np.mean(p_batch))
+    return pbar * (1.0 - pbar)
+
+
+def batch_centred_var(p_batch: Sequence[float], M: int) -> float:
+    """Large-batch variance of group-centred rewards ``R_i - mean(R)``: ``(M-1)/M E[p(1-p)]``."""
+    p = np.asarray(p_batch, dtype=float)
+    return float((M - 1) / M * np.mean(p * (1 - p)))
+
+
+def batch_rloo_var(p_batch: Sequence[float], M: int) -> float:
+    """Large-batch variance of RLOO advantages ``R_i - S_i/(M-1)``: ``M/(M-1) E[p(1-p)]``."""
+    p = np.asarray(p_batch, dtype=float)
+    return float(M / (M - 1) * np.mean(p * (1 - p)))
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers
+# --------------------------------------------------------------------------------------------
+
+def _renamed(base: WeightScheme, name: str, params: dict[str, Any]) -> WeightScheme:
+    """The catalogue scheme ``base`` under the preset's name and parameters (same weights)."""
+    return dataclasses.replace(base, name=name, params=params)
+
+
+def _scaled(base: WeightScheme, k: float, name: str, params: dict[str, Any]) -> WeightScheme:
+    """``k`` times the catalogue scheme ``base`` (a batch constant): weights and formula scale."""
+    base_formula = base.formula
+
+    def formula(R: np.ndarray) -> np.ndarray:
+        return k * base_formula(R)
+
+    return WeightScheme(base.M, k * base.a, k * base.b, name=name, params=params,
+                        formula=formula if base_formula is not None else None, limit=base.limit)
+
+
+def _check_bool(name: str, value: object) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {value!r}")
+    return bool(value)
+
+
+def _check_eps(name: str, value: object) -> float:
+    return check_float(name, value, low=0.0)
+
+
+# --------------------------------------------------------------------------------------------
+# TRL
+# --------------------------------------------------------------------------------------------
+
+def trl_grpo(M: int, scale_rewards: str = "group", p_batch: object = None) -> WeightScheme:
+    """TRL ``GRPOTrainer``: ``A = (r - group mean) / (std + 1e-4)``.
+
+    ``scale_rewards="group"`` (default): unbiased (``torch.std``) std of the group, i.e.
+    ``grpo(M, eps=1e-4, std="sample")``; ``"none"``: mean only, ``dr_grpo(M)``; ``"batch"``:
+    group mean but the unbiased std of *all* rewards of the batch, modelled for ``p_batch`` by its
+    large-batch limit ``sqrt(pbar (1-pbar))`` (a constant rescaling of ``dr_grpo``).
+
+    Source: huggingface/trl ``trl/trainer/grpo_trainer.py``, ``_generate_and_score_completions``
+    (``multi_objective_aggregation="sum_then_normalize"``), commit ``00313f2`` (TRL 2026 main;
+    ``scale_rewards`` was a bool equal to ``"group"``/``"none"`` before it took strings).
+    """
+    M = check_int("M", M, minimum=2)
+    if scale_rewards not in _TRL_SCALES:
+        raise ValueError(f"scale_rewards must be one of {_TRL_SCALES}, got {scale_rewards!r}")
+    if scale_rewards != "batch" and p_batch is not None:
+        raise ValueError("p_batch applies only to scale_rewards='batch'")
+    name = "trl-grpo"
+    if scale_rewards == "group":
+        return _renamed(grpo(M, eps=1e-4, std="sample"), name, {"scale_rewards": "group"})
+    if scale_rewards == "none":
+        return _renamed(dr_grpo(M), name, {"scale_rewards": "none"})
+    pb = _check_p_batch(name, p_batch)
+    k = 1.0 / (np.sqrt(batch_reward_var(pb)) + 1e-4)
+    return _scaled(dr_grpo(M), k, name, {"scale_rewards": "batch", "p_batch": pb})
+
+
+def trl_rloo(M: int, normalize_advantages: bool = False, p_batch: object = None) -> WeightScheme:
+    """TRL ``RLOOTrainer``: ``A = r - (group sum - r)/(G-1)``, i.e. ``rloo(M)``.
+
+    With ``normalize_advantages=True`` the advantages are then whitened over the batch,
+    ``(A - mean)/(std + 1e-4)``; modelled for ``p_batch``: the batch mean of RLOO advantages is
+    exactly 0 and their std tends to ``sqrt(M/(M-1) E[p(1-p)])``. (With ``beta > 0`` TRL folds the
+    sequence KL into the reward; that part is the dynamics layer's ``beta``, not the weights.)
+
+    Source: huggingface/trl ``trl/trainer/rloo_trainer.py``, ``_generate_and_score_completions``,
+    commit ``00313f2``.
+    """
+    M = check_int("M", M, minimum=2)
+    normalize_advantages = _check_bool("normalize_advantages", normalize_advantages)
+    name = "trl-rloo"
+    if not normalize_advantages:
+        if p_batch is not None:
+            raise ValueError("p_batch applies only to normalize_advantages=True")
+        return _renamed(rloo(M), name, {"normalize_advantages": False})
+    pb = _check_p_batch(name, p_batch)
+    k = 1.0 / (np.sqrt(batch_rloo_var(pb, M)) + 1e-4)
+    return _scaled(rloo(M), k, name, {"normalize_advantages": True, "p_batch": pb})
+
+
+# --------------------------------------------------------------------------------------------
+# verl
+# --------------------------------------------------------------------------------------------
+
+def verl_grpo(M: int, norm_adv_by_std_in_grpo: bool = True, epsilon: float = 1e-6) -> WeightScheme:
+    """verl ``adv_estimator=grpo``: ``(r - mean)/(torch.std + epsilon)`` (unbiased std).
+
+    ``norm_adv_by_std_in_grpo=False`` drops the division (verl's Dr. GRPO switch): ``dr_grpo(M)``.
+
+    Source: volcengine/verl ``verl/trainer/ppo/core_algos.py``, ``compute_grpo_outcome_advantage``,
+    commit ``012be9d``.
+    """
+    M = check_int("M", M, minimum=2)
+    norm = _check_bool("norm_adv_by_std_in_grpo", norm_adv_by_std_in_grpo)
+    epsilon = _check_eps("epsilon", epsilon)
+    params = {"norm_adv_by_std_in_grpo": norm, "epsilon": epsilon}
+    base = grpo(M, eps=epsilon, std="sample") if norm else dr_grpo(M)
+    return _renamed(base, "verl-grpo", params)
+
+
+def verl_rloo(M: int) -> WeightScheme:
+    """verl ``adv_estimator=rloo``: ``r n/(n-1) - mean n/(n-1)``, which *is* leave-one-out:
+    ``n/(n-1) (r - S/n) = r - (S - r)/(n-1)``, i.e. ``rloo(M)`` (no extra scaling of ``h``).
+
+    Source: volcengine/verl ``verl/trainer/ppo/core_algos.py``, ``compute_rloo_outcome_advantage``,
+    commit ``012be9d``.
+    """
+    return _renamed(rloo(check_int("M", M, minimum=2)), "verl-rloo", {})
+
+
+def verl_gpg(M: int, p_batch: object = None) -> WeightScheme:
+    """verl ``adv_estimator=gpg``: ``alpha (r - group mean) / f_norm`` with ``f_norm = 1`` and
+    ``alpha = bsz / count_nonzero(scores)``, a batch statistic: for 0/1 rewards ``1 / (fraction of
+    right answers in the batch)``, modelled as ``1 / pbar`` for ``p_batch`` (needs ``pbar > 0``).
+
+    Source: volcengine/verl ``verl/trainer/ppo/core_algos.py``, ``compute_gpg_outcome_advantage``,
+    commit ``012be9d``.
+    """
+    M = check_int("M", M, minimum=2)
+    pb = _check_p_batch("verl-gpg", p_batch)
+    pbar = float(np.mean(pb))
+    if pbar <= 0:
+        raise ValueError("p_batch must have a positive mean for verl-gpg (alpha = 1/pbar)")
+    return _scaled(dr_grpo(M), 1.0 / pbar, "verl-gpg", {"p_batch": pb})
+
+
+def verl_grpo_passk(M: int, norm_adv_by_std_in_grpo: bool = True, epsilon: float = 1e-6) -> WeightScheme:
+    """verl ``adv_estimator=grpo_passk``: only the best answer of a group gets
+    ``r_max - r_second_max`` (divided by ``torch.std + epsilon`` by default), everyone else 0.
+
+    For 0/1 rewards that is nonzero only when exactly one answer is right:
+    ``b_0 = 1/(1/sqrt(M) + epsilon)`` (the unbiased std of such a group is ``1/sqrt(M)``), all other
+    ``a_s, b_s = 0``; so ``h'_M(t) = b_0 (1-t)^(M-1)`` and ``h_M`` is proportional to pass@M.
+
+    Source: volcengine/verl ``verl/trainer/ppo/core_algos.py``,
+    ``compute_grpo_passk_outcome_advantage``, commit ``012be9d``.
+    """
+    M = check_int("M", M, minimum=2)
+    norm = _check_bool("norm_adv_by_std_in_grpo", norm_adv_by_std_in_grpo)
+    epsilon = _check_eps("epsilon", epsilon)
+    b0 = 1.0 / (1.0 / np.sqrt(M) + epsilon) if norm else 1.0
+    a, b = np.zeros(M), np.zeros(M)
+    b[0] = b0
+
+    def formula(R: np.ndarray) -> np.ndarray:
+        order = np.argsort(-R, axis=-1, kind="stable")
+        top = np.take_along_axis(R, order[..., :2], axis=-1)
+        gap = top[..., :1] - top[..., 1:2]
+        if norm:
+            den = R.std(axis=-1, ddof=1, keepdims=True) + epsilon
+            gap = np.divide(gap, den, out=np.zeros_like(gap), where=gap != 0)
+        Z = np.zeros_like(R)
+        np.put_along_axis(Z, order[..., :1], gap, axis=-1)
+        return Z
+
+    return WeightScheme(M, a, b, name="verl-grpo-passk",
+                        params={"norm_adv_by_std_in_grpo": norm, "epsilon": epsilon}, formula=formula)
+
+
+def verl_reinforce_plus_plus_baseline(M: int, p_batch: object = None) -> WeightScheme:
+    """verl ``adv_estimator=reinforce_plus_plus_baseline``: ``r - group mean``, then
+    ``masked_whiten`` over the batch: ``(x - mean) * rsqrt(var_unbiased + 1e-8)``. Modelled for
+    ``p_batch``: the batch mean of group-centred rewards is exactly 0 (equal lengths) and their
+    variance tends to ``(M-1)/M E[p(1-p)]``.
+
+    Source: volcengine/verl ``verl/trainer/ppo/core_algos.py``,
+    ``compute_reinforce_plus_plus_baseline_outcome_advantage``, commit ``012be9d``;
+    ``masked_whiten`` in ``verl/utils/torch_functional.py``, commit ``03c8cca``.
+    """
+    M = check_int("M", M, minimum=2)
+    name = "verl-reinforce-plus-plus-baseline"
+    pb = _check_p_batch(name, p_batch)
+    k = 1.0 / np.sqrt(batch_centred_var(pb, M) + 1e-8)
+    return _scaled(dr_grpo(M), k, name, {"p_batch": pb})
+
+
+# --------------------------------------------------------------------------------------------
+# OpenRLHF
+# --------------------------------------------------------------------------------------------
+
+def openrlhf_group_norm(M: int) -> WeightScheme:
+    """OpenRLHF ``--advantage_estimator group_norm``: ``(r - mean)/(torch.std + 1e-9)``, i.e.
+    ``grpo(M, eps=1e-9, std="sample")``.
+
+    Source: OpenRLHF/OpenRLHF ``openrlhf/trainer/ppo_utils/experience_maker.py``,
+    ``compute_advantages_and_returns``, commit ``89308a0``.
+    """
+    return _renamed(grpo(check_int("M", M, minimum=2), eps=1e-9, std="sample"), "openrlhf-group-norm", {})
+
+
+def openrlhf_dr_grpo(M: int) -> WeightScheme:
+    """OpenRLHF ``--advantage_estimator dr_grpo``: ``r - group mean`` (no std, no batch
+    whitening), i.e. ``dr_grpo(M)``.
+
+    Source: OpenRLHF/OpenRLHF ``openrlhf/trainer/ppo_utils/experience_maker.py``, commit ``89308a0``.
+    """
+    return _renamed(dr_grpo(check_int("M", M, minimum=2)), "openrlhf-dr-grpo", {})
+
+
+def openrlhf_rloo(M: int) -> WeightScheme:
+    """OpenRLHF ``--advantage_estimator rloo``: ``r - (sum - r)/(n-1)``, i.e. ``rloo(M)``.
+
+    Source: OpenRLHF/OpenRLHF ``openrlhf/trainer/ppo_utils/experience_maker.py``, commit ``89308a0``.
+    """
+    return _renamed(rloo(check_int("M", M, minimum=2)), "openrlhf-rloo", {})
+
+
+def openrlhf_reinforce_baseline(M: int, no_advantage_std_norm: bool = False,
+                                p_batch: object = None) -> WeightScheme:
+    """OpenRLHF ``--advantage_estimator reinforce_baseline`` (REINFORCE++-baseline):
+    ``r - group mean``, then normalised over the whole batch: ``(x - mean) * rsqrt(max(var, 1e-8))``
+    with the population variance (skipped with ``--no_advantage_std_norm``). Modelled for
+    ``p_batch``: mean exactly 0, variance tends to ``(M-1)/M E[p(1-p)]``.
+
+    Source: OpenRLHF/OpenRLHF ``openrlhf/trainer/ppo_utils/experience_maker.py``,
+    ``compute_advantages_and_returns``, commit ``89308a0``.
+    """
+    M = check_int("M", M, minimum=2)
+    no_std = _check_bool("no_advantage_std_norm", no_advantage_std_norm)
+    name = "openrlhf-reinforce-baseline"
+    if no_std:
+        if p_batch is not None:
+            raise ValueError("p_batch applies only to no_advantage_std_norm=False")
+        return _renamed(dr_grpo(M), name, {"no_advantage_std_norm": True})
+    pb = _check_p_batch(name, p_batch)
+    k = 1.0 / np.sqrt(max(batch_centred_var(pb, M), 1e-8))
+    return _scaled(dr_grpo(M), k, name, {"no_advantage_std_norm": False, "p_batch": pb})
+
+
+# --------------------------------------------------------------------------------------------
+# The minimal-RL paper (Xiong et al. 2025) and a cookbook GRPO
+# --------------------------------------------------------------------------------------------
+
+def minimal_rl_raft(M: int) -> WeightScheme:
+    """RAFT as the minimal-RL code runs it: rewards are ±1, samples whose reward equals the batch
+    maximum keep it as advantage, the rest get 0 (and everything is 0 if the maximum is -1). For
+    0/1 rewards this is ``Z_i = R_i``, i.e. ``reinforce(M)``: ``h_M(t) = t``. (The per-group
+    normalised rejection sampling ``M R_i/#right`` of Davis & Recht is the catalogue's ``raft``.)
+
+    Source: ``verl/trainer/ppo/core_algos.py``, ``compute_raft_outcome_advantage``, of the
+    Minimal-RL code (RLHFlow/Minimal-RL, read from its public fork vatsal-kr/Minimal-RL, commit
+    ``4b922a0``).
+    """
+    return _renamed(reinforce(check_int("M", M, minimum=1)), "minimal-rl-raft", {})
+
+
+def minimal_rl_reinforce_rej(M: int) -> WeightScheme:
+    """Reinforce-Rej as the minimal-RL code runs it: the ±1 reward is the advantage, zeroed for
+    groups with zero std (all right or all wrong): ``reinforce_rej(M, reward_scale="pm1")``.
+
+    Source: ``verl/trainer/ppo/core_algos.py``, ``compute_reinforce_rej_outcome_advantage``, of
+    the Minimal-RL code (fork vatsal-kr/Minimal-RL, commit ``4b922a0``).
+    """
+    return _renamed(reinforce_rej(check_int("M", M, minimum=2), reward_scale="pm1"),
+                    "minimal-rl-reinforce-rej", {})
+
+
+def grpo_biased_std(M: int, eps: float = 1e-6) -> WeightScheme:
+    """GRPO with the biased (population, ``ddof=0``) std, as cookbooks that call ``np.std`` or
+    ``torch.std(unbiased=False)`` do: ``(r - mean)/(std_pop + eps)``, ``grpo(M, eps, "population")``.
+    """
+    return _renamed(grpo(check_int("M", M, minimum=2), eps=_check_eps("eps", eps), std="population"),
+                    "grpo-biased-std", {"eps": float(eps)})
+
+
+# --------------------------------------------------------------------------------------------
+# Registry
+# --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Preset:
+    """A named framework configuration and the constructor of its weight scheme."""
+
+    name: str
+    framework: str
+    config: str
+    build: Callable[..., WeightScheme]
+
+    @property
+    def summary(self) -> str:
+        return (inspect.getdoc(self.build) or "").splitlines()[0]
+
+    @property
+    def batch_level(self) -> bool:
+        """Whether some setting of the preset uses a batch statistic (takes ``p_batch``)."""
+        return "p_batch" in self.parameters()
+
+    def parameters(self) -> dict[str, Any]:
+        """Keyword parameters and their defaults."""
+        sig = inspect.signature(self.build)
+        return {p.name: p.default for p in list(sig.parameters.values())[1:]}
+
+
+#: Registry: preset name -> :class:`Preset`.
+PRESETS: dict[str, Preset] = {p.name: p for p in (
+    Preset("trl-grpo", "TRL", "GRPOConfig(scale_rewards='group'|'batch'|'none')", trl_grpo),
+    Preset("trl-rloo", "TRL", "RLOOConfig(normalize_advantages=False|True)", trl_rloo),
+    Preset("verl-grpo", "verl", "algorithm.adv_estimator=grpo [norm_adv_by_std_in_grpo]", verl_grpo),
+    Preset("verl-rloo", "verl", "algorithm.adv_estimator=rloo", verl_rloo),
+    Preset("verl-gpg", "verl", "algorithm.adv_estimator=gpg", verl_gpg),
+    Preset("verl-grpo-passk", "verl", "algorithm.adv_estimator=grpo_passk", verl_grpo_passk),
+    Preset("verl-reinforce-plus-plus-baseline", "verl",
+           "algorithm.adv_estimator=reinforce_plus_plus_baseline", verl_reinforce_plus_plus_baseline),
+    Preset("openrlhf-group-norm", "OpenRLHF", "--advantage_estimator group_norm", openrlhf_group_norm),
+    Preset("openrlhf-dr-grpo", "OpenRLHF", "--advantage_estimator dr_grpo", openrlhf_dr_grpo),
+    Preset("openrlhf-rloo", "OpenRLHF", "--advantage_estimator rloo", openrlhf_rloo),
+    Preset("openrlhf-reinforce-baseline", "OpenRLHF", "--advantage_estimator reinforce_baseline",
+           openrlhf_reinforce_baseline),
+    Preset("minimal-rl-raft", "Minimal-RL (Xiong et al. 2025)", "adv_estimator=raft", minimal_rl_raft),
+    Preset("minimal-rl-reinforce-rej", "Minimal-RL (Xiong et al. 2025)", "adv_estimator=reinforce_rej",
+           minimal_rl_reinforce_rej),
+    Preset("grpo-biased-std", "cookbook", "(r - mean) / (np.std(r) + eps)", grpo_biased_std),
+)}
+
+
+def _lookup(name: object) -> Preset:
+    try:
+        return PRESETS[name]  # type: ignore[index]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown preset {name!r}; valid presets: {', '.join(PRESETS)}") from None
+
+
+def preset_parameters(name: str) -> dict[str, Any]:
+    """The keyword parameters of a preset with their defaults."""
+    return _lookup(name).parameters()
+
+
+def get_preset(name: str, M: int, **params: Any) -> WeightScheme:
+    """Build the preset ``name`` for ``M`` answers per prompt (TRL's ``num_generations``, verl's
+    ``rollout.n``, OpenRLHF's ``n_samples_per_prompt``).
+
+    Raises
+    ------
+    ValueError
+        For an unknown name or parameter (the message lists the valid ones), or a bad value.
+
+    Examples
+    --------
+    >>> get_preset("verl-grpo", 8, norm_adv_by_std_in_grpo=False).params["norm_adv_by_std_in_grpo"]
+    False
+    """
+    preset = _lookup(name)
+    allowed = preset.parameters()
+    unknown = sorted(set(params) - set(allowed))
+    if unknown:
+        raise ValueError(
+            f"preset {name!r} does not take parameter(s) {', '.join(unknown)}; "
+            f"it takes: {', '.join(allowed) or 'none besides M'}"
+        )
+    return preset.build(M, **params)
+

@@ -1,0 +1,125 @@
+"""The loss pieces of the RL step, each a small function that can be tested on its own.
+
+Shapes: per-token tensors are ``(B, T)`` with a 0/1 ``mask`` of the same shape marking completion
+tokens; per-sequence tensors are ``(B,)``. References: THEORY.md §3 (Xiong et al. 2025; CS336;
+Schulman's note "Approximating KL divergence", 2020, for k1/k2/k3; Liu et al. 2025 "Dr. GRPO" for the
+constant-normaliser aggregation).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+from rlvrlens._validation import check_float
+from rlvrlens.objectives import WeightScheme
+
+#: Loss aggregation modes (names as in verl's ``loss_agg_mode``).
+AGGREGATIONS = ("seq-mean-token-mean", "token-mean", "seq-sum-constant")
+#: KL estimators of KL(pi_theta || pi_ref) from samples of pi_theta.
+KL_ESTIMATORS = ("k1", "k2", "k3")
+
+
+def masked_sum(values: torch.Tensor, mask: torch.Tensor, dim: int | None = None) -> torch.Tensor:
+    """``sum(values * mask)`` over ``dim`` (all elements if ``None``)."""
+    prod = values * mask
+    return prod.sum() if dim is None else prod.sum(dim=dim)
+
+
+def masked_mean(values: torch.Tensor, mask: torch.Tensor, dim: int | None = None) -> torch.Tensor:
+    """``sum(values * mask) / sum(mask)`` over ``dim``; rows with an empty mask give 0, not NaN.
+
+    Examples
+    --------
+    >>> v = torch.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    >>> m = torch.tensor([[1.0, 1.0, 0.0], [0.0, 0.0, 0.0]])
+    >>> masked_mean(v, m, dim=-1).tolist()
+    [1.5, 0.0]
+    """
+    count = mask.sum() if dim is None else mask.sum(dim=dim)
+    return masked_sum(values, mask, dim) / count.clamp(min=1)
+
+
+def aggregate(loss: torch.Tensor, mask: torch.Tensor, mode: str = "seq-mean-token-mean",
+              constant: float | None = None) -> torch.Tensor:
+    """Reduce a per-token loss ``(B, T)`` to a scalar.
+
+    ``"seq-mean-token-mean"``: mean over each sequence's tokens, then over sequences (GRPO paper).
+    ``"token-mean"``: mean over all completion tokens of the batch (DAPO).
+    ``"seq-sum-constant"``: sum over all tokens divided by ``B * constant`` (Dr. GRPO's
+    length-unbiased form; ``constant`` defaults to ``T``, the maximum completion length).
+    """
+    if mode == "seq-mean-token-mean":
+        return masked_mean(loss, mask, dim=-1).mean()
+    if mode == "token-mean":
+        return masked_mean(loss, mask)
+    if mode == "seq-sum-constant":
+        constant = loss.shape[-1] if constant is None else check_float("constant", constant, low=0, low_open=True)
+        return masked_sum(loss, mask) / (loss.shape[0] * constant)
+    raise ValueError(f"mode must be one of {AGGREGATIONS}, got {mode!r}")
+
+
+class PolicyLoss(NamedTuple):
+    """Per-token clipped surrogate loss and where the clip was active (floats in {0, 1})."""
+
+    loss: torch.Tensor
+    clipped_low: torch.Tensor
+    clipped_high: torch.Tensor
+
+
+def clipped_policy_loss(logp: torch.Tensor, old_logp: torch.Tensor, advantages: torch.Tensor,
+                        eps_low: float = 0.2, eps_high: float = 0.2) -> PolicyLoss:
+    """PPO's clipped surrogate with asymmetric clipping (DAPO's clip-higher), per token.
+
+    ``loss_t = -min(rho_t A, clip(rho_t, 1-eps_low, 1+eps_high) A)`` with ``rho_t = exp(logp - old_logp)``;
+    ``old_logp`` is not differentiated. ``advantages`` has shape ``(B,)`` (one per sequence) or
+    ``(B, T)``. ``clipped_low`` marks tokens where ``A < 0`` and ``rho < 1 - eps_low`` (the clip is
+    active and the gradient is zero), ``clipped_high`` where ``A > 0`` and ``rho > 1 + eps_high``.
+    At ``rho = 1`` (first inner epoch) the gradient is ``-A grad logp``: REINFORCE with weights ``A``.
+    """
+    eps_low = check_float("eps_low", eps_low, low=0.0, high=1.0)
+    eps_high = check_float("eps_high", eps_high, low=0.0)
+    if advantages.dim() == 1:
+        advantages = advantages[:, None]
+    ratio = torch.exp(logp - old_logp.detach())
+    unclipped = ratio * advantages
+    clipped = torch.clamp(ratio, 1.0 - eps_low, 1.0 + eps_high) * advantages
+    loss = -torch.minimum(unclipped, clipped)
+    with torch.no_grad():
+        low = ((ratio < 1.0 - eps_low) & (advantages < 0)).float()
+        high = ((ratio > 1.0 + eps_high) & (advantages > 0)).float()
+    return PolicyLoss(loss, low.expand_as(loss), high.expand_as(loss))
+
+
+def kl_estimate(logp: torch.Tensor, ref_logp: torch.Tensor, kind: str = "k3") -> torch.Tensor:
+    """Per-token estimator of ``KL(pi_theta || pi_ref)`` from tokens sampled from ``pi_theta``.
+
+    With ``log r = ref_logp - logp`` (Schulman 2020, "Approximating KL divergence"):
+    ``k1 = -log r`` (unbiased, can be negative), ``k2 = (log r)^2 / 2`` (biased, low variance),
+    ``k3 = (r - 1) - log r`` (unbiased, always >= 0; GRPO's choice).
+
+    Examples
+    --------
+    >>> kl_estimate(torch.tensor([0.0]), torch.tensor([0.0]), "k3").item()
+    0.0
+    """
+    log_r = ref_logp - logp
+    if kind == "k1":
+        return -log_r
+    if kind == "k2":
+        return 0.5 * log_r**2
+    if kind == "k3":
+        return torch.expm1(log_r) - log_r
+    raise ValueError(f"kind must be one of {KL_ESTIMATORS}, got {kind!r}")
+
+
+def group_weights(scheme: WeightScheme, rewards: torch.Tensor | np.ndarray) -> torch.Tensor:
+    """Weights ``Z`` of shape ``(G, M)`` for rewards ``(G, M)``: the scheme's own
+    :meth:`~rlvrlens.objectives.WeightScheme.weights` (the single implementation), as a float tensor.
+    """
+    if not isinstance(scheme, WeightScheme):
+        raise TypeError(f"scheme must be a WeightScheme, got {type(scheme).__name__}")
+    R = rewards.detach().cpu().numpy() if isinstance(rewards, torch.Tensor) else np.asarray(rewards)
+    return torch.as_tensor(scheme.weights(R), dtype=torch.float32)

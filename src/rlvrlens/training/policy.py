@@ -1,0 +1,340 @@
+"""Policies: a transformers causal LM, and a tabular softmax over a finite answer set.
+
+Both expose the same interface, used by the trainer and the exact-probability tools:
+
+- ``sample(prompts, n, generator=..., temperature=, top_p=, max_new_tokens=)`` -> :class:`Rollout`
+  with ``n`` completions per prompt (rows ``i*n .. i*n+n-1`` belong to ``prompts[i]``);
+- ``encode(prompts, completions)`` -> :class:`Rollout` of given text completions (each followed by
+  EOS), for teacher forcing;
+- ``token_logprobs(rollout)`` -> ``(logp, entropy)``, both ``(B, T)``, differentiable;
+- ``parameters()``, ``state_dict()``, ``load_state_dict()``, ``clone()`` (a frozen copy: pi_ref).
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import torch
+import transformers
+
+from rlvrlens._validation import check_float, check_int
+from rlvrlens.training.tokenizer import char_tokenizer
+
+
+@dataclass
+class Rollout:
+    """A batch of completions.
+
+    Attributes
+    ----------
+    prompts : list of str, length B
+    completion_ids : LongTensor (B, T)
+        Completion tokens (for a tabular policy: the answer index, ``T = 1``), padded after EOS.
+    mask : FloatTensor (B, T)
+        1 on the completion's tokens including its EOS, 0 on padding.
+    texts : list of str
+        Decoded completions without EOS.
+    finished : BoolTensor (B,)
+        Whether the completion ended with EOS (else it was cut at ``max_new_tokens``).
+    """
+
+    prompts: list[str]
+    completion_ids: torch.Tensor
+    mask: torch.Tensor
+    texts: list[str]
+    finished: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.prompts)
+
+    def select(self, rows: Sequence[int]) -> "Rollout":
+        """The sub-batch of the given rows."""
+        idx = torch.as_tensor(list(rows), dtype=torch.long)
+        return Rollout([self.prompts[i] for i in idx.tolist()], self.completion_ids[idx], self.mask[idx],
+                       [self.texts[i] for i in idx.tolist()], self.finished[idx])
+
+
+def _check_sampling(n: int, temperature: float, top_p: float, max_new_tokens: int) -> None:
+    check_int("n", n, minimum=1)
+    check_float("temperature", temperature, low=0.0, low_open=True)
+    check_float("top_p", top_p, low=0.0, high=1.0, low_open=True)
+    check_int("max_new_tokens", max_new_tokens, minimum=1)
+
+
+def top_p_filter(logits: torch.Tensor, top_p: float) -> torch.Tensor:
+    """Set to ``-inf`` the logits outside the smallest set of tokens whose probability is ``>= top_p``
+    (nucleus sampling, Holtzman et al. 2020). The most likely token is always kept."""
+    if top_p >= 1.0:
+        return logits
+    sorted_logits, order = torch.sort(logits, descending=True, dim=-1)
+    cum = torch.softmax(sorted_logits, dim=-1).cumsum(dim=-1)
+    drop_sorted = cum - torch.softmax(sorted_logits, dim=-1) >= top_p  # mass before this token
+    drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
+    return logits.masked_fill(drop, float("-inf"))
+
+
+class CausalLMPolicy:
+    """Any ``transformers`` causal LM with its tokenizer, as a policy over text completions.
+
+    Parameters
+    ----------
+    model : transformers.PreTrainedModel
+        A causal LM (GPT-2, Llama, ...).
+    tokenizer : transformers.PreTrainedTokenizerBase
+        Must define ``eos_token_id`` and ``pad_token_id``.
+    """
+
+    def __init__(self, model: transformers.PreTrainedModel, tokenizer) -> None:
+        if tokenizer.eos_token_id is None or tokenizer.pad_token_id is None:
+            raise ValueError("tokenizer must define eos_token_id and pad_token_id")
+        self.model = model.eval()  # no dropout: sampling and scoring must use the same distribution
+        self.tokenizer = tokenizer
+        params = inspect.signature(model.forward).parameters
+        self._cache_kw = "cache" if "cache" in params else "past_key_values"
+
+    # --- construction -------------------------------------------------------------------------
+    @classmethod
+    def from_config(cls, arch: str = "gpt2", *, n_layer: int = 2, width: int = 64, n_head: int = 2,
+                    max_positions: int = 128, seed: int = 0, tokenizer=None) -> "CausalLMPolicy":
+        """A freshly initialised tiny model (``arch`` = ``"gpt2"`` or ``"llama"``) with the char tokenizer."""
+        tokenizer = tokenizer or char_tokenizer()
+        check_int("n_layer", n_layer)
+        check_int("width", width)
+        check_int("n_head", n_head)
+        if width % n_head:
+            raise ValueError(f"width must be divisible by n_head, got width={width}, n_head={n_head}")
+        ids = dict(vocab_size=len(tokenizer), bos_token_id=tokenizer.eos_token_id,
+                   eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+        if arch == "gpt2":
+            config = transformers.GPT2Config(n_positions=max_positions, n_embd=width, n_layer=n_layer,
+                                             n_head=n_head, resid_pdrop=0.0, embd_pdrop=0.0,
+                                             attn_pdrop=0.0, **ids)
+            model_cls = transformers.GPT2LMHeadModel
+        elif arch == "llama":
+            config = transformers.LlamaConfig(hidden_size=width, intermediate_size=2 * width,
+                                              num_hidden_layers=n_layer, num_attention_heads=n_head,
+                                              num_key_value_heads=n_head,
+                                              max_position_embeddings=max_positions, **ids)
+            model_cls = transformers.LlamaForCausalLM
+        else:
+            raise ValueError(f"arch must be 'gpt2' or 'llama', got {arch!r}")
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = model_cls(config)
+        return cls(model, tokenizer)
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path) -> "CausalLMPolicy":
+        """Load a model and tokenizer saved with :meth:`save_pretrained` (or any local HF directory)."""
+        path = Path(path)
+        if not path.is_dir():
+            raise ValueError(f"model path {str(path)!r} is not a directory")
+        tokenizer = transformers.AutoTokenizer.from_pretrained(path)
+        model = transformers.AutoModelForCausalLM.from_pretrained(path)
+        return cls(model, tokenizer)
+
+    def save_pretrained(self, path: str | Path) -> None:
+        self.model.save_pretrained(path)
+        self.tokenizer.save_pretrained(path)
+
+    # --- the policy interface ----------------------------------------------------------------
+    def parameters(self):
+        return self.model.parameters()
+
+    def state_dict(self) -> dict:
+        return self.model.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state)
+
+    def clone(self) -> "CausalLMPolicy":
+        """A frozen deep copy (used as pi_ref and as the old policy)."""
+        model = copy.deepcopy(self.model)
+        model.requires_grad_(False)
+        model.eval()
+        return CausalLMPolicy(model, self.tokenizer)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def _never_pad(self, logits: torch.Tensor) -> torch.Tensor:
+        """The policy never emits the pad token: its logit is -inf when sampling and scoring alike."""
+        logits = logits.clone()
+        logits[..., self.tokenizer.pad_token_id] = float("-inf")
+        return logits
+
+    def _encode_prompts(self, prompts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Left-padded prompt ids and attention mask."""
+        if isinstance(prompts, str) or not len(prompts):
+            raise ValueError("prompts must be a non-empty list of strings")
+        encoded = [self.tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+        if any(len(e) == 0 for e in encoded):
+            raise ValueError("prompts must not be empty strings")
+        width = max(len(e) for e in encoded)
+        pad = self.tokenizer.pad_token_id
+        ids = torch.tensor([[pad] * (width - len(e)) + e for e in encoded], device=self.device)
+        mask = torch.tensor([[0] * (width - len(e)) + [1] * len(e) for e in encoded], device=self.device)
+        return ids, mask
+
+    def _decode(self, ids: torch.Tensor, mask: torch.Tensor) -> list[str]:
+        eos = self.tokenizer.eos_token_id
+        rows = []
+        for row, m in zip(ids.tolist(), mask.tolist()):
+            toks = [t for t, k in zip(row, m) if k and t != eos]
+            rows.append(self.tokenizer.decode(toks))
+        return rows
+
+    @torch.no_grad()
+    def sample(self, prompts: Sequence[str], n: int = 1, *, generator: torch.Generator | None = None,
+               temperature: float = 1.0, top_p: float = 1.0, max_new_tokens: int = 8) -> Rollout:
+        """``n`` completions per prompt, sampled token by token with the KV cache; stops at EOS."""
+        _check_sampling(n, temperature, top_p, max_new_tokens)
+        prompts = [p for p in prompts for _ in range(n)]
+        ids, attn = self._encode_prompts(prompts)
+        eos, pad = self.tokenizer.eos_token_id, self.tokenizer.pad_token_id
+        B = ids.shape[0]
+        out_tokens = torch.full((B, max_new_tokens), pad, dtype=torch.long, device=self.device)
+        done = torch.zeros(B, dtype=torch.bool, device=self.device)
+        positions = (attn.cumsum(-1) - 1).clamp(min=0)
+        step_input, cache = ids, None
+        for t in range(max_new_tokens):
+            out = self.model(input_ids=step_input, attention_mask=attn, position_ids=positions,
+                             use_cache=True, **{self._cache_kw: cache})
+            cache = out.cache if hasattr(out, "cache") and out.cache is not None else out.past_key_values
+            logits = self._never_pad(out.logits[:, -1, :].float()) / temperature
+            probs = torch.softmax(top_p_filter(logits, top_p), dim=-1)
+            tok = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+            tok = torch.where(done, torch.full_like(tok, pad), tok)
+            out_tokens[:, t] = tok
+            done = done | (tok == eos)
+            if bool(done.all()):
+                out_tokens = out_tokens[:, : t + 1]
+                break
+            step_input = tok[:, None]
+            attn = torch.cat([attn, torch.ones_like(attn[:, :1])], dim=-1)
+            positions = positions[:, -1:] + 1
+        return self._rollout(prompts, out_tokens)
+
+    def _rollout(self, prompts: list[str], tokens: torch.Tensor) -> Rollout:
+        eos = self.tokenizer.eos_token_id
+        is_eos = tokens == eos
+        # mask: 1 up to and including the first EOS
+        before = torch.cumsum(is_eos.long(), dim=-1) - is_eos.long()
+        mask = (before == 0).float()
+        finished = is_eos.any(dim=-1)
+        return Rollout(list(prompts), tokens, mask, self._decode(tokens, mask), finished)
+
+    def encode(self, prompts: Sequence[str], completions: Sequence[str]) -> Rollout:
+        """The completions as a :class:`Rollout` (each followed by EOS), for teacher forcing."""
+        if len(prompts) != len(completions):
+            raise ValueError("prompts and completions must have the same length")
+        eos, pad = self.tokenizer.eos_token_id, self.tokenizer.pad_token_id
+        encoded = [self.tokenizer(c, add_special_tokens=False)["input_ids"] + [eos] for c in completions]
+        width = max(len(e) for e in encoded)
+        tokens = torch.tensor([e + [pad] * (width - len(e)) for e in encoded], device=self.device)
+        return self._rollout(list(prompts), tokens)
+
+    def token_logprobs(self, rollout: Rollout) -> tuple[torch.Tensor, torch.Tensor]:
+        """``log pi(y_t | x, y_<t)`` and the entropy of ``pi(. | x, y_<t)``, each ``(B, T)`` (zeros off-mask)."""
+        ids, attn = self._encode_prompts(rollout.prompts)
+        comp = rollout.completion_ids.to(self.device)
+        full = torch.cat([ids, comp], dim=-1)
+        full_attn = torch.cat([attn, rollout.mask.to(self.device).long()], dim=-1)
+        positions = (full_attn.cumsum(-1) - 1).clamp(min=0)
+        logits = self.model(input_ids=full, attention_mask=full_attn, position_ids=positions).logits
+        P, T = ids.shape[1], comp.shape[1]
+        logits = self._never_pad(logits[:, P - 1: P + T - 1, :].float())
+        logprobs = torch.log_softmax(logits, dim=-1)
+        on = rollout.mask.to(self.device) > 0
+        # padding after EOS has log-probability -inf under _never_pad: score EOS there, then zero it
+        safe = torch.where(on, comp, torch.full_like(comp, self.tokenizer.eos_token_id))
+        logp = logprobs.gather(-1, safe[..., None]).squeeze(-1)
+        entropy = -(logprobs.exp() * logprobs.clamp(min=torch.finfo(logprobs.dtype).min)).sum(-1)
+        zero = torch.zeros((), dtype=logp.dtype, device=logp.device)
+        return torch.where(on, logp, zero), torch.where(on, entropy, zero)
+
+
+class TabularPolicy(torch.nn.Module):
+    """A softmax over a fixed finite answer set for each of a fixed list of prompts.
+
+    ``pi(answer_j | prompt_i) = softmax(logits[i])[j]``. A completion is a single "token": the answer
+    index (``T = 1``). Exact for the theory: ``p = sum_{j in C(i)} pi(j | i)``.
+
+    Examples
+    --------
+    >>> pol = TabularPolicy(["x"], ["yes", "no"])
+    >>> pol.probabilities().tolist()
+    [[0.5, 0.5]]
+    """
+
+    def __init__(self, prompts: Sequence[str], answers: Sequence[str], logits: torch.Tensor | None = None) -> None:
+        super().__init__()
+        if not len(prompts) or not len(answers):
+            raise ValueError("prompts and answers must be non-empty")
+        if len(set(answers)) != len(answers) or len(set(prompts)) != len(prompts):
+            raise ValueError("prompts and answers must not repeat")
+        self.prompt_list, self.answers = list(prompts), list(answers)
+        self._prompt_index = {p: i for i, p in enumerate(self.prompt_list)}
+        self._answer_index = {a: j for j, a in enumerate(self.answers)}
+        init = torch.zeros(len(prompts), len(answers)) if logits is None else torch.as_tensor(logits)
+        if not init.is_floating_point():
+            init = init.float()
+        if init.shape != (len(prompts), len(answers)):
+            raise ValueError(f"logits must have shape ({len(prompts)}, {len(answers)}), got {tuple(init.shape)}")
+        self.logits = torch.nn.Parameter(init.clone())
+
+    def probabilities(self) -> torch.Tensor:
+        return torch.softmax(self.logits, dim=-1)
+
+    def clone(self) -> "TabularPolicy":
+        other = TabularPolicy(self.prompt_list, self.answers, self.logits.detach().clone())
+        other.requires_grad_(False)
+        return other
+
+    def _rows(self, prompts: Sequence[str]) -> torch.Tensor:
+        try:
+            return torch.tensor([self._prompt_index[p] for p in prompts])
+        except KeyError as exc:
+            raise ValueError(f"prompt {exc.args[0]!r} is not one of this tabular policy's prompts") from None
+
+    @torch.no_grad()
+    def sample(self, prompts: Sequence[str], n: int = 1, *, generator: torch.Generator | None = None,
+               temperature: float = 1.0, top_p: float = 1.0, max_new_tokens: int = 1) -> Rollout:
+        _check_sampling(n, temperature, top_p, max_new_tokens)
+        prompts = [p for p in prompts for _ in range(n)]
+        logits = self.logits[self._rows(prompts)] / temperature
+        probs = torch.softmax(top_p_filter(logits, top_p), dim=-1)
+        idx = torch.multinomial(probs, 1, generator=generator)
+        return self._rollout(prompts, idx)
+
+    def _rollout(self, prompts: list[str], idx: torch.Tensor) -> Rollout:
+        B = len(prompts)
+        return Rollout(prompts, idx, torch.ones(B, 1), [self.answers[j] for j in idx[:, 0].tolist()],
+                       torch.ones(B, dtype=torch.bool))
+
+    def encode(self, prompts: Sequence[str], completions: Sequence[str]) -> Rollout:
+        if len(prompts) != len(completions):
+            raise ValueError("prompts and completions must have the same length")
+        try:
+            idx = torch.tensor([[self._answer_index[c]] for c in completions])
+        except KeyError as exc:
+            raise ValueError(f"completion {exc.args[0]!r} is not in the answer set") from None
+        return self._rollout(list(prompts), idx)
+
+    def token_logprobs(self, rollout: Rollout) -> tuple[torch.Tensor, torch.Tensor]:
+        logprobs = torch.log_softmax(self.logits[self._rows(rollout.prompts)], dim=-1)
+        logp = logprobs.gather(-1, rollout.completion_ids)
+        entropy = -(logprobs.exp() * logprobs).sum(-1, keepdim=True)
+        return logp, entropy
+
+    def sequence_kl(self, reference: "TabularPolicy", prompts: Sequence[str]) -> torch.Tensor:
+        """Exact ``KL(pi(.|x) || pi_ref(.|x))`` for each prompt, differentiable, shape ``(len(prompts),)``."""
+        rows = self._rows(prompts)
+        logp = torch.log_softmax(self.logits[rows], dim=-1)
+        logq = torch.log_softmax(reference.logits[rows].detach(), dim=-1)
+        return (logp.exp() * (logp - logq)).sum(-1)

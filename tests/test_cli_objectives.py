@@ -1,0 +1,63 @@
+"""The objectives subcommands, run in-process through rlvrlens.cli.main."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from rlvrlens.cli import main
+from rlvrlens.objectives import dh, grpo, h
+
+
+def test_schemes_lists_catalogue(capsys):
+    assert main(["schemes"]) == 0
+    out = capsys.readouterr().out
+    for name in ("reinforce", "rloo", "grpo", "raft", "pass_at_k", "log_odds"):
+        assert name in out
+    assert main(["schemes", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {r["name"] for r in rows} >= {"grpo", "raft"}
+
+
+def test_h_table_json_and_plot(capsys, tmp_path):
+    assert main(["h", "--scheme", "grpo", "--M", "16", "--eps", "1e-8", "--t", "0.1", "0.5", "0.9", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    np.testing.assert_allclose(data["h"], h(grpo(16, eps=1e-8), [0.1, 0.5, 0.9]))
+    np.testing.assert_allclose(data["dh"], dh(grpo(16, eps=1e-8), [0.1, 0.5, 0.9]))
+    plot = tmp_path / "h.png"
+    assert main(["h", "--scheme", "raft", "--M", "8", "--plot", str(plot)]) == 0
+    assert plot.stat().st_size > 1000
+    assert "h_M(t)" in capsys.readouterr().out
+
+
+def test_design_prints_coefficients_and_error(capsys):
+    assert main(["design", "--target", "log(t/(1-t))", "--M", "16"]) == 0
+    out = capsys.readouterr().out
+    assert "quasi-interpolation" in out and "c_s" in out
+    assert main(["design", "--target", "t**2", "--M", "4", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["exact"] is True and data["error"] == 0.0
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["h", "--scheme", "nope", "--M", "4"], "unknown scheme 'nope'"),
+    (["h", "--scheme", "raft", "--M", "4", "--eps", "0.1"], "--eps does not apply to scheme 'raft'"),
+    (["h", "--scheme", "grpo", "--M", "0"], "M must be an integer >= 1"),
+    (["h", "--scheme", "grpo", "--M", "4", "--t", "1.5"], "t must lie in [0, 1]"),
+    (["h", "--scheme", "grpo", "--M", "4", "--eps", "-1"], "eps must be in"),
+    (["design", "--target=-t", "--M", "4"], "non-decreasing"),
+])
+def test_errors_are_one_line(capsys, argv, message):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_module_entry_point_runs():
+    out = subprocess.run([sys.executable, "-m", "rlvrlens", "h", "--scheme", "reinforce", "--M", "3", "--t", "0.25"],
+                         capture_output=True, text=True, check=True).stdout
+    assert "0.25" in out

@@ -1,0 +1,114 @@
+"""The RL loop: determinism, resume, gradient accumulation, clipping, KL, end-to-end improvement."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from rlvrlens.objectives import design, get_scheme
+from rlvrlens.training.config import TrainConfig
+from rlvrlens.training.trainer import Trainer, load_policy
+
+SMALL = dict(task="mod", n_prompts=8, steps=4, eval_steps=2, save_steps=2, warm_start_steps=10,
+             prompts_per_step=4, num_generations=4)
+
+
+def lines(path):
+    return [json.loads(x) for x in path.read_text().splitlines()]
+
+
+def params(trainer):
+    return torch.cat([p.detach().flatten() for p in trainer.policy.parameters()])
+
+
+def test_same_seed_same_run(tmp_path):
+    a = Trainer(TrainConfig(**SMALL), tmp_path / "a")
+    b = Trainer(TrainConfig(**SMALL), tmp_path / "b")
+    a.train(), b.train()
+    strip = lambda rows: [{k: v for k, v in r.items() if k not in ("time", "completions_per_second")} for r in rows]
+    assert strip(lines(tmp_path / "a" / "log.jsonl")) == strip(lines(tmp_path / "b" / "log.jsonl"))
+    assert torch.equal(params(a), params(b))
+    c = Trainer(TrainConfig(**{**SMALL, "seed": 1}), None)
+    c.train()
+    assert not torch.equal(params(a), params(c))
+
+
+def test_resume_neither_loses_nor_duplicates_lines(tmp_path):
+    full = Trainer(TrainConfig(**SMALL), tmp_path / "full")
+    full.train()
+    run = tmp_path / "killed"
+    t = Trainer(TrainConfig(**SMALL), run)
+    t.train(steps=2)  # checkpoint at step 2
+    t._append("log.jsonl", t.rl_step())  # step 3 is logged after it, then the run "dies"
+    assert len(lines(run / "log.jsonl")) == 3
+    resumed = Trainer(TrainConfig(**SMALL), run, resume=True)
+    assert resumed.step == 2 and len(lines(run / "log.jsonl")) == 2
+    resumed.train()
+    got, want = lines(run / "log.jsonl"), lines(tmp_path / "full" / "log.jsonl")
+    assert [r["step"] for r in got] == [1, 2, 3, 4]
+    assert [r["reward"] for r in got] == [r["reward"] for r in want]
+    assert lines(run / "success.jsonl") == lines(tmp_path / "full" / "success.jsonl")
+    assert torch.equal(params(resumed), params(full))
+    assert not (run / "checkpoint.tmp").exists()
+    policy, config, step = load_policy(run)
+    assert step == 4 and config == TrainConfig(**SMALL)
+    with pytest.raises(ValueError, match="different config"):
+        Trainer(TrainConfig(**{**SMALL, "beta": 0.1}), run, resume=True)
+
+
+@pytest.mark.parametrize("mode", ["seq-mean-token-mean", "seq-sum-constant"])
+def test_gradient_accumulation_matches_one_batch(mode):
+    cfg = dict(SMALL, steps=1, warm_start_steps=5, loss_aggregation=mode, max_grad_norm=0.0)
+    a = Trainer(TrainConfig(**cfg), None)
+    b = Trainer(TrainConfig(**cfg, gradient_accumulation_steps=2), None)
+    a.rl_step(), b.rl_step()
+    assert torch.allclose(params(a), params(b), atol=1e-6)
+
+
+def test_inner_epochs_clip_and_kl_terms():
+    cfg = TrainConfig(**dict(SMALL, num_iterations=4, learning_rate=5e-3, epsilon_low=0.05, epsilon_high=0.05,
+                             beta=0.1, kl_estimator="k3"))
+    tr = Trainer(cfg, None)
+    m = [tr.rl_step() for _ in range(3)]
+    assert max(x["clip_ratio/region_mean"] for x in m) > 0
+    assert all(x["kl"] >= 0 for x in m) and m[-1]["kl"] > 0
+    folded = Trainer(TrainConfig(**dict(SMALL, beta=0.1, kl_in_reward=True, kl_estimator="k1")), None)
+    assert np.isfinite(folded.rl_step()["loss"])
+
+
+def test_designed_scheme_object_is_accepted():
+    M = SMALL["num_generations"]
+    res = design("t**2", M)
+    tr = Trainer(TrainConfig(**SMALL), None, scheme=res.scheme)
+    assert tr.scheme is res.scheme and np.isfinite(tr.rl_step()["loss"])
+    with pytest.raises(ValueError, match="num_generations"):
+        Trainer(TrainConfig(**SMALL), None, scheme=get_scheme("grpo", M + 1))
+
+
+def test_config_validation(tmp_path):
+    with pytest.raises(ValueError, match="kl_estimator"):
+        TrainConfig(kl_estimator="k5")
+    with pytest.raises(ValueError, match="gradient_accumulation_steps"):
+        TrainConfig(prompts_per_step=5, gradient_accumulation_steps=2)
+    with pytest.raises(ValueError, match="beta"):
+        TrainConfig(beta=-1.0)
+    f = tmp_path / "c.toml"
+    f.write_text('scheme = "grpo"\nbeta = 0.04\n[scheme_params]\neps = 0.01\n')
+    assert TrainConfig.from_toml(f).scheme_params == {"eps": 0.01}
+    f.write_text("nonsense = 1\n")
+    with pytest.raises(ValueError, match="nonsense"):
+        TrainConfig.from_toml(f)
+
+
+@pytest.mark.slow
+def test_end_to_end_success_rises(tmp_path):
+    """A tiny GPT-2 warm-started on half of a modular-arithmetic task; 40 REINFORCE steps raise the
+    mean exact success probability (measured ~0.35 -> ~0.5 on this seed)."""
+    cfg = TrainConfig(task="mod", n_prompts=16, steps=40, eval_steps=20, warm_start_steps=40,
+                      learning_rate=1e-3, scheme="reinforce", prompts_per_step=8, num_generations=8)
+    Trainer(cfg, tmp_path).train()
+    succ = lines(tmp_path / "success.jsonl")
+    assert [s["step"] for s in succ] == [0, 20, 40] and succ[0]["method"] == "exact"
+    before, after = np.mean(succ[0]["p"]), np.mean(succ[-1]["p"])
+    assert after > before + 0.05
