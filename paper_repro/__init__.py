@@ -13,14 +13,12 @@ from types import ModuleType
 #: Reproductions available, in the order the index page shows them: key -> module.
 PAPERS: dict[str, str] = {
     "davis_recht": "paper_repro.davis_recht",
+    "mroueh": "paper_repro.mroueh",
     "beyond": "paper_repro.beyond",
 }
 
 #: Reproductions that wait for a layer not built yet: title -> why.
 PENDING: dict[str, str] = {
-    "Mroueh (2025), GRPO's effective loss, dynamics and success amplification": (
-        "Figs. 1, 2, 4, 5 and the fixed-point maps need the dynamics layer (rlvrlens.dynamics), "
-        "which is being written on another branch."),
     "Xiong et al. (2025), A minimalist approach to LLM reasoning": (
         "the small-scale ablation (RAFT, RAFT++, Reinforce, Reinforce-Rej, GRPO, success and entropy curves) "
         "needs the training layer (rlvrlens.training), which is not available to this reproduction yet."),

@@ -126,3 +126,43 @@ def test_a_wrong_closed_form_is_caught() -> None:
     wrong = replace(raft_row, closed=lambda M, t: raft_row.closed(M, t) + t**2 / 100)
     assert closed_form_error(wrong, 16) > 1e-3
     assert closed_form_error(raft_row, 16) < 1e-12
+
+
+# -- Mroueh: the paper's closed forms used by the claims are themselves right -------------------
+
+def test_mroueh_closed_forms_against_finite_differences_and_mpmath() -> None:
+    import mpmath
+
+    from paper_repro.mroueh import dh_closed, h_closed, omega_closed
+
+    p = np.array([0.03, 0.3, 0.5, 0.8, 0.97])
+    step = 1e-6
+    numeric = (h_closed(p + step, 0.7, 0.2) - h_closed(p - step, 0.7, 0.2)) / (2 * step)
+    np.testing.assert_allclose(dh_closed(p, 0.7, 0.2), numeric, rtol=1e-6, atol=1e-9)
+    wp, wm = omega_closed(p)
+    for pi, a, b in zip(p, wp, wm):
+        s = mpmath.sqrt(mpmath.mpf(pi) * (1 - mpmath.mpf(pi)) + mpmath.mpf("1e-5"))
+        assert a == pytest.approx(float((1 - mpmath.mpf(pi)) / s), rel=1e-13)
+        assert b == pytest.approx(float(mpmath.mpf(pi) / s), rel=1e-13)
+
+
+def test_count_fixed_points_against_brute_force_roots() -> None:
+    """The vectorised fixed-point count agrees with a dense scan of the paper's closed-form map."""
+    from paper_repro.mroueh import EPS, count_fixed_points
+
+    betas, prefs = np.array([0.3, 1.0, 5.0]), np.array([1e-4, 0.2, 0.8])
+    counts = count_fixed_points(betas, prefs)
+    x = np.concatenate([np.linspace(-15, 80, 400_001), np.geomspace(80, 4e4, 20_000)])
+    for i, b in enumerate(betas):
+        for j, pr in enumerate(prefs):
+            omega = (np.exp(-np.logaddexp(0, x) - np.logaddexp(0, -x)) + EPS) ** -0.5
+            resid = np.log(pr / (1 - pr)) + omega / b - x
+            assert counts[i, j] == np.count_nonzero(np.diff(np.sign(resid)) != 0), (b, pr)
+    assert counts.max() >= 3  # the grid includes cases with several fixed points
+
+
+def test_format_p_near_one() -> None:
+    from paper_repro.mroueh import format_p
+
+    assert format_p(-2.0) == "0.1192"
+    assert format_p(800.0) == "$1 - 10^{-347}$"

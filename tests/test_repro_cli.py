@@ -60,3 +60,14 @@ def test_strict_fails_on_a_failing_claim(monkeypatch, tmp_path: Path) -> None:
     page = (tmp_path / "index.html").read_text(encoding="utf-8")
     assert '<td class="FAIL">FAIL</td><td>false on purpose' in page
     assert main(["repro", "beyond", "--out", str(tmp_path)]) == 0
+
+
+def test_mroueh_figures_and_map(tmp_path: Path) -> None:
+    from paper_repro import mroueh
+
+    rep = mroueh.run(tmp_path)
+    assert [f.name for f in rep.figures] == ["fig1", "fig2", "fig4", "fig5", "fixed_point_map"]
+    assert all(f.png.is_file() for f in rep.figures)
+    failing = [c.statement for c in rep.claims if not c.passed]
+    assert not failing, failing
+    assert any("2-cycle" in c.statement for c in rep.claims)

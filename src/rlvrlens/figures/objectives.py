@@ -71,11 +71,13 @@ def plot_curves(
 
 
 def plot_panels(t: np.ndarray, panels: Sequence[Mapping], *, width: float = 5.0, height: float = 3.8,
-                suptitle: str = "", **common) -> Figure:
-    """Side-by-side panels, one :func:`plot_curves` call each.
+                ncols: int | None = None, shared_legend: bool = False, suptitle: str = "",
+                **common) -> Figure:
+    """Panels in a grid (one row unless ``ncols``), one :func:`plot_curves` call each.
 
     ``panels[i]`` holds the keyword arguments of panel ``i`` (``curves``, and optionally
-    ``references``, ``title``, ...); ``common`` applies to every panel.
+    ``references``, ``title``, ...); ``common`` applies to every panel. ``shared_legend`` replaces
+    the panels' legends by one below the grid (the first panel's entries).
 
     Examples
     --------
@@ -84,12 +86,21 @@ def plot_panels(t: np.ndarray, panels: Sequence[Mapping], *, width: float = 5.0,
     >>> [len(ax.lines) for ax in fig.axes]
     [1, 2]
     """
-    fig, axes = new_figure(1, len(panels), width=width, height=height)
-    for ax, panel in zip(axes[0], panels):
+    ncols = len(panels) if ncols is None else min(ncols, len(panels))
+    nrows = int(np.ceil(len(panels) / ncols))
+    fig, axes = new_figure(nrows, ncols, width=width, height=height)
+    for ax, panel in zip(axes.ravel(), panels):
         plot_curves(t, ax=ax, **{**common, **panel})
+        if shared_legend:
+            ax.get_legend().remove()
+    for ax in axes.ravel()[len(panels):]:
+        ax.set_visible(False)
     if suptitle:
         fig.suptitle(suptitle)
     fig.tight_layout()
+    if shared_legend:
+        handles, labels = axes[0, 0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncols=len(labels))
     return fig
 
 
