@@ -17,11 +17,13 @@ PAPERS: dict[str, str] = {
     "beyond": "paper_repro.beyond",
 }
 
-#: Reproductions that wait for a layer not built yet: title -> why.
+#: Reproductions not done yet: title -> why (listed on the index page).
 PENDING: dict[str, str] = {
     "Xiong et al. (2025), A minimalist approach to LLM reasoning": (
-        "the small-scale ablation (RAFT, RAFT++, Reinforce, Reinforce-Rej, GRPO, success and entropy curves) "
-        "needs the training layer (rlvrlens.training), which is not available to this reproduction yet."),
+        "not reproduced yet. The small-scale ablation (RAFT, RAFT++, Reinforce, Reinforce-Rej, GRPO, and Reinforce "
+        "without all-wrong or without all-right groups: success and entropy curves on a built-in task with the "
+        "tiny model) needs runs of the training layer (rlvrlens.training), which landed after this reproduction "
+        "suite was written; it is the next module to add here (paper_repro/xiong.py)."),
 }
 
 
