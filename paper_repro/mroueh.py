@@ -24,6 +24,7 @@ from scipy import special
 from paper_repro.claims import Claim, at_least, at_most, close
 from paper_repro.report import FigureFile, Reproduction
 from rlvrlens.dynamics import (
+    attractor,
     dr_grpo_success_map,
     fixed_point_grid,
     fixed_points,
@@ -199,6 +200,17 @@ def claims() -> list[Claim]:
         x = fig5_trajectories().logit
         return float(np.count_nonzero(np.abs(x[-1] - x[-2]) > 1e-6 * (1 + np.abs(x[-1]))))
 
+    def fixed_points_missed() -> float:
+        missed = 0
+        for b in FIG5_BETAS:
+            for pr in FIG5_PREFS:
+                F = grpo_success_map(b, pr, EPS)
+                end = attractor(F)
+                if end.kind == "fixed_point":
+                    x = float(end.logits[0])
+                    missed += not any(abs(fp.logit - x) <= 1e-6 * (1 + abs(x)) for fp in fixed_points(F))
+        return float(missed)
+
     def fixed_point_margin() -> float:
         margins = [fp.logit - special.logit(pr) for b in FIG5_BETAS for pr in FIG5_PREFS
                    for fp in fixed_points(grpo_success_map(b, pr, EPS), find_reached=False)]
@@ -240,6 +252,9 @@ def claims() -> list[Claim]:
         at_least("Every fixed point exceeds p_ref: min logit p* − logit p_ref over all fixed points of the "
                  "24 (β, p_ref) pairs of Fig. 5", fixed_point_margin, bound=0.0,
                  source=f"{_SRC}, Theorem (amplification)"),
+        at_most("Consistency of the dynamics layer: the fixed point the iteration from p_ref reaches is among "
+                "those fixed_points() finds, for the 24 (β, p_ref) pairs of Fig. 5: pairs missed",
+                fixed_points_missed, bound=0.0, source="rlvrlens.dynamics (attractor vs fixed_points)"),
         at_least("Fig. 5: the iteration need not converge: panels still moving at n = 50 "
                  "(|logit p_50 − logit p_49| > 1e-6)", fig5_unsettled, bound=1.0, source=f"{_SRC}, Fig. 5"),
         close("Dr. GRPO (mean only): logit p* = logit p_ref + 1/β, reached in one step from any p_0: "
