@@ -177,7 +177,8 @@ def run(out_dir: str | Path) -> Reproduction:
     rep.figures.append(FigureFile(
         "fixed_points", f"logit p* of the fixed point that logit p_n = logit p_ref + h'_M(p_(n−1))/β reaches from "
         f"p_0 = p_ref, for every catalogue row at M = {STEP_M}, β ∈ [0.01, 10] and p_ref = 0.01, 0.1, 0.5 "
-        "(asinh scale: linear near 0, logarithmic beyond ±1; gaps: the orbit cycles or does not settle). Fraction of (β, p_ref) cells without a "
+        "(asinh scale: linear near 0, logarithmic beyond ±1; gaps: the orbit cycles or does not settle). "
+        "Fraction of (β, p_ref) cells without a "
         "fixed point: " + ", ".join(f"{k} {v:.0%}" for k, v in unsettled.items()) + ". Schemes whose step "
         "vanishes as p → 1 (Reinforce-Rej, pass@k) overshoot and cycle for small β.",
         tuple(save(fig, out_dir / "fixed_points"))))

@@ -184,7 +184,7 @@ def claims() -> list[Claim]:
 
     def fig1_error() -> float:
         q, wp, wm = grpo_weights()
-        cp, cm = np.sqrt((1 - q) / q), np.sqrt(q / (1 - q))
+        cp, cm = omega_closed(q, eps=0.0)  # = sqrt((1-p)/p), sqrt(p/(1-p))
         return max(np.max(np.abs(wp / cp - 1)), np.max(np.abs(wm / cm - 1)))
 
     def omega_error() -> float:
