@@ -1,0 +1,49 @@
+"""The index page: every figure, table, note, pending item and claim, escaped, with relative links."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from paper_repro.claims import at_least, at_most
+from paper_repro.report import FigureFile, Reproduction, Table, write_index
+
+
+def _rep(tmp_path: Path) -> Reproduction:
+    sub = tmp_path / "paper"
+    sub.mkdir()
+    (sub / "f.png").write_bytes(b"png")
+    (sub / "f.pdf").write_bytes(b"pdf")
+
+    def boom() -> float:
+        raise ZeroDivisionError("x/0")
+
+    return Reproduction(
+        "paper", "A <paper> & co", "ref",
+        figures=[FigureFile("f", "caption with <b>tags</b>", (sub / "f.png", sub / "f.pdf"))],
+        tables=[Table("T", "table caption", ("a", "b"), (("row", 0.5),))],
+        claims=[at_most("small <x>", lambda: 1e-13, bound=1e-12), at_least("raises", boom, bound=0.0)],
+        notes=["a note"],
+    )
+
+
+def test_index_page_content(tmp_path: Path) -> None:
+    index = write_index([_rep(tmp_path)], tmp_path, pending={"Later paper": "needs training"})
+    page = index.read_text(encoding="utf-8")
+    assert '<img src="paper/f.png"' in page and 'href="paper/f.pdf"' in page
+    assert "A &lt;paper&gt; &amp; co" in page and "caption with &lt;b&gt;tags&lt;/b&gt;" in page
+    assert "small &lt;x&gt;" in page and "<b>tags</b>" not in page
+    assert "ZeroDivisionError: x/0" in page
+    assert "1 of 2 claims pass" in page
+    assert "Later paper" in page and "needs training" in page and "a note" in page
+    assert '<td class="num">0.5</td>' in page
+    records = json.loads((tmp_path / "claims.json").read_text())["paper"]
+    assert [r["verdict"] for r in records] == ["PASS", "FAIL"]
+    assert records[1]["measured"] is None  # NaN is not JSON
+
+
+def test_figure_without_png_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="no PNG"):
+        FigureFile("f", "c", (tmp_path / "f.pdf",)).png
