@@ -71,23 +71,10 @@ def paper_claims(request) -> list[Claim]:
     return load(request.param).claims()
 
 
-#: Claims that fail for a known reason outside paper_repro (statement prefix -> why). They stay on the
-#: index page as FAIL; remove an entry once its cause is fixed.
-KNOWN_FAILURES = {
-    "Consistency of the dynamics layer": (
-        "rlvrlens.dynamics.fixed_points on main caps its scan at logit 1e4 and misses the fixed point near 1 "
-        "for beta <= 0.03 (eps = 1e-5); fixed on the dynamics branch (a9b203c), not yet merged"),
-}
-
-
-def _known(claim: Claim) -> bool:
-    return any(claim.statement.startswith(prefix) for prefix in KNOWN_FAILURES)
-
-
 def test_every_fast_claim_passes(paper_claims: list[Claim]) -> None:
     assert paper_claims, "a reproduction must state claims"
     failing = [f"{c.statement}: x = {c.measured} ({c.criterion}) {c.error or ''}" for c in paper_claims
-               if not c.passed and not _known(c)]
+               if not c.passed]
     assert not failing, "\n".join(failing)
 
 
