@@ -170,7 +170,7 @@ def sample_prompt(setup: LMSetup, i: int, M: int, n_groups: int, generator: torc
     first = {u: row for row, u in reversed(list(enumerate(which.ravel())))}
     J = np.stack([_flat_grad(policy.token_logprobs(rollout.select([first[u]]))[0].sum(), params)
                   for u in range(len(index))])
-    return PromptSample(i, float(p), grad_p, rewards, which, J)
+    return PromptSample(i, float(p.detach()), grad_p, rewards, which, J)
 
 
 def _coefficients(sample: PromptSample, scheme: WeightScheme) -> np.ndarray:
