@@ -200,6 +200,8 @@ class Trainer:
                       f"{metrics['completions_per_second']:.0f} completions/s", end="", file=sys.stderr, flush=True)
         if self.progress:
             print(file=sys.stderr)
+        if self.out is not None and hasattr(self.policy, "save_pretrained"):
+            self.policy.save_pretrained(self.out / "model")  # loadable with --model PATH
         return history
 
     def _append(self, name: str, record: dict) -> None:
@@ -234,7 +236,7 @@ class Trainer:
         }
 
     def save(self) -> Path | None:
-        """Write the checkpoint atomically (temporary file, then rename); also save the model directory."""
+        """Write the checkpoint atomically (temporary file, then rename)."""
         path = self._checkpoint_path()
         if path is None:
             return None
