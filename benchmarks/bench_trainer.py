@@ -6,13 +6,15 @@ Measured in the same run: (a) rlvrlens' Trainer, (b) a naive sampler that recomp
 prefix at every token (no KV cache), generation only, against our KV-cache sampler, and (c) TRL's
 ``GRPOTrainer`` on the identical model, task and batch, if ``trl`` is importable.
 
-Run: ``PYTHONPATH=src python benchmarks/bench_trainer.py [--steps 10] [--threads 1] [--device cpu]``.
+Run: ``PYTHONPATH=src python benchmarks/bench_trainer.py [--steps 10] [--repeats 3] [--threads 1]``
+(TRL lives in its own environment, e.g. ``/work/venv-trl``; without it only our numbers print).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import tempfile
 import time
 
@@ -111,23 +113,27 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--repeats", type=int, default=3, help="interleaved repetitions of ours vs TRL")
     ap.add_argument("--large", action="store_true", help="also a larger model (GPU: 8 layers, width 512)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     result = {"setting": f"gpt2 4x128, {PROMPTS}x{M} completions/step, {NEW_TOKENS} new tokens, "
                          f"device={args.device}, threads={args.threads}"}
-    result["ours"] = bench_ours(args.device, args.steps)
     s = bench_sampling(args.device, args.steps)
     result["sampling_completions_per_s"] = s
     result["ratio_kv_cache_vs_naive_sampling"] = s["kv_cache"] / s["naive"]
     if args.large:
         result["ours_large_8x512"] = bench_ours(args.device, args.steps, n_layer=8, width=512)
-    trl = bench_trl(args.device, args.steps)
-    if trl is None:
-        result["trl"] = "not installed"
-    else:
-        result["trl"] = trl
-        result["ratio_ours_vs_trl"] = result["ours"]["completions_per_s"] / trl["completions_per_s"]
+    ours, trl = [], []
+    for _ in range(args.repeats):  # interleaved, so that machine load affects both alike
+        ours.append(bench_ours(args.device, args.steps)["completions_per_s"])
+        t = bench_trl(args.device, args.steps)
+        if t is not None:
+            trl.append(t["completions_per_s"])
+    result["ours_completions_per_s"] = ours
+    result["trl_completions_per_s"] = trl or "trl not installed"
+    if trl:
+        result["ratio_ours_vs_trl_median"] = statistics.median(o / t for o, t in zip(ours, trl))
     print(json.dumps(result, indent=2))
 
 
