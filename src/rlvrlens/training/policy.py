@@ -241,7 +241,10 @@ class CausalLMPolicy:
                 last, attn, positions = last[rows], attn[rows], positions[rows]
             logits = self._never_pad(last.float()) / temperature
             probs = torch.softmax(top_p_filter(logits, top_p), dim=-1)
-            tok = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+            if generator is not None and generator.device != probs.device:  # e.g. a CPU generator, GPU model
+                tok = torch.multinomial(probs.cpu(), 1, generator=generator).squeeze(-1).to(probs.device)
+            else:
+                tok = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
             tok = torch.where(done, torch.full_like(tok, pad), tok)
             out_tokens[:, t] = tok
             done = done | (tok == eos)

@@ -114,7 +114,7 @@ class Trainer:
             shaped = rewards
             if cfg.kl_in_reward and ref_logp is not None:  # REINFORCE++: r - beta * log(pi/pi_ref) of the sequence
                 old_logp = self.policy.token_logprobs(rollout)[0]
-                shaped = rewards - cfg.beta * (old_logp - ref_logp).sum(-1).reshape(rewards.shape).numpy()
+                shaped = rewards - cfg.beta * (old_logp - ref_logp).sum(-1).reshape(rewards.shape).cpu().numpy()
         # 3. weigh: the scheme's own Z (one implementation, in rlvrlens.objectives)
         Z = group_weights(self.scheme, shaped).reshape(-1)
         # 4-5. loss and update, mu epochs over micro-batches of whole groups
@@ -159,7 +159,7 @@ class Trainer:
         cfg = self.config
         logp, entropy = self.policy.token_logprobs(rollout)
         old_logp = logp.detach() if old_logp is None else old_logp
-        mask = rollout.mask
+        mask, Z = rollout.mask.to(logp.device), Z.to(logp.device)
         pl = clipped_policy_loss(logp, old_logp, Z, cfg.epsilon_low, cfg.epsilon_high)
         per_token = pl.loss
         parts = {"entropy": masked_mean(entropy, mask).item(),
