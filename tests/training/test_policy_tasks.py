@@ -167,3 +167,20 @@ def test_exact_success_matches_sampling_and_wilson_interval(tiny_policy_factory)
     assert (lo[1], hi[1]) == pytest.approx((0.2366, 0.7634), abs=1e-4)  # Wilson 5/10, 95% (textbook value)
     with pytest.raises(ValueError, match="enumerable"):
         exact_success(pol, chain_sum(3))
+
+
+@pytest.mark.parametrize("arch", ["gpt2", "llama"])
+def test_shared_prompt_prefix_gives_the_same_logprobs_and_gradients(tiny_policy_factory, arch):
+    pol = tiny_policy_factory(arch=arch)
+    r = pol.sample(["12+3=", "7*8=", "1="], 3, generator=torch.Generator().manual_seed(0), max_new_tokens=4)
+    results = []
+    for share in (True, False):
+        pol.share_prompt_prefix = share
+        pol.model.zero_grad()
+        logp, ent = pol.token_logprobs(r)
+        (logp.sum() + 0.1 * ent.sum()).backward()
+        grad = torch.cat([p.grad.flatten() for p in pol.parameters() if p.grad is not None])
+        results.append((logp.detach(), ent.detach(), grad))
+    assert torch.allclose(results[0][0], results[1][0], atol=1e-5)
+    assert torch.allclose(results[0][1], results[1][1], atol=1e-5)
+    assert ((results[0][2] - results[1][2]).norm() / results[1][2].norm()).item() < 1e-5

@@ -1,1 +1,35 @@
-"""rlvrlens.training (built by a later issue)."""
+"""rlvrlens.training: the weight schemes on real transformers models (needs the ``train`` extra).
+
+The RL step of :class:`Trainer` samples M completions per prompt, scores them with a verifier,
+weighs them with the scheme's own :meth:`~rlvrlens.objectives.WeightScheme.weights`, and takes a
+clipped policy-gradient step; per-prompt success probabilities are logged so that trajectories can
+be compared with the dynamics the theory predicts (THEORY.md §1-3).
+
+Modules: ``losses`` (loss pieces), ``policy`` (:class:`CausalLMPolicy`, :class:`TabularPolicy`),
+``tokenizer``, ``tasks`` (tasks, verifiers, reward hooks), ``success`` (exact / estimated p(C|x)),
+``sft`` (warm start), ``tabular`` (exact KL-regularised update), ``config``, ``trainer``.
+Names are loaded lazily, so ``import rlvrlens.training.config`` does not import torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "TrainConfig": "config", "Trainer": "trainer", "load_policy": "trainer",
+    "CausalLMPolicy": "policy", "TabularPolicy": "policy", "Rollout": "policy",
+    "char_tokenizer": "tokenizer",
+    "Task": "tasks", "RewardFunction": "tasks", "RewardError": "tasks", "get_task": "tasks",
+    "load_jsonl": "tasks", "modular_arithmetic": "tasks", "addition": "tasks", "chain_sum": "tasks",
+    "exact_success": "success", "estimate_success": "success", "success_probabilities": "success",
+    "warm_start": "sft", "kl_regularised_step": "tabular",
+    "masked_mean": "losses", "masked_sum": "losses", "aggregate": "losses",
+    "clipped_policy_loss": "losses", "kl_estimate": "losses", "group_weights": "losses",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"rlvrlens.training.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'rlvrlens.training' has no attribute {name!r}")

@@ -1,5 +1,5 @@
 """The trainer's configuration: one dataclass, option names as in TRL's ``GRPOConfig`` where the
-meaning is the same."""
+meaning is the same. Imports no torch (the CLI builds its flags from it)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from rlvrlens._validation import check_float, check_int
-from rlvrlens.training.losses import AGGREGATIONS, KL_ESTIMATORS
+
+#: Loss aggregation modes (names as in verl's ``loss_agg_mode``).
+AGGREGATIONS = ("seq-mean-token-mean", "token-mean", "seq-sum-constant")
+#: KL estimators of KL(pi_theta || pi_ref) from samples of pi_theta (Schulman 2020).
+KL_ESTIMATORS = ("k1", "k2", "k3")
 
 
 @dataclass

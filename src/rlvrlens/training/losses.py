@@ -15,11 +15,7 @@ import torch
 
 from rlvrlens._validation import check_float
 from rlvrlens.objectives import WeightScheme
-
-#: Loss aggregation modes (names as in verl's ``loss_agg_mode``).
-AGGREGATIONS = ("seq-mean-token-mean", "token-mean", "seq-sum-constant")
-#: KL estimators of KL(pi_theta || pi_ref) from samples of pi_theta.
-KL_ESTIMATORS = ("k1", "k2", "k3")
+from rlvrlens.training.config import AGGREGATIONS, KL_ESTIMATORS
 
 
 def masked_sum(values: torch.Tensor, mask: torch.Tensor, dim: int | None = None) -> torch.Tensor:

@@ -95,6 +95,9 @@ class CausalLMPolicy:
         self.tokenizer = tokenizer
         params = inspect.signature(model.forward).parameters
         self._cache_kw = "cache" if "cache" in params else "past_key_values"
+        #: Encode each distinct prompt once in token_logprobs (set False for models whose cache
+        #: cannot be re-indexed).
+        self.share_prompt_prefix = True
 
     # --- construction -------------------------------------------------------------------------
     @classmethod
@@ -112,7 +115,8 @@ class CausalLMPolicy:
         if arch == "gpt2":
             config = transformers.GPT2Config(n_positions=max_positions, n_embd=width, n_layer=n_layer,
                                              n_head=n_head, resid_pdrop=0.0, embd_pdrop=0.0,
-                                             attn_pdrop=0.0, **ids)
+                                             attn_pdrop=0.0, activation_function="gelu_pytorch_tanh",
+                                             **ids)
             model_cls = transformers.GPT2LMHeadModel
         elif arch == "llama":
             config = transformers.LlamaConfig(hidden_size=width, intermediate_size=2 * width,
@@ -156,11 +160,33 @@ class CausalLMPolicy:
         model = copy.deepcopy(self.model)
         model.requires_grad_(False)
         model.eval()
-        return CausalLMPolicy(model, self.tokenizer)
+        other = CausalLMPolicy(model, self.tokenizer)
+        other.share_prompt_prefix = self.share_prompt_prefix
+        return other
 
     @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
+
+    def _shared_prefix_logits(self, distinct: list[str], prompts: list[str], comp: torch.Tensor,
+                              comp_attn: torch.Tensor) -> torch.Tensor:
+        """Logits predicting each completion token: distinct prompts once, their cache expanded to rows."""
+        ids, attn = self._encode_prompts(distinct)
+        row_of = {p: k for k, p in enumerate(distinct)}
+        rows = torch.tensor([row_of[p] for p in prompts], device=self.device)
+        out = self.model(input_ids=ids, attention_mask=attn, position_ids=(attn.cumsum(-1) - 1).clamp(min=0),
+                         use_cache=True)
+        first = out.logits[rows, -1:, :]
+        if comp.shape[1] == 1:
+            return first
+        cache = out.cache if getattr(out, "cache", None) is not None else out.past_key_values
+        cache.batch_select_indices(rows)  # differentiable gather of the prompt keys/values
+        attn = attn[rows]
+        full_attn = torch.cat([attn, comp_attn], dim=-1)
+        positions = attn.sum(-1, keepdim=True) + torch.arange(comp.shape[1], device=self.device)
+        rest = self.model(input_ids=comp[:, :-1], attention_mask=full_attn[:, :-1],
+                          position_ids=positions[:, :-1], use_cache=True, **{self._cache_kw: cache}).logits
+        return torch.cat([first, rest], dim=1)
 
     def _never_pad(self, logits: torch.Tensor) -> torch.Tensor:
         """The policy never emits the pad token: its logit is -inf when sampling and scoring alike."""
@@ -194,10 +220,13 @@ class CausalLMPolicy:
                temperature: float = 1.0, top_p: float = 1.0, max_new_tokens: int = 8) -> Rollout:
         """``n`` completions per prompt, sampled token by token with the KV cache; stops at EOS."""
         _check_sampling(n, temperature, top_p, max_new_tokens)
+        distinct = list(dict.fromkeys(prompts))  # each distinct prompt is prefilled once
+        row_of = {p: k for k, p in enumerate(distinct)}
         prompts = [p for p in prompts for _ in range(n)]
-        ids, attn = self._encode_prompts(prompts)
+        rows = torch.tensor([row_of[p] for p in prompts], device=self.device)
+        ids, attn = self._encode_prompts(distinct)
         eos, pad = self.tokenizer.eos_token_id, self.tokenizer.pad_token_id
-        B = ids.shape[0]
+        B = len(prompts)
         out_tokens = torch.full((B, max_new_tokens), pad, dtype=torch.long, device=self.device)
         done = torch.zeros(B, dtype=torch.bool, device=self.device)
         positions = (attn.cumsum(-1) - 1).clamp(min=0)
@@ -205,10 +234,17 @@ class CausalLMPolicy:
         for t in range(max_new_tokens):
             out = self.model(input_ids=step_input, attention_mask=attn, position_ids=positions,
                              use_cache=True, **{self._cache_kw: cache})
-            cache = out.cache if hasattr(out, "cache") and out.cache is not None else out.past_key_values
-            logits = self._never_pad(out.logits[:, -1, :].float()) / temperature
+            cache = out.cache if getattr(out, "cache", None) is not None else out.past_key_values
+            last = out.logits[:, -1, :]
+            if t == 0:  # expand the distinct prompts' cache to one row per completion
+                cache.batch_select_indices(rows)
+                last, attn, positions = last[rows], attn[rows], positions[rows]
+            logits = self._never_pad(last.float()) / temperature
             probs = torch.softmax(top_p_filter(logits, top_p), dim=-1)
-            tok = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+            if generator is not None and generator.device != probs.device:  # e.g. a CPU generator, GPU model
+                tok = torch.multinomial(probs.cpu(), 1, generator=generator).squeeze(-1).to(probs.device)
+            else:
+                tok = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
             tok = torch.where(done, torch.full_like(tok, pad), tok)
             out_tokens[:, t] = tok
             done = done | (tok == eos)
@@ -240,15 +276,25 @@ class CausalLMPolicy:
         return self._rollout(list(prompts), tokens)
 
     def token_logprobs(self, rollout: Rollout) -> tuple[torch.Tensor, torch.Tensor]:
-        """``log pi(y_t | x, y_<t)`` and the entropy of ``pi(. | x, y_<t)``, each ``(B, T)`` (zeros off-mask)."""
-        ids, attn = self._encode_prompts(rollout.prompts)
+        """``log pi(y_t | x, y_<t)`` and the entropy of ``pi(. | x, y_<t)``, each ``(B, T)`` (zeros off-mask).
+
+        When prompts repeat (a group of M completions per prompt), each distinct prompt is encoded
+        once and its key/value cache is shared by its completions, gradients included.
+        """
         comp = rollout.completion_ids.to(self.device)
-        full = torch.cat([ids, comp], dim=-1)
-        full_attn = torch.cat([attn, rollout.mask.to(self.device).long()], dim=-1)
-        positions = (full_attn.cumsum(-1) - 1).clamp(min=0)
-        logits = self.model(input_ids=full, attention_mask=full_attn, position_ids=positions).logits
-        P, T = ids.shape[1], comp.shape[1]
-        logits = self._never_pad(logits[:, P - 1: P + T - 1, :].float())
+        comp_attn = rollout.mask.to(self.device).long()
+        distinct = list(dict.fromkeys(rollout.prompts))
+        if self.share_prompt_prefix and len(distinct) < len(rollout.prompts):
+            logits = self._shared_prefix_logits(distinct, rollout.prompts, comp, comp_attn)
+        else:
+            ids, attn = self._encode_prompts(rollout.prompts)
+            full_attn = torch.cat([attn, comp_attn], dim=-1)
+            positions = (full_attn.cumsum(-1) - 1).clamp(min=0)
+            out = self.model(input_ids=torch.cat([ids, comp], dim=-1), attention_mask=full_attn,
+                             position_ids=positions).logits
+            P, T = ids.shape[1], comp.shape[1]
+            logits = out[:, P - 1: P + T - 1, :]
+        logits = self._never_pad(logits.float())
         logprobs = torch.log_softmax(logits, dim=-1)
         on = rollout.mask.to(self.device) > 0
         # padding after EOS has log-probability -inf under _never_pad: score EOS there, then zero it

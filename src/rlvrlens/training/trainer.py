@@ -108,21 +108,26 @@ class Trainer:
                                      top_p=cfg.top_p, max_new_tokens=self.max_new_tokens)
         # 2. score
         rewards = self.task.rewards(rollout.prompts, rollout.texts).reshape(len(prompts), M)
+        old_logp = None  # pi_old: the sampling policy; taken from the first epoch's forward pass
         with torch.no_grad():
-            old_logp = self.policy.token_logprobs(rollout)[0]
             ref_logp = self.ref.token_logprobs(rollout)[0] if cfg.beta > 0 and cfg.kl_estimator != "exact" else None
-        shaped = rewards
-        if cfg.kl_in_reward and cfg.beta > 0:  # REINFORCE++: r - beta * log(pi/pi_ref) of the sequence
-            shaped = rewards - cfg.beta * (old_logp - ref_logp).sum(-1).reshape(rewards.shape).numpy()
+            shaped = rewards
+            if cfg.kl_in_reward and ref_logp is not None:  # REINFORCE++: r - beta * log(pi/pi_ref) of the sequence
+                old_logp = self.policy.token_logprobs(rollout)[0]
+                shaped = rewards - cfg.beta * (old_logp - ref_logp).sum(-1).reshape(rewards.shape).cpu().numpy()
         # 3. weigh: the scheme's own Z (one implementation, in rlvrlens.objectives)
         Z = group_weights(self.scheme, shaped).reshape(-1)
         # 4-5. loss and update, mu epochs over micro-batches of whole groups
         stats: dict[str, list[float]] = {}
         chunks = np.array_split(np.arange(len(rollout)), cfg.gradient_accumulation_steps)
-        for _ in range(cfg.num_iterations):
-            for rows in chunks:
-                loss, parts = self._loss(rollout.select(rows), old_logp[rows], Z[rows],
-                                         None if ref_logp is None else ref_logp[rows])
+        olds: list[torch.Tensor] = []
+        for epoch in range(cfg.num_iterations):
+            for k, rows in enumerate(chunks):
+                old = old_logp[rows] if old_logp is not None else (olds[k] if epoch else None)
+                loss, parts, logp = self._loss(rollout.select(rows), old, Z[rows],
+                                               None if ref_logp is None else ref_logp[rows])
+                if epoch == 0:
+                    olds.append(logp.detach())  # no update yet: this is pi_old
                 (loss / len(chunks)).backward()
                 for k, v in parts.items():
                     stats.setdefault(k, []).append(v)
@@ -148,11 +153,13 @@ class Trainer:
         }
         return metrics
 
-    def _loss(self, rollout: Rollout, old_logp: torch.Tensor, Z: torch.Tensor,
-              ref_logp: torch.Tensor | None) -> tuple[torch.Tensor, dict[str, float]]:
+    def _loss(self, rollout: Rollout, old_logp: torch.Tensor | None, Z: torch.Tensor,
+              ref_logp: torch.Tensor | None) -> tuple[torch.Tensor, dict[str, float], torch.Tensor]:
+        """Aggregated clipped policy loss (+ beta KL); ``old_logp=None`` means pi_old = pi_theta now."""
         cfg = self.config
         logp, entropy = self.policy.token_logprobs(rollout)
-        mask = rollout.mask
+        old_logp = logp.detach() if old_logp is None else old_logp
+        mask, Z = rollout.mask.to(logp.device), Z.to(logp.device)
         pl = clipped_policy_loss(logp, old_logp, Z, cfg.epsilon_low, cfg.epsilon_high)
         per_token = pl.loss
         parts = {"entropy": masked_mean(entropy, mask).item(),
@@ -172,7 +179,7 @@ class Trainer:
         if kl_term is not None and not cfg.kl_in_reward:
             loss = loss + cfg.beta * kl_term
         parts["loss"] = loss.item()
-        return loss, parts
+        return loss, parts, logp
 
     # --- plumbing: evaluation, logs, checkpoints --------------------------------------------------
     def evaluate(self) -> dict[str, Any]:
@@ -200,6 +207,8 @@ class Trainer:
                       f"{metrics['completions_per_second']:.0f} completions/s", end="", file=sys.stderr, flush=True)
         if self.progress:
             print(file=sys.stderr)
+        if self.out is not None and hasattr(self.policy, "save_pretrained"):
+            self.policy.save_pretrained(self.out / "model")  # loadable with --model PATH
         return history
 
     def _append(self, name: str, record: dict) -> None:
@@ -234,7 +243,7 @@ class Trainer:
         }
 
     def save(self) -> Path | None:
-        """Write the checkpoint atomically (temporary file, then rename); also save the model directory."""
+        """Write the checkpoint atomically (temporary file, then rename)."""
         path = self._checkpoint_path()
         if path is None:
             return None
