@@ -17,11 +17,11 @@ _CATALOGUE = {
 }
 _MS = (2, 16, 256)
 #: The other layers' parts of the demo, in order: each command module's ``demo(out)``.
-_LAYER_DEMOS = ("dynamics", "explain", "repro", "validate")
+_LAYER_DEMOS = ("dynamics", "explain", "training", "repro", "validate")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="run the main job: the catalogue's objectives, printed and plotted")
+    p = sub.add_parser("demo", help="run the main job: every layer's demo into one folder (see README)")
     p.add_argument("--out", default="out", help="output folder")
     p.set_defaults(func=run_demo)
 
