@@ -15,6 +15,7 @@ PAPERS: dict[str, str] = {
     "davis_recht": "paper_repro.davis_recht",
     "mroueh": "paper_repro.mroueh",
     "beyond": "paper_repro.beyond",
+    "validation": "paper_repro.validation",
 }
 
 #: Reproductions not done yet: title -> why (listed on the index page).

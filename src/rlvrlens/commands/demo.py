@@ -17,7 +17,7 @@ _CATALOGUE = {
 }
 _MS = (2, 16, 256)
 #: The other layers' parts of the demo, in order: each command module's ``demo(out)``.
-_LAYER_DEMOS = ("dynamics", "explain", "training", "repro", "validate")
+_LAYER_DEMOS = ("dynamics", "explain", "training", "repro")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
