@@ -21,9 +21,10 @@ _SCHEME_FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
-def add_scheme_args(parser: argparse.ArgumentParser, *, M_default: int | None = None) -> None:
+def add_scheme_args(parser: argparse.ArgumentParser, *, M_default: int | None = None,
+                    scheme_required: bool = True) -> None:
     """``--scheme NAME --M INT`` and the parameter flags of the catalogue schemes."""
-    parser.add_argument("--scheme", required=True, help=f"scheme name: {', '.join(SCHEMES)}")
+    parser.add_argument("--scheme", required=scheme_required, help=f"scheme name: {', '.join(SCHEMES)}")
     parser.add_argument("--M", type=int, required=M_default is None, default=M_default,
                         help="group size: answers sampled per prompt")
     for flag, (_, kwargs) in _SCHEME_FLAGS.items():

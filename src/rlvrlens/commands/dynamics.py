@@ -23,10 +23,7 @@ from rlvrlens.objectives import dr_grpo, grpo, raft, rloo
 
 
 def _add_map_args(p: argparse.ArgumentParser) -> None:
-    add_scheme_args(p, M_default=16)
-    for action in p._actions:  # --scheme is not needed with --population
-        if action.dest == "scheme":
-            action.required = False
+    add_scheme_args(p, M_default=16, scheme_required=False)  # --scheme is not needed with --population
     p.add_argument("--population", action="store_true",
                    help="Mroueh's population GRPO map, Omega(p) = (p(1-p)+eps)^(-1/2) (eps from --eps, "
                         "default 1e-5); with --mean-only the population Dr. GRPO map (gap 1)")
