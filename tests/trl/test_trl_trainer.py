@@ -87,7 +87,8 @@ def test_recorder_writes_every_group_of_every_step(make_model, tokenizer, prompt
     eval_set = prompts.select(range(4)).map(lambda row: {"prompt_id": "eval-" + row["prompt_id"]})
     trainer = WeightSchemeGRPOTrainer(model=make_model(), reward_funcs=reward_log, args=config,
                                       train_dataset=prompts, eval_dataset=eval_set, processing_class=tokenizer,
-                                      scheme=rloo(4), callbacks=[PromptSuccessRecorder(path)])
+                                      scheme=rloo(4),
+                                      callbacks=[PromptSuccessRecorder(path, success_path=tmp_path / "success.jsonl")])
     trainer.train()
     records = [json.loads(line) for line in path.read_text().splitlines()]
     for r in records:
@@ -110,6 +111,14 @@ def test_recorder_writes_every_group_of_every_step(make_model, tokenizer, prompt
     assert {r["step"] for r in evals} == {2, 3}
     for step in (2, 3):
         assert sorted(r["prompt_id"] for r in evals if r["step"] == step) == sorted(eval_set["prompt_id"])
+    # one summary line per evaluation: p = fraction of the K = 4 eval completions of each prompt that are right
+    summaries = [json.loads(line) for line in (tmp_path / "success.jsonl").read_text().splitlines()]
+    assert [s["step"] for s in summaries] == [2, 3]
+    for summary, call_pair in zip(summaries, (eval_calls[:2], eval_calls[2:])):
+        assert summary["method"] == "estimate(K=4)" and summary["source"] == "trl"
+        expected = {i: r for i, r in groups(call_pair)}
+        assert sorted(summary["prompt_ids"]) == sorted(eval_set["prompt_id"])
+        assert summary["p"] == [pytest.approx(np.mean(expected[i])) for i in summary["prompt_ids"]]
 
 
 def test_group_size_must_match_the_scheme(make_model, tokenizer, prompts, grpo_config, reward_log):

@@ -164,35 +164,58 @@ def _require_trl() -> None:
 
 
 class PromptSuccessRecorder(TrainerCallback):
-    """Write per-prompt success records of a :class:`WeightSchemeGRPOTrainer` run to a JSONL file.
+    """Write per-prompt success records of a :class:`WeightSchemeGRPOTrainer` run to JSONL files.
 
     Pass it in ``callbacks=[...]``. Every generation batch (and every evaluation batch when TRL's
-    ``eval_strategy`` is on) appends one :func:`group_records` record per prompt group, from the main
-    process only, flushed at once so a killed run keeps what it saw.
+    ``eval_strategy`` is on) appends one :func:`group_records` record per prompt group to ``path``.
+    After each evaluation, one line per evaluation goes to ``success_path`` in the shape of
+    rlvrlens's own ``success.jsonl``: ``{"step", "method": "estimate(K=n)", "p": [...],
+    "prompt_ids": [...], "source": "trl"}`` (prompts in the order first seen; ``K`` is the number of
+    completions scored per prompt). Lines are written by the main process only and flushed at once,
+    so a killed run keeps what it saw.
 
     Parameters
     ----------
     path : str or os.PathLike
-        The JSONL file (appended to; parent directories are created).
+        The per-group JSONL file (appended to; parent directories are created).
+    success_path : str or os.PathLike, optional
+        The per-evaluation summary file; none is written without it.
     """
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    def __init__(self, path: str | os.PathLike, success_path: str | os.PathLike | None = None) -> None:
         _require_trl()
         self.path = Path(path)
-        self._file = None
+        self.success_path = None if success_path is None else Path(success_path)
+        self._eval_groups: list[dict[str, Any]] = []
 
     def write(self, records: Sequence[dict[str, Any]]) -> None:
-        """Append ``records`` as JSON lines and flush."""
-        if self._file is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = self.path.open("a", encoding="utf-8")
-        self._file.writelines(json.dumps(r) + "\n" for r in records)
-        self._file.flush()
+        """Append ``records`` as JSON lines to ``path`` (and keep evaluation groups for the summary)."""
+        _append_jsonl(self.path, records)
+        self._eval_groups.extend(r for r in records if r["split"] == "eval")
 
-    def on_train_end(self, args, state, control, **kwargs):  # noqa: D102 - TrainerCallback hook
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+    def on_evaluate(self, args, state, control, **kwargs):  # noqa: D102 - TrainerCallback hook
+        if self.success_path is not None and self._eval_groups:
+            wins: dict[str, float] = {}
+            counts: dict[str, int] = {}
+            for r in self._eval_groups:
+                wins[r["prompt_id"]] = wins.get(r["prompt_id"], 0.0) + sum(r["rewards"])
+                counts[r["prompt_id"]] = counts.get(r["prompt_id"], 0) + r["n"]
+            ids = list(wins)
+            K = sorted(set(counts.values()))
+            _append_jsonl(self.success_path, [{
+                "step": int(state.global_step),
+                "method": f"estimate(K={K[0] if len(K) == 1 else K})",
+                "p": [wins[i] / counts[i] for i in ids],
+                "prompt_ids": ids,
+                "source": "trl",
+            }])
+        self._eval_groups = []
+
+
+def _append_jsonl(path: Path, records: Sequence[dict[str, Any]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as fh:
+        fh.writelines(json.dumps(r) + "\n" for r in records)
 
 
 class WeightSchemeGRPOTrainer(GRPOTrainer):
