@@ -9,8 +9,8 @@ import pytest
 CHARS = "0123456789+= "
 
 
-@pytest.fixture(scope="session")
-def tokenizer():
+def build_tokenizer():
+    """A char-level ``PreTrainedTokenizerFast`` over digits, ``+``, ``=`` and space, with pad and EOS."""
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
@@ -23,27 +23,39 @@ def tokenizer():
     )
 
 
-@pytest.fixture()
-def make_model(tokenizer):
-    def make(seed: int = 0):
-        import torch
-        from transformers import GPT2Config, GPT2LMHeadModel
+def build_model(vocab_size: int, seed: int = 0):
+    """A 2-layer, width-64 GPT-2 with random weights (nothing is downloaded)."""
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
 
-        torch.manual_seed(seed)
-        config = GPT2Config(vocab_size=len(tokenizer), n_positions=32, n_embd=64, n_layer=2, n_head=2,
-                            bos_token_id=1, eos_token_id=1, pad_token_id=0)
-        return GPT2LMHeadModel(config)
-
-    return make
+    torch.manual_seed(seed)
+    config = GPT2Config(vocab_size=vocab_size, n_positions=32, n_embd=64, n_layer=2, n_head=2,
+                        bos_token_id=1, eos_token_id=1, pad_token_id=0)
+    return GPT2LMHeadModel(config)
 
 
-@pytest.fixture(scope="session")
-def prompts():
+def build_prompts():
+    """16 prompts ``a+b=`` with the answer ``(a+b) mod 10`` and an id column."""
     from datasets import Dataset
 
     rows = [{"prompt": f"{a}+{b}=", "answer": str((a + b) % 10), "prompt_id": f"q{a}{b}"}
             for a in range(4) for b in range(4)]
     return Dataset.from_list(rows)
+
+
+@pytest.fixture(scope="session")
+def tokenizer():
+    return build_tokenizer()
+
+
+@pytest.fixture()
+def make_model(tokenizer):
+    return lambda seed=0: build_model(len(tokenizer), seed)
+
+
+@pytest.fixture(scope="session")
+def prompts():
+    return build_prompts()
 
 
 @pytest.fixture()

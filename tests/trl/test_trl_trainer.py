@@ -148,3 +148,34 @@ def test_scheme_must_be_a_weight_scheme(make_model, tokenizer, prompts, grpo_con
     with pytest.raises(TypeError, match="WeightScheme"):
         WeightSchemeGRPOTrainer(model=make_model(), reward_funcs=reward_log, args=grpo_config(),
                                 train_dataset=prompts, processing_class=tokenizer, scheme="grpo")
+
+
+@pytest.mark.slow
+def test_two_processes_slice_gathered_weights(tmp_path):
+    """Under torchrun (2 CPU processes, gloo), each rank trains on its slice of the gathered weights."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    here = Path(__file__).parent
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(here.parents[1] / "src"), os.environ.get("PYTHONPATH", "")]),
+               OMP_NUM_THREADS="1")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           str(here / "distributed_run.py"), str(tmp_path)]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    ranks = [[json.loads(x) for x in (tmp_path / f"rank{k}.jsonl").read_text().splitlines()] for k in (0, 1)]
+    groups = [json.loads(x) for x in (tmp_path / "groups.jsonl").read_text().splitlines()]
+    assert len(ranks[0]) == len(ranks[1]) == 2 and len(groups) == 2 * 3
+    for step, (r0, r1) in enumerate(zip(*ranks)):
+        assert r0["gathered"] == r1["gathered"]
+        R = np.array(r0["gathered"]).reshape(-1, 4)
+        right = R.sum(axis=1, keepdims=True)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            Z = np.where(R == 1, 4 / right, -4 / (4 - right)).ravel()  # log-odds, by its definition
+        for k, r in enumerate((r0, r1)):
+            np.testing.assert_allclose(np.sort(r["advantages"]), np.sort(Z[6 * k:6 * (k + 1)]), rtol=1e-6)
+        ids = r0["ids"] + r1["ids"]
+        assert [(g["prompt_id"], g["rewards"]) for g in groups if g["step"] == step] == [
+            (ids[i], R.ravel()[i:i + 4].tolist()) for i in range(0, 12, 4)]
