@@ -179,3 +179,17 @@ def test_two_processes_slice_gathered_weights(tmp_path):
         ids = r0["ids"] + r1["ids"]
         assert [(g["prompt_id"], g["rewards"]) for g in groups if g["step"] == step] == [
             (ids[i], R.ravel()[i:i + 4].tolist()) for i in range(0, 12, 4)]
+
+
+def test_untested_trl_version_warns(monkeypatch):
+    from rlvrlens.training import trl_adapter
+
+    monkeypatch.setattr(trl_adapter, "TRL_VERSION", "0.9.0")
+    with pytest.warns(UserWarning, match="tested with trl>="):
+        trl_adapter._warn_untested_version()
+    monkeypatch.setattr(trl_adapter, "TRL_VERSION", "1.16.0")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        trl_adapter._warn_untested_version()

@@ -1,6 +1,6 @@
 """Any rlvrlens :class:`~rlvrlens.objectives.WeightScheme` inside TRL's ``GRPOTrainer``.
 
-TRL (tested: ``trl`` 1.16) computes GRPO's advantages inline in
+TRL (tested: ``trl`` 1.14.2 and 1.16.0) computes GRPO's advantages inline in
 ``GRPOTrainer._generate_and_score_completions``, with no hook to replace them. The narrowest robust
 extension point is two thin wrappers around ``super()``:
 
@@ -53,7 +53,7 @@ __all__ = [
 ]
 
 #: TRL versions the adapter was tested with: ``[lower, upper)`` (see the ``trl`` extra).
-TESTED_TRL_VERSIONS = ("1.16", "1.17")
+TESTED_TRL_VERSIONS = ("1.14.2", "1.17")
 
 
 def scheme_advantages(scheme: WeightScheme, rewards: object, num_generations: int) -> np.ndarray:
