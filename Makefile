@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	# CPU build of torch first (a wheel on disk); an unpinned torch would pull CUDA.
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e ".[train,test]"
+	$(BIN)/python -m pip install -q -e ".[train,test,trl]"
 	touch $(STAMP)
 
 setup: $(STAMP)

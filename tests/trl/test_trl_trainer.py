@@ -119,6 +119,9 @@ def test_recorder_writes_every_group_of_every_step(make_model, tokenizer, prompt
         expected = {i: r for i, r in groups(call_pair)}
         assert sorted(summary["prompt_ids"]) == sorted(eval_set["prompt_id"])
         assert summary["p"] == [pytest.approx(np.mean(expected[i])) for i in summary["prompt_ids"]]
+        # Wilson intervals, as our trainer's success.jsonl has them, bracket each estimate
+        assert all(lo <= p <= hi for lo, p, hi in zip(summary["low"], summary["p"], summary["high"]))
+        assert all(hi - lo > 0 for lo, hi in zip(summary["low"], summary["high"]))
 
 
 def test_group_size_must_match_the_scheme(make_model, tokenizer, prompts, grpo_config, reward_log):

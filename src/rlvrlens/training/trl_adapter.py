@@ -30,6 +30,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from rlvrlens.objectives import WeightScheme
+from rlvrlens.training.success import wilson_interval
 
 try:  # TRL is an optional extra; the module must import without it.
     import torch
@@ -202,10 +203,14 @@ class PromptSuccessRecorder(TrainerCallback):
                 counts[r["prompt_id"]] = counts.get(r["prompt_id"], 0) + r["n"]
             ids = list(wins)
             K = sorted(set(counts.values()))
+            n = np.array([counts[i] for i in ids], dtype=float)
+            low, high = wilson_interval(np.array([wins[i] for i in ids]), n)
             _append_jsonl(self.success_path, [{
                 "step": int(state.global_step),
                 "method": f"estimate(K={K[0] if len(K) == 1 else K})",
                 "p": [wins[i] / counts[i] for i in ids],
+                "low": low.tolist(),
+                "high": high.tolist(),
                 "prompt_ids": ids,
                 "source": "trl",
             }])
