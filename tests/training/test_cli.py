@@ -51,5 +51,5 @@ def test_demo_writes_logs_and_curve(tmp_path):
     from rlvrlens.commands.training import demo
 
     demo(tmp_path, steps=4)  # the real demo runs 60 steps; success rising is tested in test_trainer
-    assert (tmp_path / "success.png").stat().st_size > 0
-    assert len((tmp_path / "log.jsonl").read_text().splitlines()) == 4
+    assert (tmp_path / "train" / "success.png").stat().st_size > 0
+    assert len((tmp_path / "train" / "log.jsonl").read_text().splitlines()) == 4

@@ -125,32 +125,18 @@ def run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def plot_success(records: list[dict], title: str = ""):
-    """Mean and per-prompt success probability against the step, from ``success.jsonl`` records."""
-    from rlvrlens.figures.style import new_figure
-
-    steps = np.array([r["step"] for r in records])
-    P = np.array([r["p"] for r in records])
-    fig, axes = new_figure(width=5.5)
-    ax = axes[0, 0]
-    ax.plot(steps, P, color="0.6", linewidth=0.6, alpha=0.7)
-    ax.plot(steps, P.mean(axis=1), color="C0", linewidth=2.2, label="mean over prompts")
-    ax.set(xlabel="RL step", ylabel="success probability p(C|x)", ylim=(0, 1), title=title)
-    ax.legend(loc="lower right")
-    return fig
-
-
 def demo(out: Path, *, steps: int = 60) -> None:
     """A short CPU run (tiny GPT-2, modular arithmetic, GRPO M = 8, about a minute): logs and
-    ``success.png`` (per-prompt and mean exact success against the step) in ``out``."""
+    ``success.png`` (per-prompt and mean exact success against the step) in ``out/train``."""
     import torch
 
     from rlvrlens.figures.style import save
+    from rlvrlens.figures.training import plot_success
     from rlvrlens.training.config import TrainConfig
     from rlvrlens.training.trainer import Trainer
 
     torch.set_num_threads(max(1, min(4, torch.get_num_threads())))
-    out = Path(out)
+    out = Path(out) / "train"
     config = TrainConfig(task="mod", n_prompts=16, warm_start_steps=40, scheme="grpo", num_generations=8,
                          prompts_per_step=8, steps=steps, learning_rate=1e-3, beta=0.04,
                          eval_steps=10, save_steps=30)
