@@ -104,8 +104,10 @@ class Trainer:
         idx = self.rng.choice(len(self.task), size=cfg.prompts_per_step, replace=len(self.task) < cfg.prompts_per_step)
         prompts = [self.task.prompts[i] for i in idx]
         # 1. sample M completions per prompt (rows i*M .. i*M+M-1 are prompt i's group)
+        # (on-policy, one micro-batch: the sampling pass itself is differentiated, no second forward)
+        fused = cfg.num_iterations == 1 and cfg.gradient_accumulation_steps == 1 and not cfg.kl_in_reward
         rollout = self.policy.sample(prompts, M, generator=self.generator, temperature=cfg.temperature,
-                                     top_p=cfg.top_p, max_new_tokens=self.max_new_tokens)
+                                     top_p=cfg.top_p, max_new_tokens=self.max_new_tokens, with_grad=fused)
         # 2. score
         rewards = self.task.rewards(rollout.prompts, rollout.texts).reshape(len(prompts), M)
         old_logp = None  # pi_old: the sampling policy; taken from the first epoch's forward pass
@@ -124,8 +126,8 @@ class Trainer:
         for epoch in range(cfg.num_iterations):
             for k, rows in enumerate(chunks):
                 old = old_logp[rows] if old_logp is not None else (olds[k] if epoch else None)
-                loss, parts, logp = self._loss(rollout.select(rows), old, Z[rows],
-                                               None if ref_logp is None else ref_logp[rows])
+                batch = rollout if len(chunks) == 1 else rollout.select(rows)
+                loss, parts, logp = self._loss(batch, old, Z[rows], None if ref_logp is None else ref_logp[rows])
                 if epoch == 0:
                     olds.append(logp.detach())  # no update yet: this is pi_old
                 (loss / len(chunks)).backward()
@@ -157,7 +159,11 @@ class Trainer:
               ref_logp: torch.Tensor | None) -> tuple[torch.Tensor, dict[str, float], torch.Tensor]:
         """Aggregated clipped policy loss (+ beta KL); ``old_logp=None`` means pi_old = pi_theta now."""
         cfg = self.config
-        logp, entropy = self.policy.token_logprobs(rollout)
+        if rollout.logp is not None:  # recorded while sampling (fused on-policy step); usable once
+            logp, entropy = rollout.logp, rollout.entropy
+            rollout.logp = rollout.entropy = None
+        else:
+            logp, entropy = self.policy.token_logprobs(rollout)
         old_logp = logp.detach() if old_logp is None else old_logp
         mask, Z = rollout.mask.to(logp.device), Z.to(logp.device)
         pl = clipped_policy_loss(logp, old_logp, Z, cfg.epsilon_low, cfg.epsilon_high)
