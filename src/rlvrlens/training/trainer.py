@@ -131,29 +131,31 @@ class Trainer:
                 if epoch == 0:
                     olds.append(logp.detach())  # no update yet: this is pi_old
                 (loss / len(chunks)).backward()
-                for k, v in parts.items():
-                    stats.setdefault(k, []).append(v)
+                for name, value in parts.items():
+                    stats.setdefault(name, []).append(value)
             params = [p for p in self.policy.parameters() if p.grad is not None]
             norm = torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm if cfg.max_grad_norm > 0 else float("inf"))
             stats.setdefault("grad_norm", []).append(float(norm))
             self.optimizer.step()
             self.optimizer.zero_grad(set_to_none=True)
         self.step += 1
-        elapsed = time.perf_counter() - t0
-        lengths = rollout.mask.sum(-1)
-        metrics = {
+        return self._metrics(rewards, rollout, stats, time.perf_counter() - t0)
+
+    def _metrics(self, rewards: np.ndarray, rollout: Rollout, stats: dict[str, list[float]],
+                 elapsed: float) -> dict[str, float]:
+        """One log line, with TRL's metric names where the meaning is the same."""
+        return {
             "step": self.step,
             "reward": float(rewards.mean()),
-            "reward_std": float(rewards.std(axis=1, ddof=1).mean()) if M > 1 else 0.0,
+            "reward_std": float(rewards.std(axis=1, ddof=1).mean()) if rewards.shape[1] > 1 else 0.0,
             "frac_reward_zero_std": float(np.mean(rewards.std(axis=1) == 0)),
-            **{k: float(np.mean(v)) for k, v in stats.items()},
-            "completions/mean_length": float(lengths.mean()),
+            **{name: float(np.mean(values)) for name, values in stats.items()},
+            "completions/mean_length": float(rollout.mask.sum(-1).mean()),
             "completions/clipped_ratio": float((~rollout.finished).float().mean()),
             "learning_rate": self.optimizer.param_groups[0]["lr"],
             "time": elapsed,
             "completions_per_second": len(rollout) / elapsed,
         }
-        return metrics
 
     def _loss(self, rollout: Rollout, old_logp: torch.Tensor | None, Z: torch.Tensor,
               ref_logp: torch.Tensor | None) -> tuple[torch.Tensor, dict[str, float], torch.Tensor]:
