@@ -202,3 +202,11 @@ def test_logprobs_recorded_while_sampling_equal_teacher_forcing(tiny_policy_fact
     ref_logp, ref_ent = pol.token_logprobs(plain)
     assert torch.allclose(fused.logp, ref_logp, atol=1e-5) and torch.allclose(fused.entropy, ref_ent, atol=1e-5)
     assert ((grads[0] - grads[1]).norm() / grads[1].norm()).item() < 1e-5
+
+
+def test_oneof_verifier_is_enumerable():
+    pol = TabularPolicy(["x"], ["a", "b", "c"], torch.log(torch.tensor([[0.2, 0.3, 0.5]])))
+    task = Task("t", ("x",), ("a|c",), "oneof")
+    assert task.accepted(0) == ["a", "c"] and task.enumerable
+    assert task.rewards(["x"] * 3, ["a", "b", "c"]).tolist() == [1.0, 0.0, 1.0]
+    assert exact_success(pol, task).item() == pytest.approx(0.7)
