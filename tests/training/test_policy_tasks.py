@@ -184,3 +184,29 @@ def test_shared_prompt_prefix_gives_the_same_logprobs_and_gradients(tiny_policy_
     assert torch.allclose(results[0][0], results[1][0], atol=1e-5)
     assert torch.allclose(results[0][1], results[1][1], atol=1e-5)
     assert ((results[0][2] - results[1][2]).norm() / results[1][2].norm()).item() < 1e-5
+
+
+def test_logprobs_recorded_while_sampling_equal_teacher_forcing(tiny_policy_factory):
+    """The fused on-policy path: same samples (same seed), same log-probs and gradients as scoring later."""
+    pol = tiny_policy_factory(seed=2)
+    prompts = ["12+3=", "7*8=", "1="]
+    fused = pol.sample(prompts, 3, generator=torch.Generator().manual_seed(5), max_new_tokens=4,
+                       temperature=0.7, with_grad=True)
+    plain = pol.sample(prompts, 3, generator=torch.Generator().manual_seed(5), max_new_tokens=4, temperature=0.7)
+    assert torch.equal(fused.completion_ids, plain.completion_ids) and plain.logp is None
+    grads = []
+    for logp, ent in [(fused.logp, fused.entropy), pol.token_logprobs(plain)]:
+        pol.model.zero_grad()
+        (logp.sum() + 0.1 * ent.sum()).backward()
+        grads.append(torch.cat([p.grad.flatten() for p in pol.parameters() if p.grad is not None]))
+    ref_logp, ref_ent = pol.token_logprobs(plain)
+    assert torch.allclose(fused.logp, ref_logp, atol=1e-5) and torch.allclose(fused.entropy, ref_ent, atol=1e-5)
+    assert ((grads[0] - grads[1]).norm() / grads[1].norm()).item() < 1e-5
+
+
+def test_oneof_verifier_is_enumerable():
+    pol = TabularPolicy(["x"], ["a", "b", "c"], torch.log(torch.tensor([[0.2, 0.3, 0.5]])))
+    task = Task("t", ("x",), ("a|c",), "oneof")
+    assert task.accepted(0) == ["a", "c"] and task.enumerable
+    assert task.rewards(["x"] * 3, ["a", "b", "c"]).tolist() == [1.0, 0.0, 1.0]
+    assert exact_success(pol, task).item() == pytest.approx(0.7)

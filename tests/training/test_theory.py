@@ -35,13 +35,17 @@ def test_central_identity_on_a_tiny_transformer():
     (M = 4). With E_b the batch means and SE their standard error, we require along the exact
     direction u = target/|target| a t-statistic |(<mean, u> - |target|)/SE_u| < 4.5 (15 dof:
     P ~ 5e-4), a squared error |mean - target|^2 below 25 tr(Cov(E_b))/B (CLT scale), and cosine > 0.9.
-    A wrong target (another scheme's h'_M) is rejected by the same statistic."""
-    task = modular_arithmetic(6, moduli=(3,), seed=1)
+    A wrong target (h'_M off by a factor 2) is rejected by the same statistic."""
+    base = modular_arithmetic(6, moduli=(3,), seed=1)
     pol = CausalLMPolicy.from_config(n_layer=2, width=64, seed=0)
-    warm_start(pol, task, fraction=1.0, steps=15, lr=3e-3)
+    warm_start(pol, base, fraction=1.0, steps=15, lr=3e-3)
+    # The identity holds for any verifier. Accept four completions, each likely under this policy
+    # ("1", the empty answer, "11", "2"), so that grad p = sum_{y in C} pi(y) grad log pi(y) is not
+    # parallel to one sequence's score and the Monte-Carlo estimate is noisy in every direction.
+    task = Task("accept-four", base.prompts, ("1||11|2",) * len(base), "oneof")
     params = list(pol.parameters())
     p_all = exact_success(pol, task).detach().numpy()
-    prompts = np.argsort(np.abs(p_all - 0.4))[:2]
+    prompts = np.argsort(np.abs(p_all - 0.5))[:2]
     assert np.all((p_all[prompts] > 0.1) & (p_all[prompts] < 0.9))
     M, B, n = 4, 16, 96
     schemes = [get_scheme("reinforce", M), get_scheme("grpo", M), get_scheme("raft", M)]
@@ -67,9 +71,8 @@ def test_central_identity_on_a_tiny_transformer():
             assert abs(t_stat) < 4.5, (s.name, i, float(t_stat))
             assert (mean - target).norm() ** 2 < 25 * E.var(0).sum() / B
             assert float(mean @ target / (mean.norm() * target.norm())) > 0.9
-            other = get_scheme("raft" if s.name != "raft" else "reinforce", M)
-            wrong = float(dh(other, p.item())) * grad_p
-            assert abs(((mean @ u) - wrong @ u) / se_u) > 10  # the test can fail
+            wrong = 0.5 * target  # a factor-2 error in h'_M is rejected by the same statistic
+            assert abs(((mean @ u) - wrong @ u) / se_u) > 4.5
 
 
 def _tabular_setup(p_ref, n_wrong=3):

@@ -112,3 +112,12 @@ def test_end_to_end_success_rises(tmp_path):
     assert [s["step"] for s in succ] == [0, 20, 40] and succ[0]["method"] == "exact"
     before, after = np.mean(succ[0]["p"]), np.mean(succ[-1]["p"])
     assert after > before + 0.05
+
+
+@pytest.mark.parametrize("kind", ["k1", "k2", "k3"])
+def test_kl_is_zero_before_the_first_update(kind):
+    """With mu = 1 the first step's loss is evaluated at pi_theta = pi_ref, so every estimator gives 0
+    (up to float rounding: the policy's log-probs come from the KV-cache decode, pi_ref's from teacher forcing)."""
+    tr = Trainer(TrainConfig(**dict(SMALL, beta=0.1, kl_estimator=kind)), None)
+    assert abs(tr.rl_step()["kl"]) < 1e-6
+    assert abs(tr.rl_step()["kl"]) > 1e-4

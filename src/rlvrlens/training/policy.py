@@ -40,6 +40,9 @@ class Rollout:
         Decoded completions without EOS.
     finished : BoolTensor (B,)
         Whether the completion ended with EOS (else it was cut at ``max_new_tokens``).
+    logp, entropy : Tensor (B, T), optional
+        Set by ``sample(..., with_grad=True)``: the log-probabilities (temperature 1) of the sampled
+        tokens and the entropies, differentiable, recorded while sampling (zeros off-mask).
     """
 
     prompts: list[str]
@@ -47,6 +50,8 @@ class Rollout:
     mask: torch.Tensor
     texts: list[str]
     finished: torch.Tensor
+    logp: torch.Tensor | None = None
+    entropy: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.prompts)
@@ -215,11 +220,20 @@ class CausalLMPolicy:
             rows.append(self.tokenizer.decode(toks))
         return rows
 
-    @torch.no_grad()
     def sample(self, prompts: Sequence[str], n: int = 1, *, generator: torch.Generator | None = None,
-               temperature: float = 1.0, top_p: float = 1.0, max_new_tokens: int = 8) -> Rollout:
-        """``n`` completions per prompt, sampled token by token with the KV cache; stops at EOS."""
+               temperature: float = 1.0, top_p: float = 1.0, max_new_tokens: int = 8,
+               with_grad: bool = False) -> Rollout:
+        """``n`` completions per prompt, sampled token by token with the KV cache; stops at EOS.
+
+        With ``with_grad`` the decoding pass is recorded by autograd and the rollout carries the
+        differentiable log-probabilities of its tokens: an on-policy step then needs no second
+        forward pass (the decode computes the same function of the parameters as teacher forcing).
+        """
         _check_sampling(n, temperature, top_p, max_new_tokens)
+        with torch.set_grad_enabled(with_grad):
+            return self._sample(prompts, n, generator, temperature, top_p, max_new_tokens, with_grad)
+
+    def _sample(self, prompts, n, generator, temperature, top_p, max_new_tokens, with_grad) -> Rollout:
         distinct = list(dict.fromkeys(prompts))  # each distinct prompt is prefilled once
         row_of = {p: k for k, p in enumerate(distinct)}
         prompts = [p for p in prompts for _ in range(n)]
@@ -230,7 +244,7 @@ class CausalLMPolicy:
         out_tokens = torch.full((B, max_new_tokens), pad, dtype=torch.long, device=self.device)
         done = torch.zeros(B, dtype=torch.bool, device=self.device)
         positions = (attn.cumsum(-1) - 1).clamp(min=0)
-        step_input, cache = ids, None
+        step_input, cache, scores = ids, None, []
         for t in range(max_new_tokens):
             out = self.model(input_ids=step_input, attention_mask=attn, position_ids=positions,
                              use_cache=True, **{self._cache_kw: cache})
@@ -239,7 +253,10 @@ class CausalLMPolicy:
             if t == 0:  # expand the distinct prompts' cache to one row per completion
                 cache.batch_select_indices(rows)
                 last, attn, positions = last[rows], attn[rows], positions[rows]
-            logits = self._never_pad(last.float()) / temperature
+            raw = self._never_pad(last.float())
+            if with_grad:
+                scores.append(torch.log_softmax(raw, dim=-1))
+            logits = raw.detach() / temperature
             probs = torch.softmax(top_p_filter(logits, top_p), dim=-1)
             if generator is not None and generator.device != probs.device:  # e.g. a CPU generator, GPU model
                 tok = torch.multinomial(probs.cpu(), 1, generator=generator).squeeze(-1).to(probs.device)
@@ -254,7 +271,10 @@ class CausalLMPolicy:
             step_input = tok[:, None]
             attn = torch.cat([attn, torch.ones_like(attn[:, :1])], dim=-1)
             positions = positions[:, -1:] + 1
-        return self._rollout(prompts, out_tokens)
+        rollout = self._rollout(prompts, out_tokens)
+        if with_grad:
+            rollout.logp, rollout.entropy = self._score(torch.stack(scores, dim=1), rollout)
+        return rollout
 
     def _rollout(self, prompts: list[str], tokens: torch.Tensor) -> Rollout:
         eos = self.tokenizer.eos_token_id
@@ -294,8 +314,11 @@ class CausalLMPolicy:
                              position_ids=positions).logits
             P, T = ids.shape[1], comp.shape[1]
             logits = out[:, P - 1: P + T - 1, :]
-        logits = self._never_pad(logits.float())
-        logprobs = torch.log_softmax(logits, dim=-1)
+        return self._score(torch.log_softmax(self._never_pad(logits.float()), dim=-1), rollout)
+
+    def _score(self, logprobs: torch.Tensor, rollout: Rollout) -> tuple[torch.Tensor, torch.Tensor]:
+        """Log-probabilities of the rollout's tokens and entropies from ``(B, T, V)`` log-softmaxes."""
+        comp = rollout.completion_ids.to(self.device)
         on = rollout.mask.to(self.device) > 0
         # padding after EOS has log-probability -inf under _never_pad: score EOS there, then zero it
         safe = torch.where(on, comp, torch.full_like(comp, self.tokenizer.eos_token_id))
@@ -348,15 +371,19 @@ class TabularPolicy(torch.nn.Module):
         except KeyError as exc:
             raise ValueError(f"prompt {exc.args[0]!r} is not one of this tabular policy's prompts") from None
 
-    @torch.no_grad()
     def sample(self, prompts: Sequence[str], n: int = 1, *, generator: torch.Generator | None = None,
-               temperature: float = 1.0, top_p: float = 1.0, max_new_tokens: int = 1) -> Rollout:
+               temperature: float = 1.0, top_p: float = 1.0, max_new_tokens: int = 1,
+               with_grad: bool = False) -> Rollout:
         _check_sampling(n, temperature, top_p, max_new_tokens)
         prompts = [p for p in prompts for _ in range(n)]
-        logits = self.logits[self._rows(prompts)] / temperature
-        probs = torch.softmax(top_p_filter(logits, top_p), dim=-1)
-        idx = torch.multinomial(probs, 1, generator=generator)
-        return self._rollout(prompts, idx)
+        with torch.no_grad():
+            logits = self.logits[self._rows(prompts)] / temperature
+            probs = torch.softmax(top_p_filter(logits, top_p), dim=-1)
+            idx = torch.multinomial(probs, 1, generator=generator)
+        rollout = self._rollout(prompts, idx)
+        if with_grad:
+            rollout.logp, rollout.entropy = self.token_logprobs(rollout)
+        return rollout
 
     def _rollout(self, prompts: list[str], idx: torch.Tensor) -> Rollout:
         B = len(prompts)

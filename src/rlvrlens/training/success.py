@@ -15,7 +15,8 @@ from rlvrlens.training.tasks import Task
 def exact_success(policy, task: Task, indices: Sequence[int] | None = None) -> torch.Tensor:
     """``p(C|x) = sum_{y in C(x)} pi(y|x)`` for each prompt, by teacher forcing; differentiable.
 
-    Needs an enumerable accepted set (exact-match tasks: the answer followed by EOS). This is the
+    Needs an enumerable accepted set (exact-match or one-of tasks: each accepted answer followed
+    by EOS). This is the
     probability under the policy itself (temperature 1, no top-p), the ``p`` of the theory.
     """
     if not task.enumerable:

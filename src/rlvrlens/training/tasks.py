@@ -53,7 +53,15 @@ def final_number_match(completion: str, answer: str) -> bool:
     return numeric_match(completion.rsplit(",", 1)[-1], answer)
 
 
-VERIFIERS: dict[str, Verifier] = {"exact": exact_match, "numeric": numeric_match, "final": final_number_match}
+def one_of(completion: str, answer: str) -> bool:
+    """Right iff the completion is exactly one of the ``|``-separated alternatives in ``answer``."""
+    return completion in answer.split("|")
+
+
+VERIFIERS: dict[str, Verifier] = {"exact": exact_match, "oneof": one_of, "numeric": numeric_match,
+                                  "final": final_number_match}
+#: Verifiers whose accepted set is finite and listed by :meth:`Task.accepted`.
+ENUMERABLE = ("exact", "oneof")
 
 
 @dataclass(frozen=True)
@@ -66,8 +74,8 @@ class Task:
     prompts, answers : tuple of str
         Prompt ``i`` is answered right by ``answers[i]``; prompts are unique.
     verifier : str
-        A key of :data:`VERIFIERS` (``"exact"``, ``"numeric"``, ``"final"``), or ``"custom"`` with
-        ``reward_fn`` set.
+        A key of :data:`VERIFIERS` (``"exact"``, ``"oneof"`` with ``|``-separated alternatives,
+        ``"numeric"``, ``"final"``), or ``"custom"`` with ``reward_fn`` set.
     solutions : tuple of str
         Supervised targets for the warm start (default: the answers; a worked chain for ``cot``).
     difficulty : tuple of int
@@ -128,12 +136,16 @@ class Task:
         return out
 
     def accepted(self, i: int) -> list[str] | None:
-        """The accepted completions of prompt ``i`` if enumerable (exact match), else ``None``."""
-        return [self.answers[i]] if self.verifier == "exact" else None
+        """The accepted completions of prompt ``i`` if enumerable (exact / one-of match), else ``None``."""
+        if self.verifier == "exact":
+            return [self.answers[i]]
+        if self.verifier == "oneof":
+            return list(dict.fromkeys(self.answers[i].split("|")))
+        return None
 
     @property
     def enumerable(self) -> bool:
-        return self.verifier == "exact"
+        return self.verifier in ENUMERABLE
 
     def subset(self, indices: Sequence[int], name: str | None = None) -> "Task":
         idx = list(indices)

@@ -104,8 +104,10 @@ class Trainer:
         idx = self.rng.choice(len(self.task), size=cfg.prompts_per_step, replace=len(self.task) < cfg.prompts_per_step)
         prompts = [self.task.prompts[i] for i in idx]
         # 1. sample M completions per prompt (rows i*M .. i*M+M-1 are prompt i's group)
+        # (on-policy, one micro-batch: the sampling pass itself is differentiated, no second forward)
+        fused = cfg.num_iterations == 1 and cfg.gradient_accumulation_steps == 1 and not cfg.kl_in_reward
         rollout = self.policy.sample(prompts, M, generator=self.generator, temperature=cfg.temperature,
-                                     top_p=cfg.top_p, max_new_tokens=self.max_new_tokens)
+                                     top_p=cfg.top_p, max_new_tokens=self.max_new_tokens, with_grad=fused)
         # 2. score
         rewards = self.task.rewards(rollout.prompts, rollout.texts).reshape(len(prompts), M)
         old_logp = None  # pi_old: the sampling policy; taken from the first epoch's forward pass
@@ -124,40 +126,46 @@ class Trainer:
         for epoch in range(cfg.num_iterations):
             for k, rows in enumerate(chunks):
                 old = old_logp[rows] if old_logp is not None else (olds[k] if epoch else None)
-                loss, parts, logp = self._loss(rollout.select(rows), old, Z[rows],
-                                               None if ref_logp is None else ref_logp[rows])
+                batch = rollout if len(chunks) == 1 else rollout.select(rows)
+                loss, parts, logp = self._loss(batch, old, Z[rows], None if ref_logp is None else ref_logp[rows])
                 if epoch == 0:
                     olds.append(logp.detach())  # no update yet: this is pi_old
                 (loss / len(chunks)).backward()
-                for k, v in parts.items():
-                    stats.setdefault(k, []).append(v)
+                for name, value in parts.items():
+                    stats.setdefault(name, []).append(value)
             params = [p for p in self.policy.parameters() if p.grad is not None]
             norm = torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm if cfg.max_grad_norm > 0 else float("inf"))
             stats.setdefault("grad_norm", []).append(float(norm))
             self.optimizer.step()
             self.optimizer.zero_grad(set_to_none=True)
         self.step += 1
-        elapsed = time.perf_counter() - t0
-        lengths = rollout.mask.sum(-1)
-        metrics = {
+        return self._metrics(rewards, rollout, stats, time.perf_counter() - t0)
+
+    def _metrics(self, rewards: np.ndarray, rollout: Rollout, stats: dict[str, list[float]],
+                 elapsed: float) -> dict[str, float]:
+        """One log line, with TRL's metric names where the meaning is the same."""
+        return {
             "step": self.step,
             "reward": float(rewards.mean()),
-            "reward_std": float(rewards.std(axis=1, ddof=1).mean()) if M > 1 else 0.0,
+            "reward_std": float(rewards.std(axis=1, ddof=1).mean()) if rewards.shape[1] > 1 else 0.0,
             "frac_reward_zero_std": float(np.mean(rewards.std(axis=1) == 0)),
-            **{k: float(np.mean(v)) for k, v in stats.items()},
-            "completions/mean_length": float(lengths.mean()),
+            **{name: float(np.mean(values)) for name, values in stats.items()},
+            "completions/mean_length": float(rollout.mask.sum(-1).mean()),
             "completions/clipped_ratio": float((~rollout.finished).float().mean()),
             "learning_rate": self.optimizer.param_groups[0]["lr"],
             "time": elapsed,
             "completions_per_second": len(rollout) / elapsed,
         }
-        return metrics
 
     def _loss(self, rollout: Rollout, old_logp: torch.Tensor | None, Z: torch.Tensor,
               ref_logp: torch.Tensor | None) -> tuple[torch.Tensor, dict[str, float], torch.Tensor]:
         """Aggregated clipped policy loss (+ beta KL); ``old_logp=None`` means pi_old = pi_theta now."""
         cfg = self.config
-        logp, entropy = self.policy.token_logprobs(rollout)
+        if rollout.logp is not None:  # recorded while sampling (fused on-policy step); usable once
+            logp, entropy = rollout.logp, rollout.entropy
+            rollout.logp = rollout.entropy = None
+        else:
+            logp, entropy = self.policy.token_logprobs(rollout)
         old_logp = logp.detach() if old_logp is None else old_logp
         mask, Z = rollout.mask.to(logp.device), Z.to(logp.device)
         pl = clipped_policy_loss(logp, old_logp, Z, cfg.epsilon_low, cfg.epsilon_high)
