@@ -108,14 +108,14 @@ def bench_trl(device: str, steps: int, warmup: int = 2) -> dict | None:
     return {"step_times": [b - a for a, b in zip(stamps[warmup - 1:-1], stamps[warmup:])]}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--repeats", type=int, default=3, help="interleaved repetitions of ours vs TRL")
     ap.add_argument("--large", action="store_true", help="also a larger model (GPU: 8 layers, width 512)")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     result = {"setting": f"gpt2 4x128, {PROMPTS}x{M} completions/step, {NEW_TOKENS} new tokens, "
                          f"device={args.device}, threads={args.threads}"}
