@@ -404,8 +404,11 @@ def _calibrated(source: str, hist: np.ndarray, scheme: WeightScheme, beta: float
         return np.stack([np.interp(n, np.arange(n_max + 1), theory[:, j]) for j in range(hist.shape[1])], axis=1)
 
     costs = [np.mean((lm - special.logit(np.clip(predicted(k), 1e-12, 1 - 1e-12))) ** 2) for k in grid_k]
-    k = float(grid_k[int(np.argmin(costs))])
-    return _trajectory_records(source, hist, predicted(k), k, p_ref)
+    best = int(np.argmin(costs))
+    records = _trajectory_records(source, hist, predicted(float(grid_k[best])), float(grid_k[best]), p_ref)
+    for r in records:  # a best k at the end of the range means no calibration fits
+        r["calibration_at_bound"] = best in (0, grid_k.size - 1)
+    return records
 
 
 def _trajectory_records(source: str, measured: np.ndarray, theory: np.ndarray, k: float, p_ref: np.ndarray) -> list[dict]:

@@ -127,7 +127,9 @@ def _verdicts(exp1, exp2, fp, ablation, exp4) -> list[dict[str, Any]]:
         seen.add(r["source"])
         rows.append({"experiment": "4. trajectories", "case": r["source"],
                      "prediction": "map iteration p_n = F(p_{n-1})",
-                     "measurement": f"{r['steps_per_iteration']:.3g} steps per iteration",
+                     "measurement": f"{r['steps_per_iteration']:.3g} steps per iteration"
+                                    + (" (fit at the edge of its range: no calibration fits)"
+                                       if r.get("calibration_at_bound") else ""),
                      "gap": f"logit RMS {r['logit_rms']:.3f}",
                      "verdict": "agrees" if r["logit_rms"] <= FIXED_POINT_LOGIT_TOL else "gap"})
     return rows
