@@ -127,11 +127,11 @@ class Setting:
     n_prompts: int = 24
     M: int = 8
     prompts_per_step: int = 8
-    steps: int = 60
+    steps: int = 80
     eval_steps: int = 5
     learning_rate: float = 1e-3
     warm_start_steps: int = 60
-    seeds: tuple[int, ...] = (0, 1)
+    seeds: tuple[int, ...] = (0, 1, 2)
     variants: tuple[str, ...] = tuple(v.key for v in VARIANTS)
 
     def __post_init__(self) -> None:
@@ -249,6 +249,32 @@ def entropy_drop(curves: Curves, window: int = 10) -> float:
     return float(e[:w].mean() - e[-w:].mean())
 
 
+def mean_entropy(curves: Curves) -> float:
+    """Mean entropy over all steps and seeds: with a common start, the lower it is, the faster the
+    entropy fell (a measure less sensitive than :func:`entropy_drop` to an early rise)."""
+    return float(curves.entropy.mean())
+
+
+def seed_spread(curves: Curves, last: int = 2) -> float:
+    """Standard error over seeds of the final success (0 for a single seed): the noise scale of the
+    success differences the claims compare."""
+    per_seed = curves.success[:, -last:].mean(axis=(1, 2))
+    return float(per_seed.std(ddof=1) / np.sqrt(len(per_seed))) if len(per_seed) > 1 else 0.0
+
+
+#: Initial-success bins of the per-prompt figure and the hard-prompt claim.
+P_BINS = (0.0, 0.2, 0.8, 1.0)
+
+
+def gain_by_initial_success(curves: Curves, bins=P_BINS, last: int = 2) -> np.ndarray:
+    """Mean gain ``p_final - p_0`` of the prompts whose initial success ``p_0`` lies in each bin
+    (all seeds pooled; NaN for an empty bin)."""
+    p0 = curves.success[:, 0].ravel()
+    gain = curves.success[:, -last:].mean(axis=1).ravel() - p0
+    which = np.clip(np.digitize(p0, bins[1:-1]), 0, len(bins) - 2)
+    return np.array([gain[which == b].mean() if np.any(which == b) else np.nan for b in range(len(bins) - 1)])
+
+
 def direction_claims(curves: dict[str, Curves], setting: Setting) -> list[Claim]:
     """The paper's findings as directional checks on the runs (may FAIL at this scale; kept if so)."""
     c, k = curves, max(setting.eval_steps, setting.steps // 4)
@@ -264,6 +290,11 @@ def direction_claims(curves: dict[str, Curves], setting: Setting) -> list[Claim]
         at_least("RAFT's entropy falls faster than Reinforce(±1)'s: drop(RAFT) − drop(Reinforce ±1)",
                  lambda: entropy_drop(c["raft"]) - entropy_drop(c["reinforce"]), bound=0.0,
                  source=f"{_SRC}, §4"),
+        at_most("RAFT's entropy is lower on average than GRPO's (same start): mean entropy(RAFT) − mean entropy(GRPO) "
+                "over all steps, nats/token", lambda: mean_entropy(c["raft"]) - mean_entropy(c["grpo"]), bound=0.0,
+                source=f"{_SRC}, §4 (entropy collapse of RAFT)"),
+        at_most("…and than Reinforce(±1)'s: mean entropy(RAFT) − mean entropy(Reinforce ±1)",
+                lambda: mean_entropy(c["raft"]) - mean_entropy(c["reinforce"]), bound=0.0, source=f"{_SRC}, §4"),
         at_least("GRPO beats Reinforce(±1): final success(GRPO) − success(Reinforce ±1)", gain_grpo, bound=0.0,
                  source=f"{_SRC}, §5"),
         at_least("Dropping all-wrong groups gives most of GRPO's gain: [success(drop all-wrong) − "
@@ -272,6 +303,16 @@ def direction_claims(curves: dict[str, Curves], setting: Setting) -> list[Claim]
                  source=f"{_SRC}, §5 (Reinforce + remove all-wrong)"),
         at_least("…more than dropping all-right groups does: success(drop all-wrong) − success(drop all-right)",
                  lambda: fin["drop_wrong"] - fin["drop_right"], bound=0.0, source=f"{_SRC}, §5"),
+        at_least("RAFT++ (μ = 2, importance ratio + clipping) improves on RAFT: final success(RAFT++) − success(RAFT)",
+                 lambda: fin["raft_pp"] - fin["raft"], bound=0.0, source=f"{_SRC}, §4 (RAFT++ vs RAFT)"),
+        at_least("Theory (ours): RAFT's h'_M is largest at small p (6.7 at p = 0.05 vs GRPO's 2.3, M = 8), so its "
+                 "prompts with p_0 < 0.2 gain at least as much as GRPO's: mean gain(RAFT) − gain(GRPO) on them",
+                 lambda: gain_by_initial_success(c["raft"])[0] - gain_by_initial_success(c["grpo"])[0], bound=0.0,
+                 source="Davis & Recht Theorem 1 + THEORY.md §1 (a prediction, not a claim of Xiong et al.)"),
+        at_most("Theory (ours): dropping all-wrong groups lowers Reinforce(±1)'s step on hard prompts (h'_M(0.05): "
+                "2 → 1.30, M = 8), so they gain less: mean gain(drop all-wrong) − gain(Reinforce ±1) for p_0 < 0.2",
+                lambda: gain_by_initial_success(c["drop_wrong"])[0] - gain_by_initial_success(c["reinforce"])[0],
+                bound=0.0, source="Davis & Recht Theorem 1 + THEORY.md §1 (a prediction, not a claim of Xiong et al.)"),
         close("Std normalisation adds little: final success(GRPO) − success(Reinforce-Rej ±1), tolerance 0.05",
               lambda: fin["grpo"] - fin["reinforce_rej"], expected=0.0, tolerance=0.05,
               source=f"{_SRC}, §5 (Reinforce-Rej vs GRPO)"),
@@ -347,30 +388,60 @@ def _plot(curves: dict[str, Curves], what: str, setting: Setting):
 
     fig, axes = new_figure(width=7.0, height=4.2)
     ax = axes[0, 0]
-    for key, cv in curves.items():
-        v = VARIANT[key]
-        if what == "success":
-            ax.plot(cv.eval_steps, cv.mean_success, v.style, color=v.color, label=v.label, marker=".")
-        else:
-            e = cv.entropy.mean(axis=0)
-            w = min(5, len(e))
-            smooth = np.convolve(e, np.ones(w) / w, mode="valid")
-            ax.plot(np.arange(w, len(e) + 1), smooth, v.style, color=v.color, label=v.label)
-    ax.set_xlabel("RL step")
     seeds = f"{len(setting.seeds)} seed{'s' if len(setting.seeds) > 1 else ''}"
-    if what == "success":
-        ax.set_ylabel("mean success probability p (exact, all prompts)")
-        ax.set_title(f"Success vs step (task {setting.task}, M = {setting.M}, mean of {seeds})")
+    where = f"task {setting.task}, M = {setting.M}, mean of {seeds}"
+    if what == "gain":
+        width = 0.8 / len(curves)
+        for j, (key, cv) in enumerate(curves.items()):
+            v = VARIANT[key]
+            x = np.arange(len(P_BINS) - 1) + (j - (len(curves) - 1) / 2) * width
+            ax.bar(x, gain_by_initial_success(cv), width, color=v.color, label=v.label,
+                   hatch="//" if v.style == "--" else None, edgecolor="white", linewidth=0.3)
+        ax.set_xticks(np.arange(len(P_BINS) - 1),
+                      [f"{lo:g} ≤ $p_0$ < {hi:g}" if hi < 1 else f"$p_0$ ≥ {lo:g}" for lo, hi in zip(P_BINS, P_BINS[1:])])
+        ax.axhline(0.0, color="k", linewidth=0.8)
+        ax.set_xlabel("prompts grouped by their success $p_0$ under the warm start (π_ref)")
+        ax.set_ylabel("mean gain $p_{final} - p_0$")
+        ax.set_title(f"Where the success comes from ({where})")
     else:
-        ax.set_ylabel("token entropy of samples (nats, 5-step mean)")
-        ax.set_title(f"Entropy vs step (task {setting.task}, M = {setting.M}, mean of {seeds})")
+        for key, cv in curves.items():
+            v = VARIANT[key]
+            if what == "success":
+                ax.plot(cv.eval_steps, cv.mean_success, v.style, color=v.color, label=v.label, marker=".")
+            else:
+                e = cv.entropy.mean(axis=0)
+                w = min(5, len(e))
+                ax.plot(np.arange(w, len(e) + 1), np.convolve(e, np.ones(w) / w, mode="valid"), v.style,
+                        color=v.color, label=v.label)
+        ax.set_xlabel("RL step")
+        if what == "success":
+            ax.set_ylabel("mean success probability p (exact, all prompts)")
+            ax.set_title(f"Success vs step ({where})")
+        else:
+            ax.set_ylabel("token entropy of samples (nats, 5-step mean)")
+            ax.set_title(f"Entropy vs step ({where})")
     ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5))
     return fig
 
 
+def measured_table(curves: dict[str, Curves], setting: Setting) -> Table:
+    """The numbers behind the claims, per variant."""
+    k = max(setting.eval_steps, setting.steps // 4)
+    return Table(
+        "Measured", f"Per variant: mean success at step 0, after k = {k} steps and at the end (mean of the last two "
+        "evaluations) with its standard error over seeds; entropy drop (first vs last 10 steps) and mean entropy "
+        "(nats/token); mean fraction of groups with zero reward variance (the groups the removal variants drop); "
+        "mean gain p_final − p_0 of prompts with p_0 < 0.2.",
+        ("variant", "success step 0", f"success step {k}", "final success", "± se (seeds)", "entropy drop",
+         "mean entropy", "frac. zero-std groups", "gain, p_0 < 0.2"),
+        tuple((VARIANT[key].label, float(cv.mean_success[0]), success_at(cv, k), final_success(cv),
+               seed_spread(cv), entropy_drop(cv), mean_entropy(cv), float(cv.zero_std.mean()),
+               float(gain_by_initial_success(cv)[0])) for key, cv in curves.items()))
+
+
 def run(out_dir: str | Path, setting: Setting = Setting()) -> Reproduction:
-    """Train the ablation (about 2-3 CPU minutes with the default setting), write the two figures, the
-    step-size table, and evaluate every claim."""
+    """Train the ablation (about 2 CPU minutes with the default setting), write the three figures and
+    the tables, and evaluate every claim."""
     from rlvrlens.figures.style import save
 
     out_dir = Path(out_dir)
@@ -379,34 +450,37 @@ def run(out_dir: str | Path, setting: Setting = Setting()) -> Reproduction:
     scale = (f"tiny GPT-2 ({setting.task} task, {setting.n_prompts} prompts, warm start = π_ref shared by all "
              f"variants), M = {setting.M}, {setting.prompts_per_step} prompts/step, {setting.steps} steps, "
              f"lr {setting.learning_rate:g}, seeds {', '.join(map(str, setting.seeds))}")
-    fig = _plot(curves, "success", setting)
     rep.figures.append(FigureFile(
         "success", f"Mean exact success probability over all prompts against RL step for each variant; {scale}. "
         "Reinforce ±1 and its removal variants use the paper's ±1 rewards; RAFT++ is RAFT with μ = 2 epochs "
-        "(importance ratio and clipping).", tuple(save(fig, out_dir / "success"))))
-    fig = _plot(curves, "entropy", setting)
+        "(importance ratio and clipping).", tuple(save(_plot(curves, "success", setting), out_dir / "success"))))
     rep.figures.append(FigureFile(
         "entropy", "Mean per-token entropy of the sampled completions (5-step moving average) against RL step; "
-        f"{scale}. The paper's finding: RAFT's entropy collapses faster than Reinforce's or GRPO's.",
-        tuple(save(fig, out_dir / "entropy"))))
+        f"{scale}. The paper's finding: RAFT's entropy collapses faster than Reinforce's or GRPO's. Pushing down "
+        "sampled wrong answers (the ±1 variants) spreads their mass over other answers, which raises entropy.",
+        tuple(save(_plot(curves, "entropy", setting), out_dir / "entropy"))))
+    rep.figures.append(FigureFile(
+        "gain_by_difficulty", "Mean success gain of each variant's prompts, grouped by their initial success p_0 "
+        f"(hard, medium, easy; all seeds pooled); {scale}. The theory's step sizes (table 'Step sizes') favour hard "
+        "prompts for RAFT and GRPO and easy ones for dropping all-right groups.",
+        tuple(save(_plot(curves, "gain", setting), out_dir / "gain_by_difficulty"))))
     rep.tables.append(step_size_table(setting.M))
-    k = max(setting.eval_steps, setting.steps // 4)
-    rep.tables.append(Table(
-        "Measured", "Per variant: mean success at step 0, after k = "
-        f"{k} steps and at the end (mean of the last two evaluations), and the entropy drop (first vs last "
-        "10 steps).", ("variant", "success step 0", f"success step {k}", "final success", "entropy drop"),
-        tuple((VARIANT[key].label, float(cv.mean_success[0]), success_at(cv, k), final_success(cv),
-               entropy_drop(cv)) for key, cv in curves.items())))
+    rep.tables.append(measured_table(curves, setting))
+    directions = direction_claims(curves, setting)
+    passed = sum(c.passed for c in directions)
     rep.notes.append(
-        "Scale: a 2-layer, 64-wide GPT-2 on a 24-prompt modular-arithmetic task, a few dozen steps and two seeds, "
-        "against the paper's 7B models on math benchmarks. The checks below are the DIRECTION of the paper's "
-        "findings; differences of a few hundredths are within seed noise here, and a FAIL means the toy run does "
-        "not show the effect, not that the paper is wrong. With ±1 rewards the removal variants barely change "
-        "the expected step h'_M (table 'Step sizes': 2 − (1−p)^(M−1) and 2 − p^(M−1) against 2); what they change "
-        "is the variance, which a tiny model on an easy task may not feel.")
+        f"Scale: a {2}-layer, 64-wide GPT-2 on a {setting.n_prompts}-prompt modular-arithmetic task, "
+        f"{setting.steps} steps and {len(setting.seeds)} seed(s), against the paper's 7B models on math benchmarks. "
+        f"The last {len(directions)} claims check the DIRECTION of the paper's findings (plus one prediction of the "
+        f"theory); {passed} of them hold here. Differences of a few hundredths in success are within seed noise "
+        "(column '± se' of table 'Measured'), and a FAIL means this toy run does not show the effect, not that the "
+        "paper is wrong: a 2-layer model on 24 prompts is not a 7B model on MATH, and the effects the paper "
+        "measures over hundreds of steps need not appear in a few dozen. With ±1 rewards, dropping all-wrong "
+        "(all-right) groups lowers the expected step h'_M on hard (easy) prompts only, to 2 − (1−p)^(M−1) "
+        "(2 − p^(M−1)) against 2; otherwise it removes noise, which the paper credits with most of GRPO's gain.")
     rep.claims.extend(claims())
-    rep.claims.extend(direction_claims(curves, setting))
-    print(f"{TITLE}: h'_M(p) of each variant (M = {setting.M})")
+    rep.claims.extend(directions)
+    print(f"{TITLE}: h'_M(p) of each variant (M = {setting.M}), the theory's relative step sizes")
     tab = rep.tables[0]
     print("  " + " | ".join(tab.headers))
     for row in tab.rows:

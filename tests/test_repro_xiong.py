@@ -81,10 +81,14 @@ def test_fast_claims_pass_with_sources(fast_claims) -> None:
         assert c.passed, f"{c.statement}: {c.measured} ({c.criterion})"
 
 
-def _curves(success_by_step: list[float], entropy: list[float]) -> xiong.Curves:
+def _curves(success_by_step: list[float], entropy: list[float], tilt: float = 0.0) -> xiong.Curves:
+    """Two identical seeds, three prompts starting at p_0 = base - 0.2, base, base + 0.2; ``tilt`` moves
+    success after step 0 from the hardest prompt to the easiest (the mean is unchanged)."""
     n = len(success_by_step)
-    return xiong.Curves(eval_steps=np.arange(n) * 5,
-                        success=np.tile(np.array(success_by_step)[None, :, None], (2, 1, 3)),
+    success = np.array(success_by_step)[None, :, None] + np.array([[[-0.2, 0.0, 0.2]]] * 2)
+    success[:, 1:, 0] -= tilt
+    success[:, 1:, 2] += tilt
+    return xiong.Curves(eval_steps=np.arange(n) * 5, success=success,
                         entropy=np.tile(np.array(entropy, float), (2, 1)), reward=np.zeros((2, len(entropy))),
                         zero_std=np.zeros((2, len(entropy))))
 
@@ -95,15 +99,24 @@ def test_measurements_on_synthetic_curves() -> None:
     assert xiong.success_at(cv, 6) == pytest.approx(0.4)  # first evaluation at or after the step
     assert xiong.final_success(cv) == pytest.approx(0.45)
     assert xiong.entropy_drop(cv) == pytest.approx(0.8)
+    assert xiong.mean_entropy(cv) == pytest.approx(1.7 / 3)
+    assert xiong.seed_spread(cv) == 0.0  # identical seeds
+    np.testing.assert_allclose(xiong.gain_by_initial_success(cv), [0.35, 0.35, np.nan])  # p_0 = 0.1, 0.3, 0.5
+    three = xiong.Curves(np.arange(3), np.array([[[0.1, 0.5, 0.9], [0.2, 0.6, 0.9], [0.4, 0.6, 1.0]],
+                                                 [[0.1, 0.5, 0.9], [0.2, 0.6, 0.9], [0.2, 0.6, 1.0]]]),
+                         np.zeros((2, 3)), np.zeros((2, 3)), np.zeros((2, 3)))
+    np.testing.assert_allclose(xiong.gain_by_initial_success(three), [0.15, 0.1, 0.05])
+    finals = [np.mean([0.2, 0.6, 0.9, 0.4, 0.6, 1.0]), np.mean([0.2, 0.6, 0.9, 0.2, 0.6, 1.0])]
+    assert xiong.seed_spread(three) == pytest.approx(abs(finals[0] - finals[1]) / 2)  # se of two values
 
 
 def test_direction_claims_pass_and_fail_on_constructed_curves() -> None:
     """Curves built to agree with the paper make every direction claim pass; swapping RAFT and GRPO's
     entropies makes the entropy claim fail (the checks can fail)."""
     flat, steep = [1.0] * 30, list(np.linspace(1.0, 0.2, 30))
-    good = {"raft": _curves([0.3, 0.5, 0.52, 0.5], steep), "raft_pp": _curves([0.3, 0.5, 0.5, 0.5], steep),
+    good = {"raft": _curves([0.3, 0.5, 0.55, 0.6], steep), "raft_pp": _curves([0.3, 0.5, 0.6, 0.6], steep),
             "reinforce01": _curves([0.3, 0.4, 0.4, 0.4], flat), "reinforce": _curves([0.3, 0.3, 0.3, 0.3], flat),
-            "drop_wrong": _curves([0.3, 0.45, 0.5, 0.5], flat), "drop_right": _curves([0.3, 0.3, 0.35, 0.35], flat),
+            "drop_wrong": _curves([0.3, 0.45, 0.5, 0.5], flat, tilt=0.3), "drop_right": _curves([0.3, 0.3, 0.35, 0.35], flat),
             "reinforce_rej": _curves([0.3, 0.45, 0.52, 0.52], flat), "grpo": _curves([0.3, 0.5, 0.55, 0.55], flat)}
     setting = xiong.Setting(steps=30, eval_steps=5)
     assert [c.statement for c in xiong.direction_claims(good, setting) if not c.passed] == []
@@ -126,11 +139,11 @@ def test_run_on_a_tiny_setting_writes_figures_tables_and_claims(tmp_path: Path, 
     setting = xiong.Setting(n_prompts=8, M=4, prompts_per_step=2, steps=4, eval_steps=2, warm_start_steps=5,
                             seeds=(0,))
     rep = xiong.run(tmp_path, setting)
-    assert [f.name for f in rep.figures] == ["success", "entropy"]
+    assert [f.name for f in rep.figures] == ["success", "entropy", "gain_by_difficulty"]
     for fig in rep.figures:
         for f in fig.files:
             assert f.is_file() and f.stat().st_size > 1000
     assert (tmp_path / "runs" / "seed0" / "grpo" / "log.jsonl").read_text().count("\n") == 4
-    assert len(rep.claims) == len(fast_claims) + 7
+    assert len(rep.claims) == len(fast_claims) + 12
     assert all(c.source for c in rep.claims)
     assert rep.notes and len(rep.tables) == 2
