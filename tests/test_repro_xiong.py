@@ -143,7 +143,9 @@ def test_run_on_a_tiny_setting_writes_figures_tables_and_claims(tmp_path: Path, 
     for fig in rep.figures:
         for f in fig.files:
             assert f.is_file() and f.stat().st_size > 1000
-    assert (tmp_path / "runs" / "seed0" / "grpo" / "log.jsonl").read_text().count("\n") == 4
+    run_dir = tmp_path / "runs" / "seed0" / "grpo"
+    assert (run_dir / "log.jsonl").read_text().count("\n") == 4
+    assert (run_dir / "success.jsonl").is_file() and not (run_dir / "checkpoint.pt").exists()
     assert len(rep.claims) == len(fast_claims) + 12
     assert all(c.source for c in rep.claims)
     assert rep.notes and len(rep.tables) == 2
