@@ -400,8 +400,8 @@ def _plot(curves: dict[str, Curves], what: str, setting: Setting):
             x = np.arange(len(P_BINS) - 1) + (j - (len(curves) - 1) / 2) * width
             ax.bar(x, gain_by_initial_success(cv), width, color=v.color, label=v.label,
                    hatch="//" if v.style == "--" else None, edgecolor="white", linewidth=0.3)
-        ax.set_xticks(np.arange(len(P_BINS) - 1),
-                      [f"{lo:g} ≤ $p_0$ < {hi:g}" if hi < 1 else f"$p_0$ ≥ {lo:g}" for lo, hi in zip(P_BINS, P_BINS[1:])])
+        ticks = [f"{lo:g} ≤ $p_0$ < {hi:g}" if hi < 1 else f"$p_0$ ≥ {lo:g}" for lo, hi in zip(P_BINS, P_BINS[1:])]
+        ax.set_xticks(np.arange(len(P_BINS) - 1), ticks)
         ax.axhline(0.0, color="k", linewidth=0.8)
         ax.set_xlabel("prompts grouped by their success $p_0$ under the warm start (π_ref)")
         ax.set_ylabel("mean gain $p_{final} - p_0$")
@@ -475,7 +475,8 @@ def run(out_dir: str | Path, setting: Setting = Setting()) -> Reproduction:
         f"Scale: a 2-layer, 64-wide GPT-2 on a {setting.n_prompts}-prompt modular-arithmetic task, "
         f"{setting.steps} steps and {len(setting.seeds)} seed(s), against the paper's 7B models on math benchmarks. "
         f"The last {len(directions)} claims check the DIRECTION of the paper's findings (plus two predictions of the "
-        f"theory, marked 'Theory (ours)'); {passed} of them hold here. Differences of a few hundredths in success are within seed noise "
+        f"theory, marked 'Theory (ours)'); {passed} of them hold here. Differences of a few hundredths in success "
+        "are within seed noise "
         "(column '± se' of table 'Measured'), and a FAIL means this toy run does not show the effect, not that the "
         "paper is wrong: a 2-layer model on 24 prompts is not a 7B model on MATH, and the effects the paper "
         "measures over hundreds of steps need not appear in a few dozen. With ±1 rewards, dropping all-wrong "

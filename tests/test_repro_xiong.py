@@ -116,7 +116,8 @@ def test_direction_claims_pass_and_fail_on_constructed_curves() -> None:
     flat, steep = [1.0] * 30, list(np.linspace(1.0, 0.2, 30))
     good = {"raft": _curves([0.3, 0.5, 0.55, 0.6], steep), "raft_pp": _curves([0.3, 0.5, 0.6, 0.6], steep),
             "reinforce01": _curves([0.3, 0.4, 0.4, 0.4], flat), "reinforce": _curves([0.3, 0.3, 0.3, 0.3], flat),
-            "drop_wrong": _curves([0.3, 0.45, 0.5, 0.5], flat, tilt=0.3), "drop_right": _curves([0.3, 0.3, 0.35, 0.35], flat),
+            "drop_wrong": _curves([0.3, 0.45, 0.5, 0.5], flat, tilt=0.3),
+            "drop_right": _curves([0.3, 0.3, 0.35, 0.35], flat),
             "reinforce_rej": _curves([0.3, 0.45, 0.52, 0.52], flat), "grpo": _curves([0.3, 0.5, 0.55, 0.55], flat)}
     setting = xiong.Setting(steps=30, eval_steps=5)
     assert [c.statement for c in xiong.direction_claims(good, setting) if not c.passed] == []
