@@ -15,17 +15,12 @@ PAPERS: dict[str, str] = {
     "davis_recht": "paper_repro.davis_recht",
     "mroueh": "paper_repro.mroueh",
     "beyond": "paper_repro.beyond",
+    "xiong": "paper_repro.xiong",
     "validation": "paper_repro.validation",
 }
 
 #: Reproductions not done yet: title -> why (listed on the index page).
-PENDING: dict[str, str] = {
-    "Xiong et al. (2025), A minimalist approach to LLM reasoning": (
-        "not reproduced yet. The small-scale ablation (RAFT, RAFT++, Reinforce, Reinforce-Rej, GRPO, and Reinforce "
-        "without all-wrong or without all-right groups: success and entropy curves on a built-in task with the "
-        "tiny model) needs runs of the training layer (rlvrlens.training), which landed after this reproduction "
-        "suite was written; it is the next module to add here (paper_repro/xiong.py)."),
-}
+PENDING: dict[str, str] = {}
 
 
 def load(key: str) -> ModuleType:
