@@ -43,14 +43,30 @@ def check_float(
     return value
 
 
-def check_probabilities(name: str, value: object, *, open_interval: bool = False) -> np.ndarray:
-    """Return ``value`` as a float array in ``[0, 1]`` (``(0, 1)`` if ``open_interval``), or raise."""
+def as_float_array(name: str, value: object) -> np.ndarray:
+    """Return ``value`` as a float array without NaN, or raise."""
     try:
         arr = np.asarray(value, dtype=float)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"{name} must be a number or an array of numbers, got {value!r}") from exc
     if np.isnan(arr).any():
         raise ValueError(f"{name} must not contain NaN")
+    return arr
+
+
+def check_array(name: str, value: object, *, low: float, high: float, low_open: bool = False) -> np.ndarray:
+    """Return ``value`` as a finite float array in ``[low, high]`` (``(low, high]`` if ``low_open``)."""
+    arr = as_float_array(name, value)
+    bad = (arr < low) | (arr > high) | (low_open & (arr == low)) | ~np.isfinite(arr)
+    if bad.any():
+        interval = f"{'(' if low_open else '['}{low:g}, {'inf)' if high == np.inf else f'{high:g}]'}"
+        raise ValueError(f"{name} must be finite and in {interval}, got {arr[bad].ravel()[0]}")
+    return arr
+
+
+def check_probabilities(name: str, value: object, *, open_interval: bool = False) -> np.ndarray:
+    """Return ``value`` as a float array in ``[0, 1]`` (``(0, 1)`` if ``open_interval``), or raise."""
+    arr = as_float_array(name, value)
     if open_interval:
         if ((arr <= 0) | (arr >= 1)).any():
             bad = arr[(arr <= 0) | (arr >= 1)].ravel()[0]

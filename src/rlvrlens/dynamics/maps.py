@@ -27,7 +27,7 @@ from typing import Callable
 import numpy as np
 from scipy import special
 
-from rlvrlens._validation import check_float
+from rlvrlens._validation import check_array, check_float
 from rlvrlens.objectives import WeightScheme, d2h, dh_logit
 
 #: Logits beyond this are clipped before evaluating a scheme's h'_M (1 - p < 1e-304 there).
@@ -36,23 +36,9 @@ _LOGIT_CLIP = 700.0
 LogitFunction = Callable[[np.ndarray], np.ndarray]
 
 
-def _check_array(name: str, value: object, *, low: float, high: float, low_open: bool) -> np.ndarray:
-    try:
-        arr = np.asarray(value, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{name} must be a number or an array of numbers, got {value!r}") from exc
-    if np.isnan(arr).any():
-        raise ValueError(f"{name} must not contain NaN")
-    bad = (arr < low) | (arr > high) | (low_open & (arr == low)) | ~np.isfinite(arr)
-    if bad.any():
-        interval = f"{'(' if low_open else '['}{low:g}, {'inf)' if high == np.inf else f'{high:g}]'}"
-        raise ValueError(f"{name} must be finite and in {interval}, got {arr[bad].ravel()[0]}")
-    return arr
-
-
 def logit(p: object) -> np.ndarray:
     """``log(p/(1-p))`` of probabilities in ``[0, 1]`` (``-inf`` at 0, ``inf`` at 1)."""
-    p = _check_array("p", p, low=0.0, high=1.0, low_open=False)
+    p = check_array("p", p, low=0.0, high=1.0, low_open=False)
     with np.errstate(divide="ignore"):
         return special.logit(p)
 
@@ -94,8 +80,8 @@ class SuccessMap:
     name: str = "custom"
 
     def __post_init__(self) -> None:
-        beta = _check_array("beta", self.beta, low=0.0, high=np.inf, low_open=True)
-        p_ref = _check_array("p_ref", self.p_ref, low=0.0, high=1.0, low_open=False)
+        beta = check_array("beta", self.beta, low=0.0, high=np.inf, low_open=True)
+        p_ref = check_array("p_ref", self.p_ref, low=0.0, high=1.0, low_open=False)
         alpha = check_float("alpha", self.alpha, low=0.0, high=1.0)
         np.broadcast_shapes(beta.shape, p_ref.shape)
         object.__setattr__(self, "beta", beta)
@@ -183,7 +169,7 @@ class SuccessMap:
 
     def derivative(self, p: object) -> np.ndarray:
         """``F'(p)`` for ``p`` in the open interval ``(0, 1)``."""
-        p = _check_array("p", p, low=0.0, high=1.0, low_open=True)
+        p = check_array("p", p, low=0.0, high=1.0, low_open=True)
         if (p >= 1).any():
             raise ValueError("p must be in the open interval (0, 1) for the derivative; use "
                              "derivative_logit for points near 1")

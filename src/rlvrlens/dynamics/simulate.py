@@ -22,8 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special
 
-from rlvrlens._validation import check_float, check_int
-from rlvrlens.dynamics.maps import _check_array
+from rlvrlens._validation import check_array, check_float, check_int
 from rlvrlens.objectives import WeightScheme
 
 _ESTIMATORS = ("importance", "group_mean")
@@ -122,7 +121,7 @@ def simulate(scheme: WeightScheme, beta: float, p_ref: object, n_steps: int, *,
     beta = check_float("beta", beta, low=0.0, low_open=True)
     n_steps = check_int("n_steps", n_steps, minimum=0)
     seed = check_int("seed", seed, minimum=0)
-    p_ref = _check_array("p_ref", p_ref, low=0.0, high=1.0, low_open=True)
+    p_ref = check_array("p_ref", p_ref, low=0.0, high=1.0, low_open=True)
     if (p_ref >= 1).any():
         raise ValueError("p_ref must lie in the open interval (0, 1)")
     if p_ref.ndim > 1:
@@ -134,7 +133,7 @@ def simulate(scheme: WeightScheme, beta: float, p_ref: object, n_steps: int, *,
         raise ValueError(f"n_prompts ({n_prompts}) must equal len(p_ref) ({p_ref.size}) when p_ref is an array")
     p_ref = np.broadcast_to(p_ref, (n_prompts,)).copy()
     start = p_ref if p0 is None else np.broadcast_to(
-        _check_array("p0", p0, low=0.0, high=1.0, low_open=False), (n_prompts,))
+        check_array("p0", p0, low=0.0, high=1.0, low_open=False), (n_prompts,))
     rng = np.random.default_rng(seed)
     x_ref = special.logit(p_ref)
     xs = np.empty((n_steps + 1, n_prompts))
