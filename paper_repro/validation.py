@@ -52,7 +52,7 @@ def run(out_dir: str | Path) -> Reproduction:
     from rlvrlens.validation.experiments import get_preset
     from rlvrlens.validation.report import EXPECTED_STEP_CLT_FACTOR, SPEED_TOLERANCE, run_validation
 
-    out = Path(out_dir) / "validation"
+    out = Path(out_dir)
     preset = get_preset(_preset_name())
     verdicts = run_validation(preset, out, log=lambda msg: None)
     records = [json.loads(line) for line in (out / "measurements.jsonl").read_text().splitlines()]
@@ -104,7 +104,7 @@ def run(out_dir: str | Path) -> Reproduction:
     for name, caption in captions.items():
         rep.figures.append(FigureFile(name, caption, (out / f"{name}.png", out / f"{name}.pdf")))
     rep.tables.append(Table("verdicts", "Every prediction, measurement, gap and verdict (also in "
-                            "validation/report.md; raw records in validation/measurements.jsonl).",
+                            "report.md; raw records in measurements.jsonl, in this folder).",
                             ("experiment", "case", "prediction", "measurement", "gap", "verdict"),
                             tuple(tuple(v[k] for k in ("experiment", "case", "prediction", "measurement", "gap",
                                                        "verdict")) for v in verdicts)))
