@@ -35,11 +35,8 @@ except ImportError as err:
 else:
     MISSING = None
 
-try:  # rlvrlens's own trainer (issue 4); absent in a tree that has only the adapter
-    from rlvrlens.training.config import TrainConfig
-    from rlvrlens.training.trainer import Trainer, build_policy, build_task
-except ImportError:
-    TrainConfig = None
+from rlvrlens.training.config import TrainConfig
+from rlvrlens.training.trainer import Trainer, build_policy, build_task
 
 M, PROMPTS, NEW_TOKENS, N_LAYER, WIDTH, N_HEAD = 8, 8, 8, 4, 128, 2
 STEPS, REPEATS = 8, 5
@@ -81,28 +78,12 @@ class MethodClock:
 
 
 def model_tokenizer_prompts():
-    """The model, tokenizer and prompts: our trainer's own when available, else built here."""
-    if TrainConfig is not None:
-        config = our_config()
-        policy, task = build_policy(config), build_task(config)
-        rows = [{"prompt": p, "answer": a, "prompt_id": str(i)}
-                for i, (p, a) in enumerate(zip(task.prompts, task.answers))]
-        return policy.model, policy.tokenizer, rows
-    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
-    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
-
-    vocab = {"<pad>": 0, "<eos>": 1, "<unk>": 2, **{c: i + 3 for i, c in enumerate("0123456789+=% ")}}
-    core = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-    core.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
-    core.decoder = decoders.Fuse()
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=core, pad_token="<pad>", eos_token="<eos>",
-                                        unk_token="<unk>")
-    torch.manual_seed(0)
-    model = GPT2LMHeadModel(GPT2Config(vocab_size=len(vocab), n_positions=64, n_embd=WIDTH, n_layer=N_LAYER,
-                                       n_head=N_HEAD, bos_token_id=1, eos_token_id=1, pad_token_id=0))
-    rows = [{"prompt": f"{a}+{b}%7=", "answer": str((a + b) % 7), "prompt_id": f"{a},{b}"}
-            for a in range(12) for b in range(12)]
-    return model, tokenizer, rows
+    """The tiny GPT-2, char tokenizer and task of rlvrlens's trainer benchmark (identical for all runs)."""
+    config = our_config()
+    policy, task = build_policy(config), build_task(config)
+    rows = [{"prompt": p, "answer": a, "prompt_id": str(i)}
+            for i, (p, a) in enumerate(zip(task.prompts, task.answers))]
+    return policy.model, policy.tokenizer, rows
 
 
 def our_config():
@@ -167,8 +148,7 @@ def main() -> None:
                         spent = [c.total - b for c, b in zip(clocks, before)]
                         added = (spent[0] - spent[2]) + (spent[1] - spent[3])  # adapter methods minus TRL's
                         times.setdefault("adapter code", []).append(added)
-            if TrainConfig is not None:
-                times["rlvrlens"] += run_ours()
+            times["rlvrlens"] += run_ours()
     finally:
         for c in clocks:
             c.restore()
@@ -181,16 +161,13 @@ def main() -> None:
             rate[name] = completions / statistics.median(times[name])
             best[name] = completions / min(times[name])
             print(f"{name:12s} {rate[name]:7.1f} completions/s (median step)   {best[name]:7.1f} (fastest step)")
-    if TrainConfig is None:
-        print("rlvrlens     (rlvrlens.training.trainer not installed: comparison skipped)")
     print(f"adapter overhead, end to end: {rate['trl'] / rate['trl+adapter'] - 1:+.1%} (median), "
           f"{best['trl'] / best['trl+adapter'] - 1:+.1%} (fastest); target <= 5%, shared-machine noise included")
     added = sum(times["adapter code"])
     print(f"adapter overhead, own code: {added / (adapter_runtime - added):.3%} of TRL's step time "
           f"({added * 1e3 / (REPEATS * (STEPS + 1)):.2f} ms per step)")
-    if "rlvrlens" in rate:
-        print(f"rlvrlens trainer / TRL+adapter throughput: {rate['rlvrlens'] / rate['trl+adapter']:.2f}x (median), "
-              f"{best['rlvrlens'] / best['trl+adapter']:.2f}x (fastest)")
+    print(f"rlvrlens trainer / TRL+adapter throughput: {rate['rlvrlens'] / rate['trl+adapter']:.2f}x (median), "
+          f"{best['rlvrlens'] / best['trl+adapter']:.2f}x (fastest)")
 
 
 if __name__ == "__main__":

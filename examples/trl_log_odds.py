@@ -56,21 +56,11 @@ def make_scheme(name: str, M: int):
 
 
 def tiny_model_and_tokenizer():
-    """A random 2-layer GPT-2 over a character vocabulary: nothing is downloaded."""
-    import torch
-    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
-    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+    """A random 2-layer GPT-2 with rlvrlens's character tokenizer: nothing is downloaded."""
+    from rlvrlens.training import CausalLMPolicy
 
-    vocab = {"<pad>": 0, "<eos>": 1, "<unk>": 2, **{c: i + 3 for i, c in enumerate("0123456789+= ")}}
-    core = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-    core.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
-    core.decoder = decoders.Fuse()
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=core, pad_token="<pad>", eos_token="<eos>",
-                                        unk_token="<unk>")
-    torch.manual_seed(0)
-    config = GPT2Config(vocab_size=len(vocab), n_positions=64, n_embd=64, n_layer=2, n_head=2,
-                        bos_token_id=1, eos_token_id=1, pad_token_id=0)
-    return GPT2LMHeadModel(config), tokenizer
+    policy = CausalLMPolicy.from_config("gpt2", n_layer=2, width=64, n_head=2, seed=0)
+    return policy.model, policy.tokenizer
 
 
 def load_rows(path: str | None) -> list[dict]:
