@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from paper_repro.claims import Claim, at_least, at_most, close
-from paper_repro.davis_recht import CATALOGUE, CatalogueEntry, harmonic
+from paper_repro.davis_recht import CATALOGUE, CatalogueEntry, transformed_h
 from paper_repro.report import FigureFile, Reproduction
 from rlvrlens.dynamics import fixed_point_grid, grpo_success_map, success_map
 from rlvrlens.objectives import dh, dr_grpo, grpo, h, reinforce
@@ -35,17 +35,6 @@ STEP_M = 16
 #: The fixed-point curves: beta axis and the reference success probabilities drawn.
 FP_BETAS = np.geomspace(0.01, 10.0, 120)
 FP_PREFS = (0.01, 0.1, 0.5)
-
-
-def transformed_h(entry: CatalogueEntry, M: int, t: np.ndarray) -> np.ndarray:
-    """``h_M`` as its limit is stated: divided by ``h_M(1)`` and/or minus ``H_M`` per the entry."""
-    scheme = entry.build(M)
-    values = h(scheme, t)
-    if entry.normalise:
-        values = values / h(scheme, 1.0)
-    if entry.minus_harmonic:
-        values = values - harmonic(M)
-    return values
 
 
 def _ylabel(entry: CatalogueEntry) -> str:

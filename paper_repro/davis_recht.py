@@ -135,17 +135,22 @@ CATALOGUE = (
 )
 
 
+def transformed_h(entry: CatalogueEntry, M: int, t: np.ndarray) -> np.ndarray:
+    """``h_M`` as its limit is stated: divided by ``h_M(1)`` and/or minus ``H_M`` per the entry."""
+    scheme = entry.build(M)
+    values = h(scheme, t)
+    if entry.normalise:
+        values = values / h(scheme, 1.0)
+    if entry.minus_harmonic:
+        values = values - harmonic(M)
+    return values
+
+
 def limit_distance(entry: CatalogueEntry, M: int) -> float:
     """Sup distance between ``h_M`` (normalised/shifted as the entry says) and its limit on the
     entry's interval (2,001 points)."""
     t = np.linspace(*entry.interval, 2001)
-    scheme = entry.build(M)
-    hv = h(scheme, t)
-    if entry.normalise:
-        hv = hv / h(scheme, 1.0)
-    if entry.minus_harmonic:
-        hv = hv - harmonic(M)
-    return float(np.max(np.abs(hv - entry.limit_fn(t))))
+    return float(np.max(np.abs(transformed_h(entry, M, t) - entry.limit_fn(t))))
 
 
 def grpo_by_definition(M: int, t: np.ndarray, *, eps: float, std: str = "sample",

@@ -134,3 +134,19 @@ def test_design_round_trip_for_random_monotone_polynomials(coeffs, extra):
     grid = np.linspace(0, 1, 7)
     np.testing.assert_allclose(h(r.scheme, grid), sympy.lambdify(t, target, "numpy")(grid) * np.ones(7),
                                rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("split", ["right", "centred"])
+def test_exact_split_matches_numeric_split_and_keeps_h_exact(split):
+    from rlvrlens.objectives import split_c, split_c_exact
+
+    c = [sympy.Rational(3, 2), sympy.Integer(0), sympy.Rational(1, 3), sympy.Integer(2)]
+    a, b = split_c_exact(c, split)
+    a_num, b_num = split_c(np.array([float(x) for x in c]), split)
+    np.testing.assert_allclose([float(x) for x in a], a_num, rtol=1e-15)
+    np.testing.assert_allclose([float(x) for x in b], b_num, rtol=1e-15)
+    assert all(sympy.simplify(bs - as_ - cs) == 0 for as_, bs, cs in zip(a, b, c))
+    r = design("t**3 + t", 5, split=split)
+    assert sympy.expand(h_exact(r.scheme).as_expr() - (t**3 + t)) == 0
+    with pytest.raises(ValueError, match="split must be one of"):
+        split_c_exact(c, "left")

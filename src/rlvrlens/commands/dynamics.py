@@ -110,6 +110,7 @@ def run_iterate(args: argparse.Namespace) -> int:
         print_table(headers, [[n] + [float(v) for pair in zip(tr.p[n], tr.logit[n]) for v in pair]
                               for n in range(args.n + 1)])
     if args.plot:
+        from rlvrlens.figures.dynamics import plot_trajectories
         from rlvrlens.figures.style import save
 
         fig = plot_trajectories({f"$p_0$={x:g}": tr.p[:, i] for i, x in enumerate(p0)}, title=repr(F))
@@ -119,27 +120,6 @@ def run_iterate(args: argparse.Namespace) -> int:
     return 0
 
 
-def plot_trajectories(curves: dict, *, title: str = "", ax=None):
-    """Trajectories ``p_n`` against ``n`` (data in, Figure out)."""
-    from rlvrlens.figures.style import new_figure
-
-    if ax is None:
-        fig, axes = new_figure()
-        ax = axes[0, 0]
-    else:
-        fig = ax.figure
-    for label, p in curves.items():
-        ax.plot(np.arange(len(p)), p, marker=".", markersize=3, label=label)
-    ax.set_xlabel("iteration $n$")
-    ax.set_ylabel("$p_n$")
-    ax.set_ylim(-0.02, 1.02)
-    if title:
-        ax.set_title(title)
-    if len(curves) > 1:
-        ax.legend(loc="best")
-    return fig
-
-
 #: Mroueh (2025), Fig. 5: beta x p_ref grid, 50 iterations from p_0 = 0.1, eps = 1e-5.
 FIG5_BETAS: Sequence[float] = (0.01, 0.2, 0.4, 0.8, 1.0, 5.0)
 FIG5_P_REFS: Sequence[float] = (1e-4, 0.2, 0.5, 0.8)
@@ -147,7 +127,8 @@ FIG5_P_REFS: Sequence[float] = (1e-4, 0.2, 0.5, 0.8)
 
 def demo(out: Path) -> None:
     """The dynamics part of ``make demo``: fixed points of a few maps, and Mroueh's Fig. 5 grid."""
-    from rlvrlens.figures.style import new_figure, save
+    from rlvrlens.figures.dynamics import plot_iteration_grid
+    from rlvrlens.figures.style import save
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -168,20 +149,11 @@ def demo(out: Path) -> None:
     F = grpo_success_map(3.0, 1e-3, 1e-5)
     print(f"{F!r}: from p_ref the iteration settles on {_describe(attractor(F))}")
 
-    x0 = np.full(1, 0.1)
-    fig, axes = new_figure(len(FIG5_BETAS), len(FIG5_P_REFS), width=2.6, height=1.9)
-    betas = np.asarray(FIG5_BETAS)[:, None]
-    p_refs = np.asarray(FIG5_P_REFS)[None, :]
-    tr = iterate(grpo_success_map(betas, p_refs, 1e-5), x0[:, None], 50)
-    for i, beta in enumerate(FIG5_BETAS):
-        for j, p_ref in enumerate(FIG5_P_REFS):
-            ax = axes[i, j]
-            ax.plot(np.arange(51), tr.p[:, i, j], marker=".", markersize=2, linewidth=0.8)
-            ax.set_ylim(-0.02, 1.02)
-            ax.set_title(rf"$\beta$={beta:g}, $p_{{ref}}$={p_ref:g}: $p_{{50}}$={tr.p[-1, i, j]:.3g}", fontsize=7)
-            ax.tick_params(labelsize=6)
-    fig.suptitle(r"Population GRPO iterations $p_{n+1}=h_{\epsilon,p_{ref}}(p_n)$, $p_0=0.1$, "
-                 r"$\epsilon=10^{-5}$ (Mroueh 2025, Fig. 5)", fontsize=9)
-    fig.tight_layout()
+    tr = iterate(grpo_success_map(np.asarray(FIG5_BETAS)[:, None], np.asarray(FIG5_P_REFS)[None, :], 1e-5), 0.1, 50)
+    titles = [[f"$p_{{50}}$ = {tr.p[-1, i, j]:.3g}" for j in range(len(FIG5_P_REFS))] for i in range(len(FIG5_BETAS))]
+    fig = plot_iteration_grid(tr.p, titles, row_labels=[rf"$\beta$ = {b:g}" for b in FIG5_BETAS],
+                              col_labels=[f"$p_{{ref}}$ = {pr:g}" for pr in FIG5_P_REFS],
+                              suptitle=r"Population GRPO iterations $p_{n+1}=h_{\epsilon,p_{ref}}(p_n)$, $p_0=0.1$, "
+                                       r"$\epsilon=10^{-5}$ (Mroueh 2025, Fig. 5)")
     for path in save(fig, out / "dynamics_trajectories"):
         print(f"wrote {path}")

@@ -66,7 +66,7 @@ def run_h(args: argparse.Namespace) -> int:
 
         grid = np.linspace(0, 1, 501)
         curves = {f"$h_M$, {scheme.name} M={scheme.M}": h(scheme, grid),
-                  f"$h'_M$": dh(scheme, grid)}
+                  "$h'_M$": dh(scheme, grid)}
         refs = {}
         if scheme.limit:
             fn, label = LIMITS[scheme.limit]

@@ -171,3 +171,22 @@ def plot_fixed_point_curves(betas: np.ndarray, curves: Mapping[str, Mapping[str,
         fig.suptitle(suptitle, y=1.01)
     fig.tight_layout()
     return fig
+
+
+def plot_trajectories(curves: dict, *, title: str = "", ax=None):
+    """Trajectories ``p_n`` against ``n`` (data in, Figure out)."""
+    if ax is None:
+        fig, axes = new_figure()
+        ax = axes[0, 0]
+    else:
+        fig = ax.figure
+    for label, p in curves.items():
+        ax.plot(np.arange(len(p)), p, marker=".", markersize=3, label=label)
+    ax.set_xlabel("iteration $n$")
+    ax.set_ylabel("$p_n$")
+    ax.set_ylim(-0.02, 1.02)
+    if title:
+        ax.set_title(title)
+    if len(curves) > 1:
+        ax.legend(loc="best")
+    return fig

@@ -18,6 +18,7 @@ from rlvrlens.objectives.catalogue import (
     rloo,
     scheme_parameters,
     split_c,
+    split_c_exact,
 )
 from rlvrlens.objectives.design import DesignResult, design
 from rlvrlens.objectives.exact import dh_exact, h_exact, t_symbol
@@ -31,5 +32,5 @@ __all__ = [
     "d2h", "design", "dh", "dh_exact", "dh_logit", "dr_grpo", "from_group_fn", "from_rs",
     "get_preset", "get_scheme", "grpo", "h", "h_exact", "limit", "log_odds", "pass_at_k",
     "preset_parameters", "raft",
-    "reinforce", "reinforce_rej", "rloo", "scheme_parameters", "split_c", "t_symbol",
+    "reinforce", "reinforce_rej", "rloo", "scheme_parameters", "split_c", "split_c_exact", "t_symbol",
 ]

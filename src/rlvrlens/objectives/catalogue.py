@@ -39,6 +39,19 @@ def split_c(c: np.ndarray, split: str = "right") -> tuple[np.ndarray, np.ndarray
     raise ValueError(f"split must be one of {_SPLITS}, got {split!r}")
 
 
+def split_c_exact(c: list, split: str = "right") -> tuple[list, list]:
+    """:func:`split_c` for exact (sympy) coefficients: the same two splits, kept exact."""
+    import sympy
+
+    M = len(c)
+    if split not in _SPLITS:
+        raise ValueError(f"split must be one of {_SPLITS}, got {split!r}")
+    if split == "right" or M == 1:
+        return [sympy.Integer(0)] * M, list(c)
+    return ([-c[s] * sympy.Rational(s, M - 1) for s in range(M)],
+            [c[s] * sympy.Rational(M - 1 - s, M - 1) for s in range(M)])
+
+
 def _rational(x: float):
     """The exact rational a user meant by a decimal float (``1e-8`` -> ``1/100000000``)."""
     import sympy
@@ -246,13 +259,7 @@ def pass_at_k(M: int, k: int, split: str = "right") -> WeightScheme:
     def exact():
         import sympy
 
-        ce = [sympy.Rational(num, den) for num, den in c_exact]
-        if split == "right":
-            return [sympy.Integer(0)] * M, ce
-        if M == 1:
-            return [sympy.Integer(0)], ce
-        return ([-ce[s] * sympy.Rational(s, M - 1) for s in range(M)],
-                [ce[s] * sympy.Rational(M - 1 - s, M - 1) for s in range(M)])
+        return split_c_exact([sympy.Rational(num, den) for num, den in c_exact], split)
 
     return WeightScheme(M, a, b, name="pass_at_k", params={"k": k, "split": split}, exact=exact)
 

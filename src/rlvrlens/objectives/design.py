@@ -19,7 +19,7 @@ from typing import Any, Callable
 import numpy as np
 
 from rlvrlens._validation import check_int, check_probabilities
-from rlvrlens.objectives.catalogue import split_c
+from rlvrlens.objectives.catalogue import split_c, split_c_exact
 from rlvrlens.objectives.numeric import h as h_numeric
 from rlvrlens.objectives.scheme import WeightScheme
 
@@ -168,17 +168,11 @@ def design(
     else:
         a, b = split_c(c, split)
 
-    exact_thunk = None
-    if exact_c is not None and isinstance(split, str):
-        def exact_thunk():
-            if split == "right" or M == 1:
-                return [sympy.Integer(0)] * M, list(exact_c)
-            return ([-exact_c[s] * sympy.Rational(s, M - 1) for s in range(M)],
-                    [exact_c[s] * sympy.Rational(M - 1 - s, M - 1) for s in range(M)])
+    exact_split = exact_c is not None and isinstance(split, str)
 
     label = name or (f"design[{target}]" if isinstance(target, (str, sympy.Expr)) else "design")
     scheme = WeightScheme(M, a, b, name=label, params={"split": split if isinstance(split, str) else "custom"},
-                          exact=exact_thunk)
+                          exact=(lambda: split_c_exact(exact_c, split)) if exact_split else None)
 
     if interval is None:
         interval = (0.0 if ends_finite[0] else 0.01, 1.0 if ends_finite[1] else 0.99)

@@ -23,7 +23,7 @@ import torch
 from rlvrlens.objectives import WeightScheme, get_scheme
 from rlvrlens.training.config import TrainConfig
 from rlvrlens.training.losses import aggregate, clipped_policy_loss, group_weights, kl_estimate, masked_mean
-from rlvrlens.training.policy import CausalLMPolicy, Rollout, TabularPolicy
+from rlvrlens.training.policy import CausalLMPolicy, Rollout
 from rlvrlens.training.sft import warm_start
 from rlvrlens.training.success import success_probabilities
 from rlvrlens.training.tasks import Task, get_task
