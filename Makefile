@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 test: setup
-	$(BIN)/python -m pytest src tests paper_repro
+	$(BIN)/python -m pytest src tests
 
 demo: setup
 	MPLBACKEND=Agg $(BIN)/rlvrlens demo --out out

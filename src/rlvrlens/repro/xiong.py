@@ -30,7 +30,7 @@ faster, dropping all-wrong groups gives most of GRPO's gain over Reinforce, std 
 little) at this scale; several need not hold with a 2-layer model, 24 prompts and a few dozen steps,
 and a failing one is reported as failing.
 
-Run alone: ``python -m paper_repro.xiong OUT_DIR``.
+Run alone: ``python -m rlvrlens.repro.xiong OUT_DIR``.
 """
 
 from __future__ import annotations
@@ -45,8 +45,8 @@ from typing import Callable
 
 import numpy as np
 
-from paper_repro.claims import Claim, at_least, at_most, close
-from paper_repro.report import FigureFile, Reproduction, Table
+from rlvrlens.repro.claims import Claim, at_least, at_most, close
+from rlvrlens.repro.report import FigureFile, Reproduction, Table
 from rlvrlens._validation import check_int
 from rlvrlens.objectives import WeightScheme, dh, from_rs, get_scheme
 

@@ -12,11 +12,11 @@ from types import ModuleType
 
 #: Reproductions available, in the order the index page shows them: key -> module.
 PAPERS: dict[str, str] = {
-    "davis_recht": "paper_repro.davis_recht",
-    "mroueh": "paper_repro.mroueh",
-    "beyond": "paper_repro.beyond",
-    "xiong": "paper_repro.xiong",
-    "validation": "paper_repro.validation",
+    "davis_recht": "rlvrlens.repro.davis_recht",
+    "mroueh": "rlvrlens.repro.mroueh",
+    "beyond": "rlvrlens.repro.beyond",
+    "xiong": "rlvrlens.repro.xiong",
+    "validation": "rlvrlens.repro.validation",
 }
 
 #: Reproductions not done yet: title -> why (listed on the index page).

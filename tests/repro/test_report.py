@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from paper_repro.claims import at_least, at_most
-from paper_repro.report import FigureFile, Reproduction, Table, write_index
+from rlvrlens.repro.claims import at_least, at_most
+from rlvrlens.repro.report import FigureFile, Reproduction, Table, write_index
 
 
 def _rep(tmp_path: Path) -> Reproduction:

@@ -10,7 +10,7 @@ closed forms, written out independently below. ``eps = 1e-5`` throughout, as in 
 
 The paper's experiment (Qwen2.5-0.5B-Instruct on GSM8K) is not reproduced here.
 
-Run alone: ``python -m paper_repro.mroueh OUT_DIR``.
+Run alone: ``python -m rlvrlens.repro.mroueh OUT_DIR``.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 from scipy import special
 
-from paper_repro.claims import Claim, at_least, at_most, close
-from paper_repro.report import FigureFile, Reproduction
+from rlvrlens.repro.claims import Claim, at_least, at_most, close
+from rlvrlens.repro.report import FigureFile, Reproduction
 from rlvrlens.dynamics import (
     attractor,
     dr_grpo_success_map,
@@ -372,7 +372,7 @@ def run(out_dir: str | Path) -> Reproduction:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    from paper_repro.report import write_index
+    from rlvrlens.repro.report import write_index
 
     target = Path(sys.argv[1] if len(sys.argv) > 1 else "out/repro")
     print(write_index([run(target / KEY)], target))

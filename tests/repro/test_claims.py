@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from scipy import integrate
 
-from paper_repro import PAPERS, load
-from paper_repro.claims import Claim, at_least, at_most, close, summary
+from rlvrlens.repro import PAPERS, load
+from rlvrlens.repro.claims import Claim, at_least, at_most, close, summary
 
 
 # -- the framework -----------------------------------------------------------------------------
@@ -89,7 +89,7 @@ def test_claims_have_statements_and_sources(paper_claims: list[Claim]) -> None:
 def test_grpo_definition_against_brute_force_enumeration() -> None:
     """h_M(t) = ∫_0^t h'_M with h'_M(p) = E[(1/M) Σ Z_i (R_i - p)/(p(1-p))], enumerating all 2^M
     reward vectors with GRPO's weights computed from numpy's std (Davis & Recht, Theorem 1)."""
-    from paper_repro.davis_recht import grpo_by_definition
+    from rlvrlens.repro.davis_recht import grpo_by_definition
 
     M, eps = 5, 1e-3
     R = ((np.arange(2**M)[:, None] >> np.arange(M)) & 1).astype(float)
@@ -110,7 +110,7 @@ def test_harmonic_numbers_exact_and_float() -> None:
 
     import sympy
 
-    from paper_repro.davis_recht import harmonic
+    from rlvrlens.repro.davis_recht import harmonic
 
     assert harmonic(4) == pytest.approx(float(sum(Fraction(1, k) for k in range(1, 5))), rel=1e-15)
     assert harmonic(4, sympy.Symbol("t")) == sympy.Rational(25, 12)
@@ -120,7 +120,7 @@ def test_a_wrong_closed_form_is_caught() -> None:
     """The catalogue check can fail: a closed form off by t^2/100 is reported, not absorbed."""
     from dataclasses import replace
 
-    from paper_repro.davis_recht import CATALOGUE, closed_form_error
+    from rlvrlens.repro.davis_recht import CATALOGUE, closed_form_error
 
     raft_row = next(e for e in CATALOGUE if e.label.startswith("rejection"))
     wrong = replace(raft_row, closed=lambda M, t: raft_row.closed(M, t) + t**2 / 100)
@@ -133,7 +133,7 @@ def test_a_wrong_closed_form_is_caught() -> None:
 def test_mroueh_closed_forms_against_finite_differences_and_mpmath() -> None:
     import mpmath
 
-    from paper_repro.mroueh import dh_closed, h_closed, omega_closed
+    from rlvrlens.repro.mroueh import dh_closed, h_closed, omega_closed
 
     p = np.array([0.03, 0.3, 0.5, 0.8, 0.97])
     step = 1e-6
@@ -148,7 +148,7 @@ def test_mroueh_closed_forms_against_finite_differences_and_mpmath() -> None:
 
 def test_count_fixed_points_against_brute_force_roots() -> None:
     """The vectorised fixed-point count agrees with a dense scan of the paper's closed-form map."""
-    from paper_repro.mroueh import EPS, count_fixed_points
+    from rlvrlens.repro.mroueh import EPS, count_fixed_points
 
     betas, prefs = np.array([0.3, 1.0, 5.0]), np.array([1e-4, 0.2, 0.8])
     counts = count_fixed_points(betas, prefs)
@@ -162,7 +162,7 @@ def test_count_fixed_points_against_brute_force_roots() -> None:
 
 
 def test_format_p_near_one() -> None:
-    from paper_repro.mroueh import format_p
+    from rlvrlens.repro.mroueh import format_p
 
     assert format_p(-2.0) == "0.1192"
     assert format_p(800.0) == "$1 - 10^{-347}$"

@@ -52,8 +52,8 @@ def test_unknown_paper_is_a_one_line_error(capsys, tmp_path: Path) -> None:
 def test_strict_fails_on_a_failing_claim(monkeypatch, tmp_path: Path) -> None:
     """A failing claim is printed and shown as FAIL; --strict turns it into exit status 1.
     (The known dynamics-layer failure of the Mroueh page is listed in test_repro_claims.KNOWN_FAILURES.)"""
-    import paper_repro.beyond as beyond
-    from paper_repro.claims import at_most
+    import rlvrlens.repro.beyond as beyond
+    from rlvrlens.repro.claims import at_most
 
     original = beyond.claims
     monkeypatch.setattr(beyond, "claims", lambda: original() + [at_most("false on purpose", lambda: 2.0, bound=1.0)])
@@ -64,7 +64,7 @@ def test_strict_fails_on_a_failing_claim(monkeypatch, tmp_path: Path) -> None:
 
 
 def test_mroueh_figures_and_map(tmp_path: Path) -> None:
-    from paper_repro import mroueh
+    from rlvrlens.repro import mroueh
 
     rep = mroueh.run(tmp_path)
     assert [f.name for f in rep.figures] == ["fig1", "fig2", "fig4", "fig5", "fixed_point_map"]

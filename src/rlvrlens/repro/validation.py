@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from paper_repro.claims import Claim, at_least, at_most
-from paper_repro.report import FigureFile, Reproduction, Table
+from rlvrlens.repro.claims import Claim, at_least, at_most
+from rlvrlens.repro.report import FigureFile, Reproduction, Table
 
 KEY = "validation"
 TITLE = "Theory against measurement: predicted versus measured on a tiny transformer and a tabular policy"

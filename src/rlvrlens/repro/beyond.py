@@ -1,14 +1,14 @@
 """Beyond the papers: every catalogue scheme's objective and step size on one page.
 
 Davis & Recht plot a few schemes at a few group sizes; here every row of the catalogue
-(:data:`paper_repro.davis_recht.CATALOGUE`) is drawn at M = 2, 4, 16, 64, 256 against its
+(:data:`rlvrlens.repro.davis_recht.CATALOGUE`) is drawn at M = 2, 4, 16, 64, 256 against its
 M → ∞ limit, and the step size ``h'_M(t)`` (how hard each scheme pushes a prompt of success
 probability ``t``) of all of them is compared on one logit-scaled axis. Mroueh's fixed-point
 analysis covers population GRPO only; here the KL-regularised iteration
 ``logit p_n = logit p_ref + h'_M(p_{n-1})/beta`` (THEORY.md §2, derived) of every scheme is
 followed to its fixed point as a function of ``beta``.
 
-Run alone: ``python -m paper_repro.beyond OUT_DIR``.
+Run alone: ``python -m rlvrlens.repro.beyond OUT_DIR``.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from paper_repro.claims import Claim, at_least, at_most, close
-from paper_repro.davis_recht import CATALOGUE, CatalogueEntry, transformed_h
-from paper_repro.report import FigureFile, Reproduction
+from rlvrlens.repro.claims import Claim, at_least, at_most, close
+from rlvrlens.repro.davis_recht import CATALOGUE, CatalogueEntry, transformed_h
+from rlvrlens.repro.report import FigureFile, Reproduction
 from rlvrlens.dynamics import fixed_point_grid, grpo_success_map, success_map
 from rlvrlens.objectives import dh, dr_grpo, grpo, h, reinforce
 
@@ -176,7 +176,7 @@ def run(out_dir: str | Path) -> Reproduction:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    from paper_repro.report import write_index
+    from rlvrlens.repro.report import write_index
 
     target = Path(sys.argv[1] if len(sys.argv) > 1 else "out/repro")
     print(write_index([run(target / KEY)], target))

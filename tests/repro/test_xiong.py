@@ -11,8 +11,8 @@ import pytest
 
 pytest.importorskip("torch")
 
-from paper_repro import PAPERS, PENDING, load  # noqa: E402
-from paper_repro import xiong  # noqa: E402
+from rlvrlens.repro import PAPERS, PENDING, load  # noqa: E402
+from rlvrlens.repro import xiong  # noqa: E402
 from rlvrlens.objectives import dh  # noqa: E402
 
 

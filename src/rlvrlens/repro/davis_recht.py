@@ -5,7 +5,7 @@ Regenerates Fig. 1 (the three limiting transforms), Fig. 2 (rejection sampling a
 catalogue table of THEORY.md §1, in which every scheme's ``h_M`` (computed by
 :mod:`rlvrlens.objectives`) is checked against its closed form written out independently below.
 
-Run alone: ``python -m paper_repro.davis_recht OUT_DIR``; all papers: ``rlvrlens repro``.
+Run alone: ``python -m rlvrlens.repro.davis_recht OUT_DIR``; all papers: ``rlvrlens repro``.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from typing import Any, Callable
 import numpy as np
 from scipy import special
 
-from paper_repro.claims import Claim, at_least, at_most, close
-from paper_repro.report import FigureFile, Reproduction, Table
+from rlvrlens.repro.claims import Claim, at_least, at_most, close
+from rlvrlens.repro.report import FigureFile, Reproduction, Table
 from rlvrlens.objectives import (
     LIMITS,
     WeightScheme,
@@ -449,7 +449,7 @@ def run(out_dir: str | Path) -> Reproduction:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    from paper_repro.report import write_index
+    from rlvrlens.repro.report import write_index
 
     target = Path(sys.argv[1] if len(sys.argv) > 1 else "out/repro")
     print(write_index([run(target / KEY)], target))

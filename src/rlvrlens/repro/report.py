@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from paper_repro.claims import Claim, summary
+from rlvrlens.repro.claims import Claim, summary
 
 
 @dataclass(frozen=True)
