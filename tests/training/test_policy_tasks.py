@@ -79,7 +79,7 @@ def test_save_and_load_pretrained(tmp_path, tiny_policy_factory):
     pol2 = CausalLMPolicy.from_pretrained(tmp_path)
     task = modular_arithmetic(4)
     assert torch.allclose(exact_success(pol, task), exact_success(pol2, task))
-    with pytest.raises(ValueError, match="not a directory"):
+    with pytest.raises(ValueError, match="neither a known name"):
         CausalLMPolicy.from_pretrained(tmp_path / "nope")
 
 

@@ -25,6 +25,24 @@ from rlvrlens._validation import check_float, check_int
 from rlvrlens.training.tokenizer import char_tokenizer
 
 
+#: Separates a prompt's user message from an assistant prefill (:meth:`CausalLMPolicy.format_prompt`).
+PREFILL = "<|prefill|>"
+
+
+def _end_of_turn(tokenizer) -> str | None:
+    """The special token the chat template puts right after an assistant message (``None`` if none)."""
+    marker = "RLVRLENS-END-OF-TURN-PROBE"
+    text = tokenizer.apply_chat_template([{"role": "user", "content": "x"}, {"role": "assistant", "content": marker}],
+                                         tokenize=False)
+    after = text[text.rindex(marker) + len(marker):] if marker in text else ""
+    specials = sorted(getattr(tokenizer, "all_special_tokens", []) + list(tokenizer.get_added_vocab()),
+                      key=len, reverse=True)
+    for tok in specials:
+        if tok and after.startswith(tok):
+            return tok
+    return None
+
+
 @dataclass
 class Rollout:
     """A batch of completions.
@@ -100,9 +118,13 @@ class CausalLMPolicy:
         self.tokenizer = tokenizer
         params = inspect.signature(model.forward).parameters
         self._cache_kw = "cache" if "cache" in params else "past_key_values"
+        # prompt passes need only the last position's logits (skips the LM head on every prompt token)
+        self._last_only = {"logits_to_keep": 1} if "logits_to_keep" in params else {}
         #: Encode each distinct prompt once in token_logprobs (set False for models whose cache
         #: cannot be re-indexed).
         self.share_prompt_prefix = True
+        #: Wrap prompts in the tokenizer's chat template (see :meth:`format_prompt`).
+        self.chat_template = False
 
     # --- construction -------------------------------------------------------------------------
     @classmethod
@@ -137,14 +159,39 @@ class CausalLMPolicy:
         return cls(model, tokenizer)
 
     @classmethod
-    def from_pretrained(cls, path: str | Path) -> "CausalLMPolicy":
-        """Load a model and tokenizer saved with :meth:`save_pretrained` (or any local HF directory)."""
-        path = Path(path)
-        if not path.is_dir():
-            raise ValueError(f"model path {str(path)!r} is not a directory")
+    def from_pretrained(cls, model: str | Path, *, chat_template: bool | None = None) -> "CausalLMPolicy":
+        """A pretrained model by name (``"smollm2-135m"``), ``.gguf`` file or Hugging Face folder.
+
+        Names and GGUF files are dequantised once and cached (:func:`rlvrlens.training.models.resolve_model`).
+        ``chat_template``: wrap each prompt as a user turn of the tokenizer's chat template (``None``:
+        whenever the tokenizer has one, i.e. for instruct models). The stop token is the model's own
+        end-of-turn token (the special token the template puts after an assistant turn). A tokenizer
+        without a pad token, or whose pad token is its stop token, gets a new ``<pad>`` token (one
+        more embedding row, never sampled: its logit is ``-inf``), so the model's distribution is unchanged.
+        """
+        from rlvrlens.training.models import resolve_model
+
+        path = resolve_model(model)
         tokenizer = transformers.AutoTokenizer.from_pretrained(path)
-        model = transformers.AutoModelForCausalLM.from_pretrained(path)
-        return cls(model, tokenizer)
+        net = transformers.AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+        has_template = getattr(tokenizer, "chat_template", None) is not None
+        if chat_template is None:
+            chat_template = has_template
+        elif chat_template and not has_template:
+            raise ValueError(f"chat_template=True but the tokenizer of {str(model)!r} has no chat template")
+        if chat_template:
+            end = _end_of_turn(tokenizer)
+            if end is not None and end != tokenizer.eos_token:
+                tokenizer.eos_token = end
+        if tokenizer.eos_token_id is None:
+            raise ValueError(f"the tokenizer of {str(model)!r} has no end-of-sequence token")
+        if tokenizer.pad_token_id is None or tokenizer.pad_token_id == tokenizer.eos_token_id:
+            tokenizer.add_special_tokens({"pad_token": "<pad>"})
+            net.resize_token_embeddings(len(tokenizer), mean_resizing=False)
+        net.generation_config.pad_token_id = tokenizer.pad_token_id
+        policy = cls(net, tokenizer)
+        policy.chat_template = bool(chat_template)
+        return policy
 
     def save_pretrained(self, path: str | Path) -> None:
         self.model.save_pretrained(path)
@@ -167,6 +214,7 @@ class CausalLMPolicy:
         model.eval()
         other = CausalLMPolicy(model, self.tokenizer)
         other.share_prompt_prefix = self.share_prompt_prefix
+        other.chat_template = self.chat_template
         return other
 
     @property
@@ -180,7 +228,7 @@ class CausalLMPolicy:
         row_of = {p: k for k, p in enumerate(distinct)}
         rows = torch.tensor([row_of[p] for p in prompts], device=self.device)
         out = self.model(input_ids=ids, attention_mask=attn, position_ids=(attn.cumsum(-1) - 1).clamp(min=0),
-                         use_cache=True)
+                         use_cache=True, **self._last_only)
         first = out.logits[rows, -1:, :]
         if comp.shape[1] == 1:
             return first
@@ -199,11 +247,31 @@ class CausalLMPolicy:
         logits[..., self.tokenizer.pad_token_id] = float("-inf")
         return logits
 
+    def format_prompt(self, prompt: str) -> str:
+        """The text the model is conditioned on for ``prompt``.
+
+        A prompt may end with an assistant prefill after :data:`PREFILL` (``"2+3?<|prefill|>2 + 3 ="``):
+        the model continues the prefill. With :attr:`chat_template` the part before the marker is the
+        user's message and the prefill starts the assistant's turn; without it the two are joined.
+
+        Examples
+        --------
+        >>> pol = CausalLMPolicy.from_config()
+        >>> pol.format_prompt("2+3?" + PREFILL + "2+3=")
+        '2+3?2+3='
+        """
+        user, _, prefill = prompt.partition(PREFILL)
+        if not self.chat_template:
+            return user + prefill
+        text = self.tokenizer.apply_chat_template([{"role": "user", "content": user}], tokenize=False,
+                                                  add_generation_prompt=True)
+        return text + prefill
+
     def _encode_prompts(self, prompts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """Left-padded prompt ids and attention mask."""
         if isinstance(prompts, str) or not len(prompts):
             raise ValueError("prompts must be a non-empty list of strings")
-        encoded = [self.tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+        encoded = [self.tokenizer(self.format_prompt(p), add_special_tokens=False)["input_ids"] for p in prompts]
         if any(len(e) == 0 for e in encoded):
             raise ValueError("prompts must not be empty strings")
         width = max(len(e) for e in encoded)
@@ -247,7 +315,7 @@ class CausalLMPolicy:
         step_input, cache, scores = ids, None, []
         for t in range(max_new_tokens):
             out = self.model(input_ids=step_input, attention_mask=attn, position_ids=positions,
-                             use_cache=True, **{self._cache_kw: cache})
+                             use_cache=True, **{self._cache_kw: cache}, **(self._last_only if t == 0 else {}))
             cache = out.cache if getattr(out, "cache", None) is not None else out.past_key_values
             last = out.logits[:, -1, :]
             if t == 0:  # expand the distinct prompts' cache to one row per completion

@@ -9,20 +9,28 @@ import torch
 from scipy import stats
 
 from rlvrlens._validation import check_float, check_int
+from rlvrlens.training.enumeration import NotEnumerable, check_task_encodable, exact_success_tokens
 from rlvrlens.training.tasks import Task
 
 
-def exact_success(policy, task: Task, indices: Sequence[int] | None = None) -> torch.Tensor:
+def exact_success(policy, task: Task, indices: Sequence[int] | None = None, *,
+                  max_new_tokens: int | None = None) -> torch.Tensor:
     """``p(C|x) = sum_{y in C(x)} pi(y|x)`` for each prompt, by teacher forcing; differentiable.
 
     Needs an enumerable accepted set (exact-match or one-of tasks: each accepted answer followed
-    by EOS). This is the
+    by EOS). For a :class:`~rlvrlens.training.policy.CausalLMPolicy` every token sequence that decodes
+    to an accepted answer is counted, within ``max_new_tokens`` (default: the task's), as the sampler
+    would produce it (:mod:`rlvrlens.training.enumeration`); raises
+    :class:`~rlvrlens.training.enumeration.NotEnumerable` when there are too many. This is the
     probability under the policy itself (temperature 1, no top-p), the ``p`` of the theory.
     """
     if not task.enumerable:
         raise ValueError(f"task {task.name!r} (verifier {task.verifier!r}) has no enumerable accepted set; "
                          "use estimate_success")
     idx = list(range(len(task))) if indices is None else list(indices)
+    if hasattr(policy, "tokenizer"):
+        limit = check_int("max_new_tokens", max_new_tokens or task.max_new_tokens)
+        return exact_success_tokens(policy, [task.prompts[i] for i in idx], [task.accepted(i) for i in idx], limit)
     prompts, completions, owner = [], [], []
     for k, i in enumerate(idx):
         for c in task.accepted(i):
@@ -30,7 +38,9 @@ def exact_success(policy, task: Task, indices: Sequence[int] | None = None) -> t
     rollout = policy.encode(prompts, completions)
     logp, _ = policy.token_logprobs(rollout)
     probs = torch.exp(logp.sum(-1))
-    return torch.zeros(len(idx), dtype=probs.dtype).index_add(0, torch.tensor(owner), probs)
+    # the result follows the policy's device and dtype (probs live there)
+    return torch.zeros(len(idx), dtype=probs.dtype, device=probs.device).index_add(
+        0, torch.tensor(owner, device=probs.device), probs)
 
 
 class SuccessEstimate(NamedTuple):
@@ -67,11 +77,24 @@ def estimate_success(policy, task: Task, K: int = 64, *, generator: torch.Genera
 
 
 def success_probabilities(policy, task: Task, *, K: int = 64, generator: torch.Generator | None = None,
-                          indices: Sequence[int] | None = None) -> dict:
-    """Exact per-prompt success where the task allows it, else a sampled estimate: a JSON-ready dict."""
+                          indices: Sequence[int] | None = None, max_new_tokens: int | None = None) -> dict:
+    """Exact per-prompt success where the task allows it, else a sampled estimate: a JSON-ready dict.
+
+    ``"method"`` says which: ``"exact"``, or ``"estimate(K=...)"`` with Wilson bounds ``low``/``high``
+    (and ``"why"`` when the task's accepted set is finite but has too many token sequences). A task
+    whose prompts or answers the tokenizer cannot encode is refused (ValueError naming the characters).
+    """
+    check_task_encodable(policy, task)
+    why = None
     if task.enumerable:
-        with torch.no_grad():
-            p = exact_success(policy, task, indices).double().numpy()
-        return {"method": "exact", "p": p.tolist()}
-    est = estimate_success(policy, task, K, generator=generator, indices=indices)
-    return {"method": f"estimate(K={K})", "p": est.p.tolist(), "low": est.low.tolist(), "high": est.high.tolist()}
+        try:
+            with torch.no_grad():
+                p = exact_success(policy, task, indices, max_new_tokens=max_new_tokens).double().cpu().numpy()
+            return {"method": "exact", "p": p.tolist()}
+        except NotEnumerable as exc:
+            why = str(exc)
+    est = estimate_success(policy, task, K, generator=generator, indices=indices, max_new_tokens=max_new_tokens)
+    out = {"method": f"estimate(K={K})", "p": est.p.tolist(), "low": est.low.tolist(), "high": est.high.tolist()}
+    if why:
+        out["why"] = why
+    return out

@@ -288,9 +288,22 @@ def load_jsonl(path: str | Path, verifier: str = "exact", *, name: str | None = 
 
 
 def get_task(spec: str, *, n: int = 32, seed: int = 0, verifier: str = "exact") -> Task:
-    """A built-in task by name (``mod``, ``add``, ``cot``) or a JSONL file path."""
+    """A built-in task by name (``mod``, ``add``, ``cot``), a reasoning-gym dataset or a JSONL file path.
+
+    ``rg:NAME?key=value&...`` is a reasoning-gym dataset (:mod:`rlvrlens.training.reasoning_gym`;
+    ``n`` and ``seed`` are the defaults of its ``size`` and ``seed``); it brings its own checker, so
+    ``verifier`` must stay ``"exact"`` (the default) there.
+    """
+    if isinstance(spec, str) and spec.startswith("rg:"):
+        if verifier != "exact":
+            raise ValueError(f"verifier {verifier!r} cannot be used with {spec!r}: reasoning-gym tasks use "
+                             "their own checker (choose how answers are read with format=answer|think|last-number)")
+        from rlvrlens.training.reasoning_gym import rg_task_from_spec
+
+        return rg_task_from_spec(spec, n=n, seed=seed)
     if spec in BUILTIN_TASKS:
         return BUILTIN_TASKS[spec](n, seed=seed)
     if spec.endswith(".jsonl") or Path(spec).is_file():
         return load_jsonl(spec, verifier)
-    raise ValueError(f"task must be one of {sorted(BUILTIN_TASKS)} or a .jsonl file, got {spec!r}")
+    raise ValueError(f"task must be one of {sorted(BUILTIN_TASKS)}, rg:NAME (reasoning-gym) or a .jsonl file, "
+                     f"got {spec!r}")
