@@ -8,6 +8,15 @@ prefix at every token (no KV cache), generation only, against our KV-cache sampl
 
 Run: ``PYTHONPATH=src python benchmarks/bench_trainer.py [--steps 10] [--repeats 3] [--threads 1]``
 (TRL lives in its own environment, e.g. ``/work/venv-trl``; without it only our numbers print).
+
+SmolLM2 setting (issue 13.6, ``--smollm2``): SmolLM2-135M-Instruct (the cached dequantised GGUF,
+:func:`rlvrlens.training.models.resolve_model`) on reasoning-gym ``basic_arithmetic`` prompts (the
+chat template applied, the expression prefilled), 2 prompts x M = 8 completions per step,
+8 new tokens, temperature 1, top-p 1, beta 0, full RL steps. Ours and TRL's ``GRPOTrainer`` run in
+separate child processes (so each peak RSS is its own), interleaved ``--repeats`` times, and each
+step's time is split into sampling, scoring and the rest (loss forward, backward, optimiser)::
+
+    PYTHONPATH=src python benchmarks/bench_trainer.py --smollm2 --steps 4 --repeats 2 --threads 2
 """
 
 from __future__ import annotations
@@ -108,6 +117,154 @@ def bench_trl(device: str, steps: int, warmup: int = 2) -> dict | None:
     return {"step_times": [b - a for a, b in zip(stamps[warmup - 1:-1], stamps[warmup:])]}
 
 
+# --- SmolLM2-135M against TRL -------------------------------------------------------------------------
+SMOL_PROMPTS, SMOL_TOKENS = 2, 8
+
+
+def _timed(obj, name: str, bucket: dict, key: str) -> None:
+    """Wrap ``obj.name`` so that the seconds it takes accumulate in ``bucket[key]``."""
+    fn = getattr(obj, name)
+
+    def wrapper(*a, **k):
+        t0 = time.perf_counter()
+        try:
+            return fn(*a, **k)
+        finally:
+            bucket[key] = bucket.get(key, 0.0) + time.perf_counter() - t0
+
+    setattr(obj, name, wrapper)
+
+
+def _smol_task(n: int = 16):
+    from rlvrlens.training.showcase import SMOLLM2_TASK
+    from rlvrlens.training.tasks import get_task
+
+    return get_task(SMOLLM2_TASK, n=n, seed=0)
+
+
+def _peak_rss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _smol_ours(steps: int, warmup: int, threads: int) -> dict:
+    torch.set_num_threads(threads)
+    task = _smol_task()
+    policy = CausalLMPolicy.from_pretrained("smollm2-135m")
+    cfg = TrainConfig(num_generations=M, prompts_per_step=SMOL_PROMPTS, max_new_tokens=SMOL_TOKENS, beta=0.0,
+                      warm_start_steps=0, learning_rate=1e-6, eval_steps=10**6, save_steps=10**6, temperature=1.0)
+    tr = Trainer(cfg, None, policy=policy, task=task)
+    parts: dict[str, float] = {}
+    _timed(tr.policy, "sample", parts, "sampling (with grad)")
+    _timed(tr.task, "rewards", parts, "scoring")
+    for _ in range(warmup):
+        tr.rl_step()
+    parts.clear()
+    times = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        tr.rl_step()
+        times.append(time.perf_counter() - t0)
+    parts["loss + backward + optimiser"] = sum(times) - sum(parts.values())
+    return {"step_times": times, "parts_s_per_step": {k: v / steps for k, v in parts.items()},
+            "peak_rss_mb": _peak_rss_mb()}
+
+
+def _smol_trl(steps: int, warmup: int, threads: int) -> dict:
+    torch.set_num_threads(threads)
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
+    from trl import GRPOConfig, GRPOTrainer
+
+    from rlvrlens.training.models import resolve_model
+
+    task = _smol_task()
+    folder = resolve_model("smollm2-135m")
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+    tok = AutoTokenizer.from_pretrained(folder)
+    fmt = CausalLMPolicy(model, _with_pad(tok))
+    fmt.chat_template = True
+    # the same conditioning text as ours: chat template + prefill, given to TRL as plain prompts
+    prompts = [fmt.format_prompt(p) for p in task.prompts]
+    answer_of = dict(zip(prompts, task.answers))
+    stamps: list[float] = []
+
+    class Clock(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            stamps.append(time.perf_counter())
+
+    def reward(prompts, completions, **kwargs):
+        return [float(c in answer_of[p].split("|")) for p, c in zip(prompts, completions)]
+
+    with tempfile.TemporaryDirectory() as tmp:
+        args = GRPOConfig(output_dir=tmp, per_device_train_batch_size=SMOL_PROMPTS * M, num_generations=M,
+                          max_completion_length=SMOL_TOKENS, max_steps=warmup + steps, learning_rate=1e-6,
+                          beta=0.0, logging_steps=10**6, save_strategy="no", report_to=[], use_cpu=True,
+                          temperature=1.0, top_p=1.0, seed=0, dataloader_num_workers=0)
+        data = Dataset.from_dict({"prompt": prompts})
+        trainer = GRPOTrainer(model=model, reward_funcs=[reward], args=args, train_dataset=data,
+                              processing_class=tok, callbacks=[Clock()])
+        parts: dict[str, float] = {}
+        _timed(trainer, "_generate", parts, "sampling")
+        _timed(trainer, "_calculate_rewards", parts, "scoring")
+        _timed(trainer, "_generate_and_score_completions", parts, "_gen_and_score")
+        trainer.train()
+    measured = [b - a for a, b in zip(stamps[warmup - 1:-1], stamps[warmup:])]
+    # parts accumulated over all steps; scale to the measured ones by the share of steps
+    n = warmup + steps
+    per = {k: v / n for k, v in parts.items()}
+    per["old/ref log-probs, advantages"] = per.pop("_gen_and_score") - per["sampling"] - per["scoring"]
+    per["loss forward + backward + optimiser"] = sum(measured) / steps - sum(per.values())
+    return {"step_times": measured, "parts_s_per_step": per, "peak_rss_mb": _peak_rss_mb()}
+
+
+def _with_pad(tok):
+    """A copy of the tokenizer with a pad token distinct from EOS (needed by CausalLMPolicy only)."""
+    import copy
+
+    tok = copy.deepcopy(tok)
+    if tok.pad_token_id is None or tok.pad_token_id == tok.eos_token_id:
+        tok.add_special_tokens({"pad_token": "<pad>"})
+    return tok
+
+
+def _child(kind: str, steps: int, warmup: int, threads: int, queue) -> None:
+    try:
+        queue.put(("ok", (_smol_ours if kind == "ours" else _smol_trl)(steps, warmup, threads)))
+    except Exception as exc:  # noqa: BLE001 - reported by the parent
+        queue.put(("error", f"{type(exc).__name__}: {exc}"))
+
+
+def bench_smollm2(steps: int, repeats: int, threads: int, warmup: int = 1) -> dict:
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    runs: dict[str, list[dict]] = {"ours": [], "trl": []}
+    for _ in range(repeats):
+        for kind in ("ours", "trl"):
+            queue = ctx.Queue()
+            proc = ctx.Process(target=_child, args=(kind, steps, warmup, threads, queue))
+            proc.start()
+            status, value = queue.get()
+            proc.join()
+            if status != "ok":
+                raise RuntimeError(f"{kind}: {value}")
+            runs[kind].append(value)
+    out: dict = {"setting": f"SmolLM2-135M-Instruct, {SMOL_PROMPTS}x{M} completions/step, {SMOL_TOKENS} new "
+                            f"tokens, T=1, top-p 1, beta 0, cpu, threads={threads}, {steps} steps x {repeats}"}
+    for kind, rs in runs.items():
+        times = [t for r in rs for t in r["step_times"]]
+        parts = {k: statistics.mean(r["parts_s_per_step"][k] for r in rs) for k in rs[0]["parts_s_per_step"]}
+        out[kind] = {"completions_per_s": {"best": SMOL_PROMPTS * M / min(times),
+                                           "median": SMOL_PROMPTS * M / statistics.median(times)},
+                     "s_per_step_parts": {k: round(v, 3) for k, v in parts.items()},
+                     "peak_rss_mb": max(r["peak_rss_mb"] for r in rs)}
+    out["ratio_ours_vs_trl"] = {k: out["ours"]["completions_per_s"][k] / out["trl"]["completions_per_s"][k]
+                                for k in ("best", "median")}
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=10)
@@ -115,8 +272,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--repeats", type=int, default=3, help="interleaved repetitions of ours vs TRL")
     ap.add_argument("--large", action="store_true", help="also a larger model (GPU: 8 layers, width 512)")
+    ap.add_argument("--smollm2", action="store_true", help="only the SmolLM2-135M setting, ours vs TRL")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.smollm2:
+        print(json.dumps(bench_smollm2(args.steps, args.repeats, args.threads), indent=2))
+        return
     result = {"setting": f"gpt2 4x128, {PROMPTS}x{M} completions/step, {NEW_TOKENS} new tokens, "
                          f"device={args.device}, threads={args.threads}"}
     s = bench_sampling(args.device, args.steps)

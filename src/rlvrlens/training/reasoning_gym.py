@@ -39,10 +39,14 @@ Every other key is passed to the dataset's config (``min_terms=2&max_terms=2&max
 are parsed as int, float, ``true``/``false``, or a comma-separated tuple (``operators=+,-``). The same
 from Python: :func:`rg_task` with keyword arguments.
 
-Example (needs reasoning-gym)::
-
-    >>> task = rg_task("basic_arithmetic", size=4, seed=0, min_terms=2, max_terms=2, max_digits=1,
-    ...                operators=("+", "-"), prefill="{expression} =")  # doctest: +SKIP
+Examples
+--------
+>>> task = rg_task("basic_arithmetic", size=4, seed=0, min_terms=2, max_terms=2, max_digits=1,
+...                allow_parentheses=False, operators=("+", "-"), prefill="{expression} =")
+>>> task.prompts[1].replace(PREFILL, " | "), task.accepted(1)
+('Calculate 4 - 1. Reply with only the answer. | 4 - 1 =', ['3', ' 3'])
+>>> task.rewards([task.prompts[1]] * 3, [" 3", "3", "3."]).tolist()
+[1.0, 1.0, 0.0]
 """
 
 from __future__ import annotations

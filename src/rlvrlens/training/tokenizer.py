@@ -39,3 +39,20 @@ def char_tokenizer(chars: str = DEFAULT_CHARS) -> PreTrainedTokenizerFast:
     backend.decoder = decoders.Fuse()
     return PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="<pad>", eos_token="<eos>",
                                    unk_token="<unk>")
+
+
+def chars_for_task(task, chars: str = DEFAULT_CHARS) -> str:
+    """``chars`` plus every other character of the task's prompts and accepted answers, in order of
+    first appearance: a character set for :func:`char_tokenizer` that encodes the whole task.
+
+    Examples
+    --------
+    >>> from rlvrlens.training.tasks import Task
+    >>> chars_for_task(Task("yn", ("is 3 odd?",), ("Yes",)), chars="0123456789 ")
+    '0123456789 isod?Ye'
+    """
+    seen = dict.fromkeys(chars)
+    for i, prompt in enumerate(task.prompts):
+        for text in [prompt, *(task.accepted(i) or [task.answers[i]])]:
+            seen.update(dict.fromkeys(text))
+    return "".join(seen)
