@@ -173,3 +173,48 @@ def test_smollm2_exact_success_lies_in_the_wilson_interval_of_sampling(smollm2):
     assert np.all((low <= p) & (p <= high)), (p, wins / 160)
     out = success_probabilities(smollm2, task)
     assert out["method"] == "exact" and np.allclose(out["p"], p)
+
+
+def _fake_gguf_loaders(monkeypatch, fail_saving=False):
+    """transformers' GGUF loaders replaced by a tiny Llama whose config carries a gguf quantization_config."""
+    import transformers
+
+    from rlvrlens.training.tokenizer import char_tokenizer
+
+    tok = char_tokenizer()
+    config = transformers.LlamaConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                      num_key_value_heads=2, vocab_size=len(tok))
+    torch.manual_seed(0)
+    model = transformers.LlamaForCausalLM(config)
+    model.config.quantization_config = {"quant_method": "gguf", "gguf_file": "m.gguf"}
+    seen = []
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained",
+                        lambda folder, gguf_file=None, **k: seen.append(gguf_file) or tok)
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", lambda folder, gguf_file=None, **k: model)
+    if fail_saving:
+        monkeypatch.setattr(type(tok), "save_pretrained", lambda self, path, **k: (_ for _ in ()).throw(OSError("disk full")))
+    return model, seen
+
+
+def test_convert_gguf_writes_a_plain_folder_atomically(monkeypatch, tmp_path):
+    from safetensors.torch import load_file
+
+    model, seen = _fake_gguf_loaders(monkeypatch)
+    src = tmp_path / "m.gguf"
+    src.write_bytes(b"GGUF")
+    dest = models.convert_gguf(src, tmp_path / "out" / "m")
+    assert seen == ["m.gguf"] and sorted(p.name for p in (tmp_path / "out").iterdir()) == ["m"]
+    import json
+
+    assert "quantization_config" not in json.loads((dest / "config.json").read_text())
+    saved = load_file(dest / "model.safetensors")
+    assert torch.equal(saved["model.layers.0.mlp.up_proj.weight"], model.state_dict()["model.layers.0.mlp.up_proj.weight"])
+
+
+def test_interrupted_conversion_leaves_nothing_behind(monkeypatch, tmp_path):
+    _fake_gguf_loaders(monkeypatch, fail_saving=True)
+    src = tmp_path / "m.gguf"
+    src.write_bytes(b"GGUF")
+    with pytest.raises(OSError, match="disk full"):
+        models.convert_gguf(src, tmp_path / "out" / "m")
+    assert list((tmp_path / "out").iterdir()) == []  # neither the folder nor its temporary
