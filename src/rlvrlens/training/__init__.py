@@ -7,7 +7,9 @@ be compared with the dynamics the theory predicts (THEORY.md §1-3).
 
 Modules: ``losses`` (loss pieces), ``policy`` (:class:`CausalLMPolicy`, :class:`TabularPolicy`),
 ``tokenizer``, ``tasks`` (tasks, verifiers, reward hooks), ``success`` (exact / estimated p(C|x)),
-``sft`` (warm start), ``tabular`` (exact KL-regularised update), ``config``, ``trainer``.
+``sft`` (warm start), ``tabular`` (exact KL-regularised update), ``config``, ``trainer``, ``models``
+(named pretrained models, GGUF cache), ``reasoning_gym`` (``rg:NAME`` tasks), ``enumeration`` (exact
+success over every tokenisation), ``showcase`` (SmolLM2 on reasoning-gym).
 Names are loaded lazily, so ``import rlvrlens.training.config`` does not import torch.
 """
 
@@ -18,7 +20,9 @@ import importlib
 _EXPORTS = {
     "TrainConfig": "config", "Trainer": "trainer", "load_policy": "trainer",
     "CausalLMPolicy": "policy", "TabularPolicy": "policy", "Rollout": "policy",
-    "char_tokenizer": "tokenizer",
+    "char_tokenizer": "tokenizer", "chars_for_task": "tokenizer", "PREFILL": "policy",
+    "resolve_model": "models", "MissingDependencyError": "models", "rg_task": "reasoning_gym",
+    "NotEnumerable": "enumeration", "smollm2_demo": "showcase",
     "Task": "tasks", "RewardFunction": "tasks", "RewardError": "tasks", "get_task": "tasks",
     "load_jsonl": "tasks", "modular_arithmetic": "tasks", "addition": "tasks", "chain_sum": "tasks",
     "exact_success": "success", "estimate_success": "success", "success_probabilities": "success",
