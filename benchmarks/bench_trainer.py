@@ -132,7 +132,7 @@ def _timed(obj, name: str, bucket: dict, key: str) -> None:
         finally:
             bucket[key] = bucket.get(key, 0.0) + time.perf_counter() - t0
 
-    setattr(obj, name, wrapper)
+    object.__setattr__(obj, name, wrapper)  # also on frozen dataclasses (Task)
 
 
 def _smol_task(n: int = 16):
@@ -171,7 +171,9 @@ def _smol_ours(steps: int, warmup: int, threads: int) -> dict:
             "peak_rss_mb": _peak_rss_mb()}
 
 
-def _smol_trl(steps: int, warmup: int, threads: int) -> dict:
+def _smol_trl(steps: int, warmup: int, threads: int, gradient_checkpointing: bool = False) -> dict:
+    """TRL's GRPOTrainer; its GRPOConfig turns gradient checkpointing on by default (slower, less
+    memory): off here, like ours, unless ``gradient_checkpointing`` (``--trl-checkpointing``)."""
     torch.set_num_threads(threads)
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
@@ -201,7 +203,8 @@ def _smol_trl(steps: int, warmup: int, threads: int) -> dict:
         args = GRPOConfig(output_dir=tmp, per_device_train_batch_size=SMOL_PROMPTS * M, num_generations=M,
                           max_completion_length=SMOL_TOKENS, max_steps=warmup + steps, learning_rate=1e-6,
                           beta=0.0, logging_steps=10**6, save_strategy="no", report_to=[], use_cpu=True,
-                          temperature=1.0, top_p=1.0, seed=0, dataloader_num_workers=0)
+                          temperature=1.0, top_p=1.0, seed=0, dataloader_num_workers=0,
+                          gradient_checkpointing=gradient_checkpointing)
         data = Dataset.from_dict({"prompt": prompts})
         trainer = GRPOTrainer(model=model, reward_funcs=[reward], args=args, train_dataset=data,
                               processing_class=tok, callbacks=[Clock()])
@@ -231,18 +234,24 @@ def _with_pad(tok):
 
 def _child(kind: str, steps: int, warmup: int, threads: int, queue) -> None:
     try:
-        queue.put(("ok", (_smol_ours if kind == "ours" else _smol_trl)(steps, warmup, threads)))
+        if kind == "ours":
+            value = _smol_ours(steps, warmup, threads)
+        else:
+            value = _smol_trl(steps, warmup, threads, gradient_checkpointing=kind == "trl-checkpointing")
+        queue.put(("ok", value))
     except Exception as exc:  # noqa: BLE001 - reported by the parent
         queue.put(("error", f"{type(exc).__name__}: {exc}"))
 
 
-def bench_smollm2(steps: int, repeats: int, threads: int, warmup: int = 1) -> dict:
+def bench_smollm2(steps: int, repeats: int, threads: int, warmup: int = 1, trl_checkpointing: bool = False) -> dict:
     import multiprocessing as mp
 
     ctx = mp.get_context("spawn")
     runs: dict[str, list[dict]] = {"ours": [], "trl": []}
+    if trl_checkpointing:
+        runs["trl-checkpointing"] = []
     for _ in range(repeats):
-        for kind in ("ours", "trl"):
+        for kind in runs:
             queue = ctx.Queue()
             proc = ctx.Process(target=_child, args=(kind, steps, warmup, threads, queue))
             proc.start()
@@ -260,8 +269,10 @@ def bench_smollm2(steps: int, repeats: int, threads: int, warmup: int = 1) -> di
                                            "median": SMOL_PROMPTS * M / statistics.median(times)},
                      "s_per_step_parts": {k: round(v, 3) for k, v in parts.items()},
                      "peak_rss_mb": max(r["peak_rss_mb"] for r in rs)}
-    out["ratio_ours_vs_trl"] = {k: out["ours"]["completions_per_s"][k] / out["trl"]["completions_per_s"][k]
-                                for k in ("best", "median")}
+    for kind in runs:
+        if kind != "ours":
+            out[f"ratio_ours_vs_{kind}"] = {k: out["ours"]["completions_per_s"][k] / out[kind]["completions_per_s"][k]
+                                            for k in ("best", "median")}
     return out
 
 
@@ -273,10 +284,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--repeats", type=int, default=3, help="interleaved repetitions of ours vs TRL")
     ap.add_argument("--large", action="store_true", help="also a larger model (GPU: 8 layers, width 512)")
     ap.add_argument("--smollm2", action="store_true", help="only the SmolLM2-135M setting, ours vs TRL")
+    ap.add_argument("--trl-checkpointing", action="store_true",
+                    help="--smollm2: also TRL with its default gradient checkpointing")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.smollm2:
-        print(json.dumps(bench_smollm2(args.steps, args.repeats, args.threads), indent=2))
+        print(json.dumps(bench_smollm2(args.steps, args.repeats, args.threads,
+                                       trl_checkpointing=args.trl_checkpointing), indent=2))
         return
     result = {"setting": f"gpt2 4x128, {PROMPTS}x{M} completions/step, {NEW_TOKENS} new tokens, "
                          f"device={args.device}, threads={args.threads}"}

@@ -20,7 +20,7 @@ import importlib
 _EXPORTS = {
     "TrainConfig": "config", "Trainer": "trainer", "load_policy": "trainer",
     "CausalLMPolicy": "policy", "TabularPolicy": "policy", "Rollout": "policy",
-    "char_tokenizer": "tokenizer", "chars_for_task": "tokenizer", "PREFILL": "policy",
+    "char_tokenizer": "tokenizer", "chars_for_task": "tokenizer", "PREFILL": "tasks",
     "resolve_model": "models", "MissingDependencyError": "models", "rg_task": "reasoning_gym",
     "NotEnumerable": "enumeration", "smollm2_demo": "showcase",
     "Task": "tasks", "RewardFunction": "tasks", "RewardError": "tasks", "get_task": "tasks",

@@ -28,6 +28,8 @@ from typing import Sequence
 
 import torch
 
+from rlvrlens.training.tasks import PREFILL
+
 __all__ = ["NotEnumerable", "VocabularyTrie", "vocabulary_trie", "tokenizations", "accepted_sequences",
            "exact_success_tokens", "unencodable_characters", "check_task_encodable"]
 
@@ -237,7 +239,7 @@ def check_task_encodable(policy, task) -> None:
         return
     bad: dict[str, list[str]] = {}
     for i, prompt in enumerate(task.prompts):
-        for c in unencodable_characters(tok, prompt.replace(_prefill_marker(), "")):
+        for c in unencodable_characters(tok, prompt.replace(PREFILL, "")):
             bad.setdefault(c, []).append(f"prompt {i}")
         for text in (task.accepted(i) or [task.answers[i]]):
             for c in unencodable_characters(tok, text):
@@ -247,9 +249,3 @@ def check_task_encodable(policy, task) -> None:
                           for c, where in list(bad.items())[:12])
         raise ValueError(f"task {task.name!r} has characters the tokenizer cannot encode: {shown}; use a "
                          "tokenizer whose vocabulary covers the task (e.g. char_tokenizer(chars_for_task(task)))")
-
-
-def _prefill_marker() -> str:
-    from rlvrlens.training.policy import PREFILL
-
-    return PREFILL

@@ -22,11 +22,8 @@ import torch
 import transformers
 
 from rlvrlens._validation import check_float, check_int
+from rlvrlens.training.tasks import PREFILL
 from rlvrlens.training.tokenizer import char_tokenizer
-
-
-#: Separates a prompt's user message from an assistant prefill (:meth:`CausalLMPolicy.format_prompt`).
-PREFILL = "<|prefill|>"
 
 
 def _end_of_turn(tokenizer) -> str | None:

@@ -54,8 +54,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from rlvrlens.training.policy import PREFILL
-from rlvrlens.training.tasks import RewardFunction, Task
+from rlvrlens.training.tasks import PREFILL, RewardFunction, Task
 
 __all__ = ["FORMATS", "rg_task", "parse_rg_spec", "extract_answer"]
 

@@ -21,6 +21,10 @@ import numpy as np
 
 from rlvrlens._validation import check_float, check_int
 
+#: Separates a prompt's user message from an assistant prefill: ``"What is 2+3?<|prefill|>2 + 3 ="``
+#: (:meth:`rlvrlens.training.policy.CausalLMPolicy.format_prompt` renders it).
+PREFILL = "<|prefill|>"
+
 #: ``verifier(completion, answer) -> bool``.
 Verifier = Callable[[str, str], bool]
 
