@@ -21,6 +21,8 @@ AGGREGATIONS = ("seq-mean-token-mean", "bnpo", "dapo", "seq-sum-constant")
 AGGREGATION_ALIASES = {"token-mean": "bnpo", "grpo": "seq-mean-token-mean", "dr_grpo": "seq-sum-constant"}
 #: KL estimators of KL(pi_theta || pi_ref) from samples of pi_theta (Schulman 2020).
 KL_ESTIMATORS = ("k1", "k2", "k3")
+#: Architectures of a fresh model (``CausalLMPolicy.from_config``).
+ARCHS = ("gpt2", "llama")
 #: Autocast precisions (``fp32``: none).
 PRECISIONS = ("fp32", "bf16", "fp16")
 #: Warm-start steps of a fresh model when ``warm_start_steps`` is not given (a ``--model`` gets 0).
@@ -151,6 +153,10 @@ class TrainConfig:
             raise TypeError(f"scheme_params must be a table of scheme parameters, got {self.scheme_params!r}")
         if self.device is not None and not re.fullmatch(r"cpu|cuda(:\d+)?", str(self.device)):
             raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
+        if self.arch not in ARCHS:
+            raise ValueError(f"arch must be one of {ARCHS}, got {self.arch!r}")
+        if self.width % self.n_head:
+            raise ValueError(f"width must be divisible by n_head, got width={self.width}, n_head={self.n_head}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         for name in ("kl_in_reward", "gradient_checkpointing"):
@@ -171,43 +177,45 @@ class TrainConfig:
             raise ValueError(f"unknown config option(s): {', '.join(unknown)}")
         return cls(**data)
 
+    @staticmethod
+    def read_fields(path: str | Path) -> dict[str, Any]:
+        """The fields a file sets, unvalidated: a ``.json`` object (a run's ``config.json``), a TOML
+        file (any other name; top-level keys are field names, ``[scheme_params]`` a table), or a
+        run directory (its ``config.json``). One-line errors for a missing, unreadable or invalid file."""
+        path = Path(path)
+        if path.is_dir():
+            path = path / "config.json"
+        is_json = path.suffix == ".json"
+        try:
+            if is_json:
+                data = json.loads(path.read_text())
+            else:
+                with open(path, "rb") as fh:
+                    data = tomllib.load(fh)
+        except FileNotFoundError:
+            raise FileNotFoundError(f"config file {str(path)!r} does not exist") from None
+        except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise ValueError(f"config file {str(path)!r} is not valid {'JSON' if is_json else 'TOML'}: {exc}") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise OSError(f"cannot read config file {str(path)!r}: {getattr(exc, 'strerror', None) or exc}") from None
+        if not isinstance(data, dict):
+            raise ValueError(f"config file {str(path)!r} must hold an object of TrainConfig fields")
+        return data
+
     @classmethod
     def from_toml(cls, path: str | Path) -> "TrainConfig":
         """Read a TOML file whose top-level keys are field names (``[scheme_params]`` a table)."""
-        try:
-            with open(path, "rb") as fh:
-                data = tomllib.load(fh)
-        except FileNotFoundError:
-            raise FileNotFoundError(f"config file {str(path)!r} does not exist") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ValueError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise OSError(f"cannot read config file {str(path)!r}: {exc}") from None
-        return cls.from_dict(data)
+        return cls.from_dict(cls.read_fields(path))
 
     @classmethod
     def from_json(cls, path: str | Path) -> "TrainConfig":
         """Read a JSON object of field names, e.g. a run directory's ``config.json``."""
-        try:
-            data = json.loads(Path(path).read_text())
-        except FileNotFoundError:
-            raise FileNotFoundError(f"config file {str(path)!r} does not exist") from None
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"config file {str(path)!r} is not valid JSON: {exc}") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise OSError(f"cannot read config file {str(path)!r}: {exc}") from None
-        if not isinstance(data, dict):
-            raise ValueError(f"config file {str(path)!r} must hold a JSON object of TrainConfig fields")
-        return cls.from_dict(data)
+        return cls.from_dict(cls.read_fields(path))
 
     @classmethod
     def from_file(cls, path: str | Path) -> "TrainConfig":
-        """A ``.json`` file (a run's ``config.json``) or a TOML file (any other name); a run
-        directory means its ``config.json``."""
-        path = Path(path)
-        if path.is_dir():
-            path = path / "config.json"
-        return cls.from_json(path) if path.suffix == ".json" else cls.from_toml(path)
+        """:meth:`from_json` for a ``.json`` file or a run directory, else :meth:`from_toml`."""
+        return cls.from_dict(cls.read_fields(path))
 
     def differences(self, other: "TrainConfig", *, ignore: tuple[str, ...] = ()) -> list[str]:
         """``"field: self's value -> other's value"`` for each field that differs (``ignore`` left out).

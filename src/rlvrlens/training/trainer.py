@@ -54,25 +54,40 @@ def build_task(config: TrainConfig) -> Task:
                          f"{config.task!r} checks answers with its own exact-match verifier")
     if not config.task.strip():
         raise ValueError("task must be a built-in task name or a .jsonl file, got ''")
-    return get_task(config.task, n=config.n_prompts, seed=config.task_seed, verifier=config.verifier)
+    if config.task.endswith(".jsonl") and not Path(config.task).exists():
+        raise FileNotFoundError(f"task file {config.task!r} does not exist")
+    try:
+        return get_task(config.task, n=config.n_prompts, seed=config.task_seed, verifier=config.verifier)
+    except OSError as exc:
+        raise type(exc)(f"cannot read task file {config.task!r}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"cannot read task file {config.task!r}: not UTF-8 text ({exc.reason})") from None
 
 
 def build_policy(config: TrainConfig) -> CausalLMPolicy:
-    """The config's model: a local folder (``config.model``) or a fresh tiny one; one-line errors."""
+    """The config's model: a local folder (``config.model``) or a fresh tiny one."""
     if not config.model:
         return CausalLMPolicy.from_config(config.arch, n_layer=config.n_layer, width=config.width,
                                           n_head=config.n_head, seed=config.seed)
-    path = Path(config.model)
-    if not path.exists() and (os.sep in config.model or config.model.startswith(".")):
-        raise FileNotFoundError(f"model {config.model!r} does not exist")
+    return load_model(config.model)
+
+
+def load_model(spec: str | Path) -> CausalLMPolicy:
+    """:meth:`CausalLMPolicy.from_pretrained` with one-line errors naming the model (missing,
+    unreadable, corrupt folder)."""
+    spec = str(spec)
+    if not spec.strip():
+        raise ValueError("model must be a model folder (or a named model), got ''")
+    if not Path(spec).exists() and (os.sep in spec or spec.startswith(".")):
+        raise FileNotFoundError(f"model {spec!r} does not exist")
     try:
-        return CausalLMPolicy.from_pretrained(config.model)
-    except (ValueError, OSError) as exc:
-        if isinstance(exc, (FileNotFoundError, PermissionError)) or "model" in str(exc).split("\n")[0]:
-            raise type(exc)(_first_line(exc)) from None
-        raise ValueError(f"cannot load model {config.model!r}: {_first_line(exc)}") from None
-    except Exception as exc:  # corrupt weights or config (safetensors, json, torch errors)
-        raise ValueError(f"cannot load model {config.model!r} (corrupt or not a model folder): "
+        return CausalLMPolicy.from_pretrained(spec)
+    except (FileNotFoundError, PermissionError) as exc:
+        raise type(exc)(f"cannot load model {spec!r}: {_first_line(exc)}") from None
+    except ImportError as exc:  # a missing optional package: its message says what to install
+        raise ValueError(f"cannot load model {spec!r}: {_first_line(exc)}") from None
+    except Exception as exc:  # corrupt weights or config (OSError, safetensors, json, torch errors)
+        raise ValueError(f"cannot load model {spec!r} (corrupt or not a model folder): "
                          f"{type(exc).__name__}: {_first_line(exc)}") from None
 
 
@@ -246,7 +261,7 @@ class Trainer:
             raise ValueError(f"this run needs at least {_format_bytes(need)} of memory per step "
                              f"({config.prompts_per_step} prompts x num_generations {config.num_generations} "
                              f"completions of {self.max_new_tokens} tokens), more than the {_format_bytes(have)} "
-                             f"of {target.type}; lower num_generations, prompts_per_step or max_new_tokens")
+                             f"of {target.type.upper()} memory; lower num_generations, prompts_per_step or max_new_tokens")
         M = config.num_generations
         self.scheme = scheme if scheme is not None else get_scheme(config.scheme, M, **config.scheme_params)
         if not isinstance(self.scheme, WeightScheme) or self.scheme.M != M:
