@@ -102,3 +102,17 @@ def test_new_names_are_exported():
     for name in ("Policy", "ExactKLPolicy", "SavablePolicy", "Callback", "MACHINE_METRICS", "RunLock",
                  "RunDirError", "read_jsonl", "tempered_logprobs", "estimate_step_memory"):
         assert name in training.__all__ and getattr(training, name) is not None
+
+
+def test_warm_start_of_a_given_model_is_applied_or_recorded_as_none(tmp_path, tiny_policy_factory):
+    """--model: no warm start unless asked, and the recorded config says 0; asked, it is applied."""
+    tiny_policy_factory(seed=5).save_pretrained(tmp_path / "m")
+    saved = torch.cat([p.flatten() for p in tiny_policy_factory(seed=5).parameters()])
+    common = dict(task="mod", n_prompts=4, num_generations=2, prompts_per_step=2, steps=0, model=str(tmp_path / "m"))
+    plain = Trainer(TrainConfig(**common))
+    assert plain.config.warm_start_steps == 0
+    assert torch.equal(torch.cat([p.detach().flatten() for p in plain.policy.parameters()]), saved)
+    warmed = Trainer(TrainConfig(**common, warm_start_steps=3), tmp_path / "run")
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["warm_start_steps"] == 3
+    assert not torch.equal(torch.cat([p.detach().flatten() for p in warmed.policy.parameters()]), saved)
+    assert TrainConfig().warm_start_steps == 60  # a fresh model keeps its warm start
