@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import torch
 
-from rlvrlens.objectives import get_scheme
 from rlvrlens.training import TabularPolicy, Task, TrainConfig, Trainer
 from rlvrlens.training.success import exact_success, success_probabilities
 from rlvrlens.training.tasks import RewardFunction, get_task
