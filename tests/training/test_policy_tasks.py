@@ -195,11 +195,11 @@ def test_logprobs_recorded_while_sampling_equal_teacher_forcing(tiny_policy_fact
     plain = pol.sample(prompts, 3, generator=torch.Generator().manual_seed(5), max_new_tokens=4, temperature=0.7)
     assert torch.equal(fused.completion_ids, plain.completion_ids) and plain.logp is None
     grads = []
-    for logp, ent in [(fused.logp, fused.entropy), pol.token_logprobs(plain)]:
+    for logp, ent in [(fused.logp, fused.entropy), pol.token_logprobs(plain, temperature=0.7)]:
         pol.model.zero_grad()
         (logp.sum() + 0.1 * ent.sum()).backward()
         grads.append(torch.cat([p.grad.flatten() for p in pol.parameters() if p.grad is not None]))
-    ref_logp, ref_ent = pol.token_logprobs(plain)
+    ref_logp, ref_ent = pol.token_logprobs(plain, temperature=0.7)
     assert torch.allclose(fused.logp, ref_logp, atol=1e-5) and torch.allclose(fused.entropy, ref_ent, atol=1e-5)
     assert ((grads[0] - grads[1]).norm() / grads[1].norm()).item() < 1e-5
 
@@ -214,12 +214,13 @@ def test_oneof_verifier_is_enumerable():
 
 def test_scoring_after_sampling_equals_differentiating_the_decoding_loop(tiny_policy_factory):
     """``differentiate_sampling`` False (sample, then teacher forcing) and True (the decode itself)
-    give the same tokens, log-probabilities and gradients (to float32 rounding, ~1e-6)."""
+    give the same tokens, log-probabilities (of the tempered nucleus) and gradients (to float32 rounding)."""
     out = []
     for fused in (True, False):
         pol = tiny_policy_factory(seed=2, arch="llama")
         pol.differentiate_sampling = fused
-        r = pol.sample(["12+3=", "7*8="], 3, generator=torch.Generator().manual_seed(5), max_new_tokens=5, with_grad=True)
+        r = pol.sample(["12+3=", "7*8="], 3, generator=torch.Generator().manual_seed(5), max_new_tokens=5,
+                       temperature=0.7, top_p=0.9, with_grad=True)
         (r.logp.sum() + 0.1 * r.entropy.sum()).backward()
         out.append((r.completion_ids, r.logp.detach(), r.entropy.detach(),
                     torch.cat([p.grad.flatten() for p in pol.parameters()])))

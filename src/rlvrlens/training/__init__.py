@@ -7,9 +7,11 @@ be compared with the dynamics the theory predicts (THEORY.md §1-3).
 
 Modules: ``losses`` (loss pieces), ``policy`` (:class:`CausalLMPolicy`, :class:`TabularPolicy`),
 ``tokenizer``, ``tasks`` (tasks, verifiers, reward hooks), ``success`` (exact / estimated p(C|x)),
-``sft`` (warm start), ``tabular`` (exact KL-regularised update), ``config``, ``trainer``, ``models``
-(named pretrained models, GGUF cache), ``reasoning_gym`` (``rg:NAME`` tasks), ``enumeration`` (exact
-success over every tokenisation), ``showcase`` (SmolLM2 on reasoning-gym).
+``sft`` (warm start), ``tabular`` (exact KL-regularised update), ``config``, ``trainer``,
+``protocol`` (the :class:`Policy` protocol the trainer depends on), ``rundir`` (run directories:
+checks, lock, JSONL logs), ``models`` (named pretrained models, GGUF cache), ``reasoning_gym``
+(``rg:NAME`` tasks), ``enumeration`` (exact success over every tokenisation), ``showcase``
+(SmolLM2 on reasoning-gym).
 Names are loaded lazily, so ``import rlvrlens.training.config`` does not import torch.
 """
 
@@ -29,6 +31,9 @@ _EXPORTS = {
     "warm_start": "sft", "kl_regularised_step": "tabular",
     "masked_mean": "losses", "masked_sum": "losses", "aggregate": "losses",
     "clipped_policy_loss": "losses", "kl_estimate": "losses", "group_weights": "losses",
+    "Policy": "protocol", "ExactKLPolicy": "protocol", "SavablePolicy": "protocol",
+    "Callback": "trainer", "MACHINE_METRICS": "trainer", "estimate_step_memory": "trainer",
+    "tempered_logprobs": "policy", "RunLock": "rundir", "RunDirError": "rundir", "read_jsonl": "rundir",
 }
 __all__ = sorted(_EXPORTS)
 
