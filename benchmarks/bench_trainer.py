@@ -109,7 +109,7 @@ def bench_trl(device: str, steps: int, warmup: int = 2) -> dict | None:
                           max_completion_length=NEW_TOKENS, max_steps=warmup + steps, learning_rate=1e-5,
                           beta=0.0, logging_steps=10**6, save_strategy="no", report_to=[],
                           use_cpu=device == "cpu", temperature=1.0, top_p=1.0, seed=0,
-                          dataloader_num_workers=0)
+                          dataloader_num_workers=0, bf16=False, gradient_checkpointing=False)
         data = Dataset.from_dict({"prompt": list(task.prompts), "answer": list(task.answers)})
         trainer = GRPOTrainer(model=pol.model, reward_funcs=[reward], args=args, train_dataset=data,
                               processing_class=pol.tokenizer, callbacks=[Clock()])
@@ -156,7 +156,7 @@ def _smol_ours(steps: int, warmup: int, threads: int) -> dict:
                       warm_start_steps=0, learning_rate=1e-6, eval_steps=10**6, save_steps=10**6, temperature=1.0)
     tr = Trainer(cfg, None, policy=policy, task=task)
     parts: dict[str, float] = {}
-    _timed(tr.policy, "sample", parts, "sampling (with grad)")
+    _timed(tr.policy, "sample", parts, "sampling + teacher-forced forward")
     _timed(tr.task, "rewards", parts, "scoring")
     for _ in range(warmup):
         tr.rl_step()
@@ -172,8 +172,10 @@ def _smol_ours(steps: int, warmup: int, threads: int) -> dict:
 
 
 def _smol_trl(steps: int, warmup: int, threads: int, gradient_checkpointing: bool = False) -> dict:
-    """TRL's GRPOTrainer; its GRPOConfig turns gradient checkpointing on by default (slower, less
-    memory): off here, like ours, unless ``gradient_checkpointing`` (``--trl-checkpointing``)."""
+    """TRL's GRPOTrainer in float32 like ours (GRPOConfig defaults to bf16 autocast, which on a CPU
+    without bf16 matrix units runs every matmul through a slow fallback GEMM). GRPOConfig also turns
+    gradient checkpointing on by default (slower, less memory): off here, like ours, unless
+    ``gradient_checkpointing`` (``--trl-checkpointing``)."""
     torch.set_num_threads(threads)
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
@@ -204,7 +206,7 @@ def _smol_trl(steps: int, warmup: int, threads: int, gradient_checkpointing: boo
                           max_completion_length=SMOL_TOKENS, max_steps=warmup + steps, learning_rate=1e-6,
                           beta=0.0, logging_steps=10**6, save_strategy="no", report_to=[], use_cpu=True,
                           temperature=1.0, top_p=1.0, seed=0, dataloader_num_workers=0,
-                          gradient_checkpointing=gradient_checkpointing)
+                          gradient_checkpointing=gradient_checkpointing, bf16=False)
         data = Dataset.from_dict({"prompt": prompts})
         trainer = GRPOTrainer(model=model, reward_funcs=[reward], args=args, train_dataset=data,
                               processing_class=tok, callbacks=[Clock()])
