@@ -60,6 +60,7 @@ def smollm2_demo(out_dir: str | Path, *, n_prompts: int = 6, seed: int = 0, mode
     ax.set_xticks(range(len(p)), labels, rotation=30, ha="right")
     ax.set_ylim(0, 1)
     ax.set_ylabel("success probability p(C|x)")
+    ax.set_xlabel("prompt (prefilled expression = right answer)")
     ax.set_title("SmolLM2-135M-Instruct on reasoning-gym basic_arithmetic (T = 1)")
     ax.legend(loc="upper right")
     fig.tight_layout()
