@@ -39,7 +39,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from rlvrlens._validation import check_float, check_int, check_probabilities
-from rlvrlens.objectives.catalogue import dr_grpo, grpo, reinforce, reinforce_rej, rloo
+from rlvrlens.objectives.catalogue import dr_grpo, dynamic_sampling, gpg, grpo, reinforce, reinforce_rej, rloo
 from rlvrlens.objectives.registry import Entry, Registry
 from rlvrlens.objectives.scheme import WeightScheme
 
@@ -222,6 +222,32 @@ def verl_gpg(M: int, p_batch: object = None) -> WeightScheme:
     return _scaled(dr_grpo(M), 1.0 / pbar, "verl-gpg", {"p_batch": pb})
 
 
+def trl_gpg(M: int, p_batch: object = None) -> WeightScheme:
+    """TRL ``GPGTrainer``: ``scale_rewards="none"`` (``r - group mean``) with the loss divided by the
+    fraction of the batch's groups whose rewards are not all equal (GPG eq. 7), modelled for
+    ``p_batch`` by its large-batch limit ``mean(1 - p^M - (1-p)^M)``: the catalogue's ``gpg``.
+
+    Source: huggingface/trl ``trl/experimental/gpg/gpg_trainer.py``, ``GPGTrainer``, commit ``6b3c38e``.
+    """
+    M = check_int("M", M, minimum=2)
+    pb = _check_p_batch("trl-gpg", p_batch)
+    return _renamed(gpg(M, pb), "trl-gpg", {"p_batch": pb})
+
+
+def verl_dapo(M: int, epsilon: float = 1e-6, p_batch: object = None) -> WeightScheme:
+    """verl DAPO recipe: ``adv_estimator=grpo`` with ``algorithm.filter_groups.enable=True`` (metric
+    ``acc``): groups whose accuracies are all equal are dropped and the batch refilled, modelled for
+    ``p_batch`` by :func:`rlvrlens.objectives.dynamic_sampling` (GRPO already gives such groups
+    weight 0, so only the batch normalisation ``1/kappa`` changes).
+
+    Source: volcengine/verl ``recipe/dapo`` (``dapo_ray_trainer.py``, ``filter_groups``), commit ``012be9d``.
+    """
+    M = check_int("M", M, minimum=2)
+    pb = _check_p_batch("verl-dapo", p_batch)
+    base = grpo(M, eps=_check_eps("epsilon", epsilon), std="sample")
+    return _renamed(dynamic_sampling(base, pb), "verl-dapo", {"epsilon": float(epsilon), "p_batch": pb})
+
+
 def verl_grpo_passk(M: int, norm_adv_by_std_in_grpo: bool = True, epsilon: float = 1e-6) -> WeightScheme:
     """verl ``adv_estimator=grpo_passk``: only the best answer of a group gets
     ``r_max - r_second_max`` (divided by ``torch.std + epsilon`` by default), everyone else 0.
@@ -376,6 +402,9 @@ PRESETS = Registry("preset", [
     Preset("verl-grpo", verl_grpo, "arcsin", "verl", "algorithm.adv_estimator=grpo [norm_adv_by_std_in_grpo]"),
     Preset("verl-rloo", verl_rloo, "t", "verl", "algorithm.adv_estimator=rloo"),
     Preset("verl-gpg", verl_gpg, "t", "verl", "algorithm.adv_estimator=gpg"),
+    Preset("verl-dapo", verl_dapo, "arcsin", "verl",
+           "algorithm.adv_estimator=grpo, algorithm.filter_groups.enable=True (DAPO dynamic sampling)"),
+    Preset("trl-gpg", trl_gpg, "t", "TRL", "GPGConfig (scale_rewards='none', bias_correction=True)"),
     Preset("verl-grpo-passk", verl_grpo_passk, None, "verl", "algorithm.adv_estimator=grpo_passk"),
     Preset("verl-reinforce-plus-plus-baseline", verl_reinforce_plus_plus_baseline, "t", "verl",
            "algorithm.adv_estimator=reinforce_plus_plus_baseline"),
