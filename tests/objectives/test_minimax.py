@@ -106,3 +106,22 @@ def test_repr_is_one_readable_line():
     text = repr(design("log(t/(1-t))", 64, interval=INTERVAL))
     assert "\n" not in text and "array" not in text and len(text) < 200
     assert text.startswith("DesignResult('design[log(t/(1-t))]', M=64, method='quasi', exact=False, error=0.0392")
+
+
+def test_front_figure_from_designs():
+    from rlvrlens.figures.objectives import plot_design_front
+
+    weights = [2.0, 8.0, 32.0]
+    front = design_front("log(t/(1-t))", 16, weights, interval=INTERVAL)
+    closed = log_odds(16)
+    from rlvrlens.objectives import second_moment
+
+    grid = np.linspace(*INTERVAL, 201)
+    fig = plot_design_front({"minimax": ([r.second_moment for r in front], [r.error for r in front])},
+                            points={"log_odds (closed form)": (float(second_moment(closed, grid).max()),
+                                                               sup_error(closed, "log(t/(1-t))"))},
+                            bounds={"minimax": weights}, title="logit target, M = 16")
+    ax = fig.axes[0]
+    assert [line.get_label() for line in ax.lines] == ["minimax", "log_odds (closed form)"]
+    assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
+    assert len(ax.texts) == 3

@@ -3,6 +3,34 @@
 Each constructor returns a :class:`~rlvrlens.objectives.WeightScheme` with its ``(a, b)`` table,
 its formula for real-valued rewards where the scheme has one, exact sympy coefficients, and the
 name of its ``M -> infinity`` limit.
+
+What is covered. Every rule whose weight for answer ``i`` is a function of its own 0/1 reward
+``R_i`` and the number ``S_i`` of right answers among the others: REINFORCE, RLOO, Dr. GRPO, GRPO
+(both std conventions, either ``eps``), rejection sampling/RAFT, Reinforce-Rej, log-odds, pass@k,
+and the 2025-26 rules MaxRL (any truncation order, with or without the mean baseline), PKPO
+(binary estimators without baseline, leave-one-out, and ``k-1``), W-REINFORCE and NSR, F-GRPO,
+GPG; DAPO's dynamic sampling is an option on any of them (:func:`dynamic_sampling`). Batch-level
+statistics (a batch std, GPG's informative fraction) are modelled by their large-batch limit.
+
+What is not, and why. The theory (Davis & Recht 2025, Thm 1) needs the step to be
+``(1/M) sum_i Z_i grad log pi(y_i)`` with ``Z_i`` a function of the rewards alone, so that its
+expectation is ``h_M'(p) grad p``. Rules whose weights depend on the sampled tokens or on the model's
+probabilities are outside it:
+
+* token-level rules: PPO/GAE with a learned critic (advantages per token from a value model),
+  VAPO, token-level entropy bonuses or entropy-based advantage shaping, the ``top_entropy_quantile``
+  token masks;
+* likelihood-dependent rules: importance ratios and their clipping (PPO/GRPO clip, DAPO's
+  clip-higher, CISPO, GSPO, GMPO: the weight depends on ``pi/pi_old``), the unlikeliness reward
+  (depends on ``pi(y_i)``), KL penalties and their estimators (the dynamics layer treats ``beta``
+  and the KL estimator separately);
+* length-dependent rules: DAPO's overlong reward shaping, length penalties and per-token loss
+  normalisation with unequal lengths (``loss_type="dapo"/"bnpo"`` reweight answers by length);
+* continuous or learned rewards beyond 0/1 (the tables are for 0/1; a formula handles real rewards
+  where the scheme has one, but ``h_M`` is defined for 0/1).
+
+With on-policy sampling and one gradient step per batch the ratio is 1 and clipping is inert, so a
+clipped GRPO/DAPO/CISPO step reduces to its scheme here; off-policy steps do not.
 """
 
 from __future__ import annotations
