@@ -49,6 +49,8 @@ def test_design_minimax_with_a_weight_bound(capsys):
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "minimax (LP, HiGHS) with |a_s|, |b_s| <= 20" in out and "max E[Z^2]" in out
+    assert main(argv + ["--monotone"]) == 0
+    assert "<= 20 and c_s >= 0" in capsys.readouterr().out
     assert main(argv + ["--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["method"] == "minimax" and data["max_weight"] == 20.0

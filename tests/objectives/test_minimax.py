@@ -125,3 +125,13 @@ def test_front_figure_from_designs():
     assert [line.get_label() for line in ax.lines] == ["minimax", "log_odds (closed form)"]
     assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
     assert len(ax.texts) == 3
+
+
+@pytest.mark.parametrize("method", ["minimax", "lsq"])
+def test_monotone_fits_keep_c_non_negative_and_still_beat_the_closed_form(method):
+    for M in (16, 64):
+        r = design("log(t/(1-t))", M, method=method, interval=INTERVAL, monotone=True)
+        assert r.scheme.c.min() >= 0 and r.scheme.params["monotone"] is True
+        assert r.error < sup_error(log_odds(M), "log(t/(1-t))")
+    with pytest.raises(ValueError, match="monotone applies only"):
+        design("log(t)", 8, monotone=True)

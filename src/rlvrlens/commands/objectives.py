@@ -37,6 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "smallest sup error; lsq: least squares")
     p.add_argument("--max-weight", type=float, default=None,
                    help="minimax/lsq: bound on |a_s| and |b_s|")
+    p.add_argument("--monotone", action="store_true",
+                   help="minimax/lsq: require c_s >= 0 (h_M non-decreasing, like the target)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run_design)
 
@@ -85,7 +87,7 @@ def run_h(args: argparse.Namespace) -> int:
 def run_design(args: argparse.Namespace) -> int:
     interval = tuple(args.interval) if args.interval else None
     result = design(args.target, args.M, split=args.split, nodes=args.nodes, interval=interval,
-                    method=args.method, max_weight=args.max_weight)
+                    method=args.method, max_weight=args.max_weight, monotone=args.monotone)
     s = result.scheme
     if args.json:
         print_json({"scheme": s.describe(), "exact": result.exact, "error": result.error,
@@ -102,6 +104,8 @@ def run_design(args: argparse.Namespace) -> int:
                 "lsq": "least squares"}[result.method]
     if result.max_weight is not None:
         kind += f" with |a_s|, |b_s| <= {result.max_weight:g}"
+    if s.params.get("monotone"):
+        kind += " and c_s >= 0" if result.max_weight is not None else " with c_s >= 0"
     lo, hi = result.interval
     print(f"{kind}: sup |h_M - h - k| = {result.error:.6g} on [{lo:g}, {hi:g}] with k = {result.constant:.6g}")
     print(f"largest second moment of a weight on the interval: max E[Z^2] = {result.second_moment:.6g}")

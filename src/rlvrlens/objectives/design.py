@@ -255,17 +255,31 @@ def _value_matrix(M: int, t: np.ndarray) -> np.ndarray:
     return special.betainc(s[None, :] + 1.0, (M - s)[None, :], t[:, None]) / M
 
 
-def _weight_bounds(M: int, split: Any, max_weight: float | None) -> np.ndarray | None:
-    """Bound on ``|c_s|`` implied by ``|a_s|, |b_s| <= max_weight`` for the split."""
-    if max_weight is None:
+def _weight_bounds(M: int, split: Any, max_weight: float | None,
+                   monotone: bool) -> tuple[np.ndarray, np.ndarray] | None:
+    """Bounds ``lower <= c_s <= upper`` implied by ``|a_s|, |b_s| <= max_weight`` for the split and,
+    with ``monotone``, by ``c_s >= 0`` (then ``h'_M >= 0``: ``h_M`` non-decreasing like the target)."""
+    if max_weight is None and not monotone:
         return None
-    if not isinstance(split, str):
-        raise ValueError("max_weight needs split='right' or 'centred' (a callable split is not bounded)")
-    if split == "right" or M == 1:
-        return np.full(M, max_weight)
-    s = np.arange(M)
-    frac = np.maximum(s, M - 1 - s) / (M - 1)
-    return max_weight / frac
+    upper = np.full(M, np.inf)
+    if max_weight is not None:
+        if not isinstance(split, str):
+            raise ValueError("max_weight needs split='right' or 'centred' (a callable split is not bounded)")
+        if split == "right" or M == 1:
+            upper = np.full(M, max_weight)
+        else:
+            s = np.arange(M)
+            upper = max_weight * (M - 1) / np.maximum(s, M - 1 - s)
+    lower = np.zeros(M) if monotone else -upper
+    return lower, upper
+
+
+def _feasible(c: np.ndarray, bound) -> bool:
+    if bound is None:
+        return True
+    lower, upper = bound
+    tol = 1e-9 * (1.0 + np.abs(c))
+    return bool(np.all(c >= lower - tol) and np.all(c <= upper + tol))
 
 
 #: Number of basis functions of the correction to ``c`` (Chebyshev polynomials in ``s``).
@@ -289,14 +303,14 @@ def _fit(method: str, M: int, grid: np.ndarray, y_fn: Callable[[np.ndarray], np.
     y_dense = y_fn(grid)
     A_dense = _value_matrix(M, grid)
     if bound is not None:
-        c0 = np.clip(c0, -bound, bound)  # a feasible start
+        c0 = np.clip(c0, *bound)  # a feasible start
         if method == "lsq":  # bounded least squares directly in c (bounded variables, BVLS)
             from scipy import optimize
 
             big = np.full(1, np.inf)
             res = optimize.lsq_linear(np.hstack([A_dense, -np.ones((grid.size, 1))]), y_dense,
-                                      bounds=(np.r_[-bound, -big], np.r_[bound, big]), method="bvls")
-            return np.clip(res.x[:M], -bound, bound)
+                                      bounds=(np.r_[bound[0], -big], np.r_[bound[1], big]), method="bvls")
+            return np.clip(res.x[:M], *bound)
     n_cheb = min(1500, max(300, 3 * M))
     cheb = 0.5 * (lo + hi) + 0.5 * (hi - lo) * np.cos(np.pi * (np.arange(n_cheb) + 0.5) / n_cheb)
     J = min(M, _N_BASIS)
@@ -308,7 +322,7 @@ def _fit(method: str, M: int, grid: np.ndarray, y_fn: Callable[[np.ndarray], np.
     for _ in range(4):
         r_dense = y_dense - A_dense @ c
         err = 0.5 * float(r_dense.max() - r_dense.min())
-        if err < best_err and (bound is None or (np.abs(c) <= bound * (1 + 1e-9)).all()):
+        if err < best_err and _feasible(c, bound):
             best_c, best_err = c, err
         dev = np.abs(r_dense - 0.5 * (r_dense.max() + r_dense.min()))
         pts = np.union1d(cheb, grid[np.argsort(dev)[-200:]])
@@ -317,15 +331,15 @@ def _fit(method: str, M: int, grid: np.ndarray, y_fn: Callable[[np.ndarray], np.
         sigma = float(np.abs(r - r.mean()).max())
         if sigma == 0.0:
             break
-        limits = None if bound is None else ((-bound - c) / sigma, (bound - c) / sigma)
+        limits = None if bound is None else ((bound[0] - c) / sigma, (bound[1] - c) / sigma)
         beta = _solve(method, A @ basis, r / sigma, basis, limits)
         if beta is None:
             break
         c = c + sigma * (basis @ beta)
     r_dense = y_dense - A_dense @ c
-    if 0.5 * float(r_dense.max() - r_dense.min()) < best_err and (bound is None or (np.abs(c) <= bound * (1 + 1e-9)).all()):
+    if 0.5 * float(r_dense.max() - r_dense.min()) < best_err and _feasible(c, bound):
         best_c = c
-    return best_c if bound is None else np.clip(best_c, -bound, bound)
+    return best_c if bound is None else np.clip(best_c, *bound)
 
 
 def _linprog(cost: np.ndarray, A_ub: np.ndarray, b_ub: np.ndarray, bounds: list) -> np.ndarray | None:
@@ -348,8 +362,9 @@ def _solve(method: str, Q: np.ndarray, r: np.ndarray, basis: np.ndarray, limits)
         rhs = [r, -r]
         if limits is not None:
             zeros = np.zeros((basis.shape[0], 2))
-            rows += [np.hstack([basis, zeros]), np.hstack([-basis, zeros])]
-            rhs += [limits[1], -limits[0]]
+            up, down = np.isfinite(limits[1]), np.isfinite(limits[0])
+            rows += [np.hstack([basis, zeros])[up], np.hstack([-basis, zeros])[down]]
+            rhs += [limits[1][up], -limits[0][down]]
         cost = np.zeros(J + 2)
         cost[-1] = 1.0
         sol = _linprog(cost, np.vstack(rows), np.concatenate(rhs), [(None, None)] * (J + 1) + [(0, None)])
@@ -371,6 +386,7 @@ def design(
     interval: tuple[float, float] | None = None,
     method: str = "quasi",
     max_weight: float | None = None,
+    monotone: bool = False,
     name: str | None = None,
 ) -> DesignResult:
     """Weights for group size ``M`` whose induced objective ``h_M`` matches ``target``.
@@ -396,6 +412,9 @@ def design(
         See the module docstring.
     max_weight : float, optional
         Fits only: bound ``|a_s|, |b_s| <= max_weight`` (for the ``"right"`` and ``"centred"`` splits).
+    monotone : bool
+        Fits only: require ``c_s >= 0``, so that ``h'_M >= 0`` and ``h_M`` is non-decreasing like the
+        target (without it the fit may use sign-changing weights).
 
     Returns
     -------
@@ -421,6 +440,11 @@ def design(
     M = check_int("M", M, minimum=1)
     if method not in _METHODS:
         raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
+    if not isinstance(monotone, (bool, np.bool_)):
+        raise TypeError(f"monotone must be a bool, got {monotone!r}")
+    if monotone and method == "quasi":
+        raise ValueError("monotone applies only to method='minimax' or 'lsq' (quasi-interpolation of a "
+                         "non-decreasing target is monotone already)")
     if max_weight is not None:
         if method == "quasi":
             raise ValueError("max_weight applies only to method='minimax' or 'lsq'")
@@ -462,8 +486,8 @@ def design(
         c = _evaluate(dh_fn, node_points)
         if not np.isfinite(c).all():
             raise ValueError("target: h' is not finite at a quasi-interpolation node; use nodes='interior'")
-    bound = _weight_bounds(M, split, max_weight)
-    if method != "quasi" and not (exact is not None and (bound is None or (np.abs(c) <= bound).all())):
+    bound = _weight_bounds(M, split, max_weight, monotone)
+    if method != "quasi" and not (exact is not None and _feasible(c, bound)):
         # an exact design within the bound is already optimal (error 0); otherwise fit
         c = _fit(method, M, grid, lambda x: _evaluate(h_fn, x), c, bound)
         exact, node_points = None, None
@@ -478,6 +502,8 @@ def design(
     params = {"split": split if isinstance(split, str) else "custom", "method": method}
     if max_weight is not None:
         params["max_weight"] = max_weight
+    if monotone:
+        params["monotone"] = True
     scheme = WeightScheme(M, a, b, name=label, params=params,
                           exact=(lambda: split_c_exact(exact[1](), split)) if exact_split else None)
 
