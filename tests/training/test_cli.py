@@ -124,6 +124,7 @@ def _error_cases(tmp_path):
         (t + out + ["--beta", "0.1", "--kl-estimator", "exact"], "sequence_kl"),
         (t + out + ["--beta", "0.1", "--kl-estimator", "exact", "--kl-in-reward"], "kl_in_reward"),
         (t + out + ["--loss-aggregation", "mean"], "loss_aggregation must be"),
+        (t + out + ["--resume", "--overwrite"], "exclude each other"),
         (t + out + ["--adam-beta2", "1.5"], "adam_beta2"),
         (t + out + ["--gradient-checkpointing", "--arch", "gpt3"], "arch"),
         (["evaluate", str(tmp_path / "gone")], "does not exist"),
