@@ -53,7 +53,8 @@ from rlvrlens.objectives import WeightScheme, dh, from_rs, get_scheme
 KEY = "xiong"
 TITLE = "Xiong et al. (2025): RAFT, Reinforce and GRPO ablated on a toy task"
 REFERENCE = ('W. Xiong, J. Yao, Y. Xu, B. Pang, L. Wang, D. Sahoo, J. Li, N. Jiang, T. Zhang, C. Xiong, '
-             'H. Dong, "A minimalist approach to LLM reasoning: from rejection sampling to reinforce", 2025. '
+             'H. Dong, "A minimalist approach to LLM reasoning: from rejection sampling to reinforce", 2025, '
+             "arXiv:2504.11343. "
              "Small-scale analogue of the ablation (THEORY.md §3) with rlvrlens.training.")
 _SRC = "Xiong et al. 2025"
 
