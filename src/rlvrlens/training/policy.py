@@ -7,7 +7,8 @@ Both expose the same interface, used by the trainer and the exact-probability to
 - ``encode(prompts, completions)`` -> :class:`Rollout` of given text completions (each followed by
   EOS), for teacher forcing;
 - ``token_logprobs(rollout)`` -> ``(logp, entropy)``, both ``(B, T)``, differentiable;
-- ``parameters()``, ``state_dict()``, ``load_state_dict()``, ``clone()`` (a frozen copy: pi_ref).
+- ``parameters()``, ``state_dict()``, ``load_state_dict()``, ``clone(trainable=False)`` (a frozen copy:
+  pi_ref; ``trainable=True``: a copy to train).
 """
 
 from __future__ import annotations
@@ -160,10 +161,11 @@ class CausalLMPolicy:
     def load_state_dict(self, state: dict) -> None:
         self.model.load_state_dict(state)
 
-    def clone(self) -> "CausalLMPolicy":
-        """A frozen deep copy (used as pi_ref and as the old policy)."""
+    def clone(self, trainable: bool = False) -> "CausalLMPolicy":
+        """A deep copy: frozen (``trainable=False``, used as pi_ref) or with parameters that require
+        grad (``trainable=True``, a fresh policy to train from the same weights)."""
         model = copy.deepcopy(self.model)
-        model.requires_grad_(False)
+        model.requires_grad_(trainable)
         model.eval()
         other = CausalLMPolicy(model, self.tokenizer)
         other.share_prompt_prefix = self.share_prompt_prefix
@@ -360,9 +362,10 @@ class TabularPolicy(torch.nn.Module):
     def probabilities(self) -> torch.Tensor:
         return torch.softmax(self.logits, dim=-1)
 
-    def clone(self) -> "TabularPolicy":
+    def clone(self, trainable: bool = False) -> "TabularPolicy":
+        """A copy of the logits: frozen (``trainable=False``, pi_ref) or trainable."""
         other = TabularPolicy(self.prompt_list, self.answers, self.logits.detach().clone())
-        other.requires_grad_(False)
+        other.requires_grad_(trainable)
         return other
 
     def _rows(self, prompts: Sequence[str]) -> torch.Tensor:
