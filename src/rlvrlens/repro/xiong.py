@@ -25,10 +25,14 @@ otherwise removes the noise of pushing down sampled wrong answers (which spreads
 other answers and raises the entropy). The table of :func:`step_size_table` prints ``h'_M(p)`` of each
 variant, the theory's relative step sizes.
 
-The claims check the direction of the paper's findings (RAFT competitive early, RAFT's entropy falls
-faster, dropping all-wrong groups gives most of GRPO's gain over Reinforce, std normalisation adds
-little) at this scale; several need not hold with a 2-layer model, 24 prompts and a few dozen steps,
-and a failing one is reported as failing.
+The claims check the direction of the paper's findings (arXiv:2504.11343: RAFT competitive early,
+RAFT++'s entropy falls faster than GRPO's, dropping all-wrong groups gives most of GRPO's gain over
+Reinforce, std normalisation adds little) at this scale. Each compares two variants by their per-seed
+paired differences (every variant of a seed starts from the same warm start with the same sampling
+seed) and is judged on the 95% Student-t interval of the mean difference: PASS or FAIL only when the
+interval lies on one side, INCONCLUSIVE when the effect is inside the seed noise. With the default 3
+seeds (t = 4.3) an effect must exceed about 4.3 standard errors of the paired difference to count
+(about 0.2 in success at this scale): several are inconclusive, and saying so is the point.
 
 Run alone: ``python -m rlvrlens.repro.xiong OUT_DIR``.
 """
