@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from rlvrlens.objectives import SCHEMES, WeightScheme, get_scheme, scheme_parameters
+from rlvrlens.objectives import SCHEMES, WeightScheme, dynamic_sampling, get_scheme, scheme_parameters
 
 #: CLI flag -> (scheme parameter, argparse keyword arguments)
 _SCHEME_FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -15,7 +15,14 @@ _SCHEME_FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
     "--std": ("std", {"choices": ["sample", "population"], "help": "GRPO's std: sample (ddof=1) or population"}),
     "--eps-inside-sqrt": ("eps_inside_sqrt", {"action": "store_const", "const": True,
                                               "help": "GRPO: divide by sqrt(var + eps) (Mroueh) instead of std + eps"}),
-    "--k": ("k", {"type": int, "help": "pass@k's k (1 <= k <= M)"}),
+    "--k": ("k", {"type": int, "help": "pass@k's and PKPO's k (1 <= k <= M)"}),
+    "--T": ("T", {"type": int, "help": "MaxRL's truncation order (1 <= T <= M; default M)"}),
+    "--baseline": ("baseline", {"choices": ["none", "mean", "loo", "loo-1"],
+                                "help": "MaxRL: none or mean; PKPO: none, loo or loo-1"}),
+    "--lam": ("lam", {"type": float, "help": "W-REINFORCE's weight of the right answers (>= 0)"}),
+    "--gamma": ("gamma", {"type": float, "help": "F-GRPO's focal exponent (>= 0)"}),
+    "--p-batch": ("p_batch", {"type": float, "nargs": "+",
+                              "help": "GPG: success probabilities of the batch's prompts"}),
     "--reward-scale": ("reward_scale", {"choices": ["01", "pm1"], "help": "Reinforce-Rej's reward scale"}),
     "--split": ("split", {"choices": ["right", "centred"], "help": "how pass@k splits c into (a, b)"}),
 }
@@ -29,6 +36,9 @@ def add_scheme_args(parser: argparse.ArgumentParser, *, M_default: int | None = 
                         help="group size: answers sampled per prompt")
     for flag, (_, kwargs) in _SCHEME_FLAGS.items():
         parser.add_argument(flag, default=None, **kwargs)
+    parser.add_argument("--dynamic-sampling", type=float, nargs="+", metavar="P", default=None,
+                        help="DAPO dynamic sampling on the scheme: drop all-equal groups and refill, for a "
+                             "batch of prompts with these success probabilities")
 
 
 def scheme_from_args(args: argparse.Namespace) -> WeightScheme:
@@ -43,7 +53,10 @@ def scheme_from_args(args: argparse.Namespace) -> WeightScheme:
             raise ValueError(f"{flag} does not apply to scheme {args.scheme!r} (it takes: "
                              f"{', '.join(allowed) or 'only --M'})")
         params[name] = value
-    return get_scheme(args.scheme, args.M, **params)
+    scheme = get_scheme(args.scheme, args.M, **params)
+    if getattr(args, "dynamic_sampling", None) is not None:
+        scheme = dynamic_sampling(scheme, args.dynamic_sampling)
+    return scheme
 
 
 def print_json(obj: Any) -> None:
