@@ -133,7 +133,9 @@ class CausalLMPolicy:
         self.tokenizer = tokenizer
         params = inspect.signature(model.forward).parameters
         self._cache_kw = "cache" if "cache" in params else "past_key_values"
-        # prompt passes need only the last position's logits (skips the LM head on every prompt token)
+        # the sampler's prompt pass needs only the last position's logits (skips the LM head on every
+        # prompt token); scoring keeps the full pass, so that a policy (grad mode) and its frozen copy
+        # (no grad) compute bitwise the same log-probabilities (Adam would amplify any rounding gap)
         self._last_only = {"logits_to_keep": 1} if "logits_to_keep" in params else {}
         #: Encode each distinct prompt once in token_logprobs (set False for models whose cache
         #: cannot be re-indexed).
@@ -252,7 +254,7 @@ class CausalLMPolicy:
         row_of = {p: k for k, p in enumerate(distinct)}
         rows = torch.tensor([row_of[p] for p in prompts], device=self.device)
         out = self.model(input_ids=ids, attention_mask=attn, position_ids=(attn.cumsum(-1) - 1).clamp(min=0),
-                         use_cache=True, **self._last_only)
+                         use_cache=True)
         first = out.logits[rows, -1:, :]
         if comp.shape[1] == 1:
             return first
