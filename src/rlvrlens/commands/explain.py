@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from rlvrlens.commands._common import print_json, print_table
+from rlvrlens.dynamics import Outcome
 from rlvrlens.explain import DEFAULT_SPREAD, TABLE_P, ExplainReport, explain
 from rlvrlens.objectives import PRESETS
 
@@ -157,8 +158,11 @@ def _print_kl(items: list[tuple[str, ExplainReport]]) -> None:
         for _, r in items:
             kl = r.kl
             orbit = " <-> ".join(f"{x:.4g}" for x in kl.orbit[i])
-            cycling = kl.outcome[i] != "fixed point"
-            row += [kl.outcome[i] if not cycling else f"{kl.outcome[i]} {orbit}",
+            cycling = kl.outcome[i] != Outcome.FIXED_POINT
+            what = kl.outcome[i].label
+            if kl.outcome[i] == Outcome.LONGER_CYCLE:
+                what = f"{len(kl.orbit[i])}-cycle"
+            row += [what if not cycling else f"{what} {orbit}",
                     "-" if cycling else f"{float(kl.p_star[i]):.6f}",
                     "-" if cycling else f"{float(kl.one_minus_p_star[i]):.3g}",
                     f"{float(kl.multiplier[i]):.3g}", str(int(kl.n_fixed_points[i]))]
@@ -168,8 +172,9 @@ def _print_kl(items: list[tuple[str, ExplainReport]]) -> None:
         kinds, n = r.kl.spread_kind, r.kl.spread_kind.size
         mean_star = r.kl.to_dict()["spread"]["mean_p_star_converged"]
         after = "none converge" if mean_star is None else f"mean p* {mean_star:.4g} over the converging ones"
-        print(f"   {tag}: over the {n} prompts of the spread: {np.mean(kinds == 1):.0%} converge, "
-              f"{np.mean(kinds == 2):.0%} cycle, {np.mean(kinds == 0):.0%} unresolved; "
+        spread = r.kl.to_dict()["spread"]
+        print(f"   {tag}: over the {n} prompts of the spread: {spread['frac_converge']:.0%} converge, "
+              f"{spread['frac_cycle']:.0%} cycle, {spread['frac_unresolved']:.0%} unresolved; "
               f"mean p_ref {r.p_spread.mean():.4g} -> {after}")
     print("   (F'(p*): slope at the fixed point, |F'| < 1 attracting; for a cycle, the product along it. "
           "Several fixed points: where p ends depends on where it starts.)")
