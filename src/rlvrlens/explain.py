@@ -48,7 +48,14 @@ from rlvrlens.objectives import (
     reinforce_rej,
     rloo,
 )
+from rlvrlens.frameworks import FrameworkConfig, from_trl_config, from_verl_config, read_config_file
 from rlvrlens.objectives.presets import MissingPBatch
+
+__all__ = [
+    "DEFAULT_SPREAD", "ExplainReport", "FrameworkConfig", "KLReport", "LimitAlignment", "align_with_limit",
+    "catalogue_curves", "difficulty_weight", "explain", "frac_reward_zero_std", "from_trl_config",
+    "from_verl_config", "grid_outcomes", "kl_report", "read_config_file", "with_dynamic_sampling",
+]
 
 #: Default spread of success probabilities across prompts: uniform on (0, 1), as bin midpoints.
 DEFAULT_SPREAD = (np.arange(200) + 0.5) / 200
@@ -409,6 +416,40 @@ def catalogue_curves(t: object, Ms: tuple[int, ...] = (2, 16, 256)):
     return curves, limits, ylabels
 
 
+def with_dynamic_sampling(scheme: WeightScheme, spread: object) -> tuple[WeightScheme, float]:
+    """DAPO's dynamic sampling as a weight scheme, and the kept fraction it divides by.
+
+    Dropping every group whose rewards are all equal removes exactly the terms ``a_0`` (a wrong
+    answer among ``M`` wrong ones) and ``b_{M-1}`` (a right answer among ``M`` right ones): no other
+    group uses them. Refilling the batch with kept groups makes a prompt of success probability
+    ``p`` appear in proportion to ``q(p) = 1 - p^M - (1-p)^M`` while each kept group's expected step
+    is its step divided by ``q(p)``: per prompt, the step is ``h'_M`` of the zeroed scheme divided by
+    the batch's mean ``E[q]`` over ``spread`` (derived; DAPO, Yu et al. 2025: the objective's constraint
+    ``0 < |{correct}| < G``). For schemes that already give such groups zero weight (GRPO, RLOO,
+    Dr. GRPO) the shape of ``h`` is unchanged and only its scale grows by ``1/E[q]``.
+
+    Examples
+    --------
+    >>> from rlvrlens.objectives import reinforce, grpo
+    >>> s, kept = with_dynamic_sampling(grpo(4), [0.5])
+    >>> round(kept, 4), bool(np.allclose(s.c, grpo(4).c / kept))
+    (0.875, True)
+    >>> float(with_dynamic_sampling(reinforce(4), [0.5])[0].b[-1])  # all-right groups no longer count
+    0.0
+    """
+    if not isinstance(scheme, WeightScheme):
+        raise TypeError(f"scheme must be a WeightScheme, got {type(scheme).__name__}")
+    spread = np.atleast_1d(check_probabilities("spread", spread)).ravel()
+    kept = float(np.mean(1.0 - frac_reward_zero_std(spread, scheme.M)))
+    if not kept > 0:
+        raise ValueError("dynamic sampling keeps no group: every prompt of the spread has p = 0 or 1")
+    a, b = scheme.a.copy(), scheme.b.copy()
+    a[0] = 0.0
+    b[-1] = 0.0
+    params = {**scheme.params, "dynamic_sampling": True}
+    return WeightScheme(scheme.M, a / kept, b / kept, name=scheme.name, params=params, limit=scheme.limit), kept
+
+
 def explain(
     preset: str | WeightScheme,
     M: int | None = None,
@@ -416,6 +457,8 @@ def explain(
     beta: float | None = None,
     p_ref: object = None,
     params: Mapping[str, Any] | None = None,
+    dynamic_sampling: bool = False,
+    framework_config: FrameworkConfig | None = None,
 ) -> ExplainReport:
     """Explain what a framework configuration optimises.
 
@@ -433,6 +476,12 @@ def explain(
     params : mapping, optional
         Keyword parameters of the preset (``{"scale_rewards": "batch"}``). Batch-level presets
         without ``p_batch`` get ``p_batch = p_ref``.
+    dynamic_sampling : bool, default False
+        DAPO's dynamic sampling (:func:`with_dynamic_sampling`): groups whose rewards are all equal
+        are dropped and the batch refilled.
+    framework_config : FrameworkConfig, optional
+        The config file this report explains (:func:`from_trl_config`, :func:`from_verl_config`);
+        its honoured / neutral / not-covered options are kept in the report's notes.
 
     Returns
     -------
@@ -474,6 +523,22 @@ def explain(
             scheme = get_preset(preset, M, **params)
         info = PRESETS[preset]
         name, framework, config = preset, info.framework, info.config
+    if not isinstance(dynamic_sampling, bool):
+        raise TypeError(f"dynamic_sampling must be True or False, got {dynamic_sampling!r}")
+    if dynamic_sampling:
+        scheme, kept = with_dynamic_sampling(scheme, spread)
+        notes.append(f"dynamic sampling: groups with equal rewards dropped (a_0 = b_(M-1) = 0) and the batch "
+                     f"refilled, so every kept weight is divided by the kept fraction {kept:.3g} of the spread "
+                     "(held at its initial value while the prompts move)")
+    if framework_config is not None:
+        fc = framework_config
+        notes.extend(f"honoured: {line}" for line in fc.honoured)
+        notes.extend(f"neutral: {line}" for line in fc.neutral)
+        notes.extend(f"NOT COVERED by the theory: {line}" for line in fc.not_covered)
+        if fc.kl_treatment not in (None, "forward"):
+            notes.append(f"the KL ({fc.kl_estimator}, {fc.kl_treatment}) is not the exact forward KL: section 4 "
+                         "shows Mroueh's map (forward KL); the estimator's own stationary points are in "
+                         "explain --run (predicted_point)")
     t = GRID
     aligned = align_with_limit(scheme, t)
     table_p = np.asarray(TABLE_P)

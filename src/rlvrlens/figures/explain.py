@@ -93,3 +93,25 @@ def _plot_kl(ax, items) -> None:
     ax.set_xlabel(r"reference success probability $p_{\rm ref}$")
     ax.set_ylabel(r"fixed point reached $p^*$")
     ax.legend(loc="lower right", fontsize=7)
+
+
+def plot_run(rep) -> Figure:
+    """Each prompt's measured success (solid, with its interval at the last record) against the
+    predicted ``p*`` (dashed, same colour) from a :class:`rlvrlens.runs.RunReport`."""
+    fig, axes = new_figure(width=6.5, height=4.2)
+    ax = axes[0, 0]
+    for i, pid in enumerate(rep.prompt_ids):
+        col = f"C{i % 10}"
+        ax.plot(rep.steps, rep.history[:, i], color=col, linewidth=1.3, label=f"prompt {pid}")
+        ax.errorbar([rep.steps[-1]], [rep.p_now[i]], yerr=[[rep.p_now[i] - rep.low[i]], [rep.high[i] - rep.p_now[i]]],
+                    color=col, capsize=2, linewidth=0.8)
+        if np.isfinite(rep.predicted[i]):
+            ax.axhline(rep.predicted[i], color=col, linestyle="--", linewidth=0.9)
+    ax.plot([], [], color="0.4", linestyle="--", label=r"predicted $p^*$ (same colour)")
+    ax.set_xlabel("training step")
+    ax.set_ylabel("success probability $p$")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_title(f"{rep.scheme.name} M={rep.scheme.M}, β = {rep.beta:g}, KL {rep.kl_estimator}: measured vs predicted")
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=7)
+    fig.tight_layout()
+    return fig
