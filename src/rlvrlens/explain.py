@@ -53,7 +53,7 @@ from rlvrlens.objectives.presets import MissingPBatch
 
 __all__ = [
     "DEFAULT_SPREAD", "ExplainReport", "FrameworkConfig", "KLReport", "LimitAlignment", "align_with_limit",
-    "catalogue_curves", "difficulty_weight", "explain", "frac_reward_zero_std", "from_trl_config",
+    "catalogue_curves", "cycle_threshold", "difficulty_weight", "explain", "frac_reward_zero_std", "from_trl_config",
     "from_verl_config", "grid_outcomes", "kl_report", "read_config_file", "with_dynamic_sampling",
 ]
 
@@ -553,3 +553,32 @@ def explain(
         kl=None if beta is None else kl_report(scheme, beta, spread), notes=tuple(notes),
     )
 
+
+
+def cycle_threshold(scheme: WeightScheme, beta: float, lo: float = 1e-4, hi: float = 0.5, *,
+                    rtol: float = 1e-6) -> float | None:
+    """The reference success probability below which the iteration from ``p_ref`` ends on a cycle.
+
+    Bisection (geometric) on the outcome of :func:`rlvrlens.dynamics.attractor` between ``lo``
+    (cycling) and ``hi`` (converging), to relative width ``rtol``; None if ``lo`` does not cycle or
+    ``hi`` does. Assumes one switch in ``[lo, hi]`` (checked only at the ends).
+
+    Examples
+    --------
+    >>> from rlvrlens.objectives import get_preset
+    >>> round(cycle_threshold(get_preset("trl-grpo", 64), 1.0), 5)  # README: p_ref ≈ 0.0089
+    0.00892
+    """
+    beta = check_float("beta", beta, low=0.0, low_open=True)
+    lo = check_float("lo", lo, low=0.0, high=1.0, low_open=True)
+    hi = check_float("hi", hi, low=lo, high=1.0, low_open=True)
+
+    def cycles(p: float) -> bool:
+        return attractor(success_map(scheme, beta, p)).outcome.is_cycle
+
+    if not cycles(lo) or cycles(hi):
+        return None
+    while hi / lo > 1.0 + rtol:
+        mid = float(np.sqrt(lo * hi))
+        lo, hi = (mid, hi) if cycles(mid) else (lo, mid)
+    return float(np.sqrt(lo * hi))

@@ -83,6 +83,8 @@ def read_p_file(path: str) -> np.ndarray:
         text = Path(path).read_text()
     except OSError as exc:
         raise ValueError(f"--p-ref-file: cannot read {path!r} ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"--p-ref-file: {path!r} is not a text file of numbers") from None
     tokens = [tok for line in text.splitlines() for tok in re.split(r"[,\s]+", line.split("#")[0]) if tok]
     try:
         values = np.array([float(tok) for tok in tokens])
