@@ -104,6 +104,10 @@ def main(argv: list[str] | None = None) -> None:
     scheme = make_scheme(args.scheme, args.M)
     if args.model == "tiny":
         model, tokenizer = tiny_model_and_tokenizer(args.warm_start_steps)
+        if args.beta > 0:  # TRL loads its reference model from a path: save the warm-started one
+            model.save_pretrained(args.out / "tiny_model")
+            tokenizer.save_pretrained(args.out / "tiny_model")
+            model = str(args.out / "tiny_model")
     else:
         model = AutoModelForCausalLM.from_pretrained(args.model)
         tokenizer = AutoTokenizer.from_pretrained(args.model)

@@ -160,8 +160,13 @@ def explain_run(run: str | Path, *, scheme: WeightScheme | None = None, beta: fl
     high = np.asarray(last.get("high", history[-1]), dtype=float)
     ids = tuple(str(x) for x in last.get("prompt_ids", range(n)))
     p_ref = history[0]
-    preds = [predicted_point(scheme, beta, float(p), kl) if beta > 0 else (Outcome.UNRESOLVED, float("nan"))
-             for p in p_ref]
+    estimated = str(records[0].get("method", "exact")) != "exact"
+    undetermined = estimated & ((p_ref <= 0) | (p_ref >= 1))
+    if undetermined.any():
+        notes.append(f"{int(undetermined.sum())} prompt(s) had an estimated first p of exactly 0 or 1 (all samples "
+                     "alike): their p_ref is not known well enough to predict (shown as unresolved)")
+    preds = [predicted_point(scheme, beta, float(p), kl) if beta > 0 and not bad else (Outcome.UNRESOLVED, float("nan"))
+             for p, bad in zip(p_ref, undetermined)]
     if beta <= 0:
         notes.append("beta = 0: no KL anchor, the theory predicts p -> 1 wherever h'_M > 0 (no finite fixed point)")
     elif kl not in ("exact", "k2"):

@@ -284,9 +284,11 @@ def print_run(rep) -> None:
     rows = []
     for i, pid in enumerate(rep.prompt_ids):
         pred = rep.predicted[i]
+        exact = rep.low[i] == rep.high[i]
         rows.append([pid, round(float(rep.p_ref[i]), 4), round(float(rep.p_now[i]), 4),
-                     f"[{rep.low[i]:.3f}, {rep.high[i]:.3f}]", rep.outcome[i].label,
-                     "-" if np.isnan(pred) else f"{pred:.4f}", "NO SIGNAL" if rep.no_signal[i] else ""])
+                     "exact" if exact else f"[{rep.low[i]:.3f}, {rep.high[i]:.3f}]", rep.outcome[i].label,
+                     "-" if np.isnan(pred) else (f"1 - {1 - pred:.1e}" if 0.999 < pred < 1 else f"{pred:.4f}"),
+                     "NO SIGNAL" if rep.no_signal[i] else ""])
     print_table(["prompt", "p first", "p now", "interval", "prediction", "p* predicted", "learning signal"], rows)
     measured = "not recorded" if rep.zero_std_measured is None else f"{rep.zero_std_measured:.3f}"
     print(f"zero-variance groups (frac_reward_zero_std): measured {measured}, predicted from the recorded p "

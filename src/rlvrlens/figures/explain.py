@@ -111,7 +111,7 @@ def plot_run(rep) -> Figure:
     ax.set_xlabel("training step")
     ax.set_ylabel("success probability $p$")
     ax.set_ylim(-0.02, 1.02)
-    ax.set_title(f"{rep.scheme.name} M={rep.scheme.M}, β = {rep.beta:g}, KL {rep.kl_estimator}: measured vs predicted")
+    ax.set_title(f"{rep.scheme.name} M={rep.scheme.M}, β = {rep.beta:g}, KL {rep.kl_estimator}")
     ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=7)
     fig.tight_layout()
     return fig
