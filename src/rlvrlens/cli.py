@@ -73,10 +73,14 @@ def describe_error(exc: BaseException) -> str:
     'cfg.toml: no such file or directory'
     >>> describe_error(OSError(errno.ENOSPC, "No space left on device", "out/log.jsonl"))
     'out/log.jsonl: disk full (no space left on device)'
+    >>> describe_error(FileNotFoundError("--config: cfg.toml does not exist"))
+    '--config: cfg.toml does not exist'
     """
     if isinstance(exc, OSError) and not isinstance(exc, (ValueError, TypeError)):
         where = exc.filename if exc.filename is not None else None
-        if exc.errno == errno.ENOSPC:
+        if exc.errno is None and str(exc):  # raised with our own message, e.g. FileNotFoundError("--config: ...")
+            what, where = str(exc), None
+        elif exc.errno == errno.ENOSPC:
             what = "disk full (no space left on device)"
         elif isinstance(exc, IsADirectoryError):
             what = "is a directory, expected a file"
