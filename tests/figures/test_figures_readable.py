@@ -87,3 +87,11 @@ def test_explain_figure_marks_cycles(explain_figure):
     texts = [t.get_text() for t in kl_ax.get_legend().get_texts()]
     assert any("cycles" in t and "trl-grpo" in t for t in texts)
     assert kl_ax.patches, "the cycling range is shaded"
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    import matplotlib.pyplot as plt
+
+    plt.close("all")

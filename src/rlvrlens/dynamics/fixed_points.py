@@ -110,7 +110,7 @@ def scan_nodes(lo: float, hi: float) -> np.ndarray:
     return nodes[(nodes >= lo) & (nodes <= hi)]
 
 
-def _roots(fn, nodes: np.ndarray) -> list[float]:
+def sign_change_roots(fn, nodes: np.ndarray) -> list[float]:
     """Roots of ``fn`` (vectorised) on ``[nodes[0], nodes[-1]]``: sign changes refined by brentq,
     plus touching (double) roots: a local minimum of ``|fn|`` between same-sign neighbours whose
     refined value is zero to ``1e-12 (1 + |x|)`` (a tangent fixed point, slope exactly 1)."""
@@ -196,7 +196,7 @@ def fixed_points(success: SuccessMap, *, find_reached: bool = True) -> list[Fixe
         def residual(x: np.ndarray) -> np.ndarray:
             return success.step_logit(x) - x
 
-        for x in _roots(residual, nodes):
+        for x in sign_change_roots(residual, nodes):
             slope = float(success.logit_slope(x))
             p = float(special.expit(x))
             points.append(FixedPoint(x, p, float(special.expit(-x)), slope, _classify(slope)))
@@ -211,6 +211,10 @@ def fixed_points(success: SuccessMap, *, find_reached: bool = True) -> list[Fixe
             if gaps[best] <= 1e-6 * (1.0 + abs(target)):
                 points[best] = FixedPoint(**{**points[best].__dict__, "reached": True})
     return points
+
+
+#: Former private name, kept for modules not yet switched to :func:`sign_change_roots`.
+_roots = sign_change_roots
 
 
 def two_cycles(success: SuccessMap) -> list[TwoCycle]:
@@ -238,7 +242,7 @@ def two_cycles(success: SuccessMap) -> list[TwoCycle]:
         return success.step_logit(success.step_logit(x)) - x
 
     cycles: dict[tuple[float, float], TwoCycle] = {}
-    for a in _roots(residual2, nodes):
+    for a in sign_change_roots(residual2, nodes):
         b = float(success.step_logit(a))
         if abs(b - a) <= 1e-7 * (1.0 + abs(a)):
             continue  # a fixed point of F
