@@ -246,3 +246,40 @@ def test_cuda_device_path(tiny_policy_factory):
         hist = tr.train(success_at=[0, 2])
         assert all(np.isfinite(h["loss"]) and h["memory/max_allocated_mb"] > 0 for h in hist)
         assert len(tr.success_history) == 2
+
+
+@pytest.mark.parametrize("mode", ["seq-sum-constant", "seq-mean-token-mean"])
+def test_which_aggregation_keeps_the_policy_gradient_identity(tiny_policy_factory, mode):
+    """E[update] = h'(p) grad p needs each sequence's score weighed by a constant. Enumerating every
+    completion of at most 2 tokens (lengths 1 and 2), the trainer's loss with weights Z(y) = 1{y in C},
+    C the completions that end with EOS,
+    (the right-answer part of any scheme) has expected gradient -grad p / max_new_tokens under
+    seq-sum-constant (to 1e-5 relative), while GRPO's per-sequence token mean weighs each by 1/|y|
+    and leaves the direction of grad p (cosine 0.983 on this seed; the test asks < 0.999)."""
+    policy = tiny_policy_factory(seed=6)
+    tok = policy.tokenizer
+    eos, pad = tok.eos_token_id, tok.pad_token_id
+    vocab = [t for t in range(len(tok)) if t not in (eos, pad)]
+    rows = [[eos, pad]] + [[a, eos] for a in vocab] + [[a, b] for a in vocab for b in vocab]
+    prompt = "3+4="
+    rollout = policy._rollout([prompt] * len(rows), torch.tensor(rows))
+    right = torch.tensor([eos in r for r in rows])  # C: the completions that end (lengths 1 and 2, similar mass)
+    logp_seq = policy.token_logprobs(rollout)[0].sum(-1)
+    probs = logp_seq.exp()
+    assert probs.sum().item() == pytest.approx(1.0, abs=1e-5)  # the enumeration is complete
+    policy.model.zero_grad()
+    probs[right].sum().backward()
+    grad_p = torch.cat([p.grad.flatten() for p in policy.parameters()])
+    policy.model.zero_grad()
+    task = Task("t", (prompt,), ("",), max_new_tokens=2)
+    tr = Trainer(TrainConfig(loss_aggregation=mode, num_generations=2, prompts_per_step=1, max_new_tokens=2),
+                 policy=policy, task=task)
+    Z = len(rows) * probs.detach() * right  # batch mean of Z_i * (.) = expectation over y ~ pi
+    loss, _, _ = tr._loss(rollout, None, Z, None, float(rollout.mask.sum()))
+    loss.backward()
+    update = -torch.cat([p.grad.flatten() for p in policy.parameters()])
+    cos = torch.dot(update, grad_p) / (update.norm() * grad_p.norm())
+    if mode == "seq-sum-constant":
+        assert torch.allclose(update, grad_p / 2, rtol=1e-5, atol=1e-5 * grad_p.abs().max().item())
+    else:
+        assert cos < 0.999
