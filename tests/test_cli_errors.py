@@ -170,7 +170,8 @@ def _params(cases):
 
 
 @pytest.mark.parametrize("case_id,argv,needle", _params(CLI_CASES))
-def test_cli_user_error_is_one_line(case_id, argv, needle, files, capsys):
+def test_cli_user_error_is_one_line(case_id, argv, needle, files, capsys, monkeypatch):
+    monkeypatch.chdir(files["dir"])  # a case that wrongly ran (e.g. train --out "") must not write into the repo
     code = main([_fill(x, files) for x in argv])
     out, err = capsys.readouterr()
     lines = [line for line in err.splitlines() if line.strip()]
