@@ -1,9 +1,9 @@
 """Every error a user can cause is one line naming the thing at fault, with exit status 2
 (issue 11 item 5): driven in-process through ``rlvrlens.cli.main`` and through the Python API.
 
-Cases marked ``after_merge("obj")`` / ``after_merge("trainer")`` depend on another branch's
-hardening (the design-target parser, the run-directory checks); they are expected to fail here
-and must pass once that branch is merged (they run, as xfail, non-strict, until then).
+Cases marked ``after_merge(BRANCH)`` depend on another branch's hardening; they run as non-strict
+xfail until that branch fixes them (the design-target and run-directory cases passed once the
+``obj`` and ``trainer`` branches were merged and are plain cases now).
 """
 
 from __future__ import annotations
@@ -125,15 +125,12 @@ CLI_CASES = [
     # design targets (hardened by branch obj)
     ("design-syntax", ["design", "--target", "log(t", "--M", "8"], "target"),
     ("design-M-zero", ["design", "--target", "t", "--M", "0"], "M"),
-    pytest.param("design-code-execution", ["design", "--target", "__import__('os').getcwd()", "--M", "4"], "target",
-                 marks=after_merge("obj")),
-    pytest.param("design-abs", ["design", "--target", "abs(t - 0.5)", "--M", "4"], "abs", marks=after_merge("obj")),
-    pytest.param("design-floor", ["design", "--target", "floor(4*t)", "--M", "4"], "floor", marks=after_merge("obj")),
-    pytest.param("design-heaviside", ["design", "--target", "Heaviside(t - 0.5)", "--M", "4"], "Heaviside",
-                 marks=after_merge("obj")),
-    pytest.param("design-nan", ["design", "--target", "nan*t", "--M", "4"], "nan", marks=after_merge("obj")),
-    pytest.param("design-complex", ["design", "--target", "sqrt(t - 2)", "--M", "4"], "complex",
-                 marks=after_merge("obj")),
+    ("design-code-execution", ["design", "--target", "__import__('os').getcwd()", "--M", "4"], "target"),
+    ("design-abs", ["design", "--target", "abs(t - 0.5)", "--M", "4"], "abs"),
+    ("design-floor", ["design", "--target", "floor(4*t)", "--M", "4"], "floor"),
+    ("design-heaviside", ["design", "--target", "Heaviside(t - 0.5)", "--M", "4"], "Heaviside"),
+    ("design-nan", ["design", "--target", "nan*t", "--M", "4"], "nan"),
+    ("design-complex", ["design", "--target", "sqrt(t - 2)", "--M", "4"], "real-valued"),
     ("design-interval", ["design", "--target", "t", "--M", "4", "--interval", "0.9", "0.1"], "interval"),
     # train / evaluate: files and values, refused before any model is built
     ("train-config-missing", ["train", "--out", "{dir}/r1", "--config", "{missing}"], "missing.txt"),
@@ -149,6 +146,7 @@ CLI_CASES = [
     ("train-out-empty", ["train", "--out", ""], "--out"),
     ("train-out-is-file", ["train", "--out", "{garbage.json}", "--steps", "1"], "garbage.json"),
     ("evaluate-missing", ["evaluate", "{missing}"], "missing.txt"),
+    # an empty directory is reported as "--task is needed to evaluate a bare model directory" (helper "trainer")
     pytest.param("evaluate-empty-dir", ["evaluate", "{empty_run}"], "empty_run", marks=after_merge("trainer")),
     ("evaluate-garbage-file", ["evaluate", "{garbage.json}"], "garbage.json"),
     ("repro-unknown-paper", ["repro", "nobody", "--out", "{dir}/repro"], "nobody"),
