@@ -13,8 +13,8 @@ import yaml
 
 from rlvrlens.cli import main
 from rlvrlens.dynamics import Outcome, attractor, success_map
-from rlvrlens.explain import explain, from_trl_config, from_verl_config, read_config_file, with_dynamic_sampling
-from rlvrlens.objectives import dh, get_preset, grpo, reinforce
+from rlvrlens.explain import explain, from_trl_config, from_verl_config, read_config_file
+from rlvrlens.objectives import dh, dynamic_sampling, get_preset, grpo, reinforce
 from rlvrlens.runs import explain_run
 
 #: The defaults of verl's ppo_trainer.yaml that the mapping reads (commit 008db45), nested as verl writes them.
@@ -121,6 +121,15 @@ def test_verl_kl_loss_types(kind, estimator, treatment):
     assert (c.kl_estimator, c.kl_treatment) == (estimator, treatment)
 
 
+def test_explain_applies_dynamic_sampling_from_a_config():
+    c = from_verl_config(verl_config(**GRPO_VERL, **{"algorithm.filter_groups": {"enable": True}}))
+    r = explain(c.preset, c.M, params=c.params, dynamic_sampling=c.dynamic_sampling, framework_config=c,
+                p_ref=[0.1, 0.5])
+    expected = dynamic_sampling(get_preset("verl-grpo", 5), [0.1, 0.5])
+    np.testing.assert_array_equal(r.scheme.c, expected.c)
+    assert any("dynamic sampling" in n for n in r.notes)
+
+
 def test_verl_kl_in_reward_and_dynamic_sampling():
     c = from_verl_config(verl_config(**{"algorithm.adv_estimator": "rloo", "actor_rollout_ref.rollout.n": 8,
                                         "algorithm.use_kl_in_reward": True, "algorithm.kl_ctrl.kl_coef": 0.02,
@@ -139,14 +148,14 @@ def test_verl_options_outside_the_theory_are_listed():
 def test_dynamic_sampling_against_brute_force():
     """Brute force: enumerate all 2^M reward vectors, drop the all-equal ones, and average the step
     E[(1/M) sum Z_i (R_i - p)/(p(1-p))] per kept group, weighted by P(kept | p) / E[P(kept)] over the
-    batch's spread: it equals h'_M of with_dynamic_sampling's scheme (independent of h, dh's sums)."""
+    batch's spread: it equals h'_M of rlvrlens.objectives.dynamic_sampling's scheme, which explain
+    applies for a config with dynamic sampling (independent of h, dh's sums)."""
     import itertools
 
     M, spread = 4, np.array([0.1, 0.3, 0.8])
     for base in (grpo(M), reinforce(M)):
-        scheme, kept_mean = with_dynamic_sampling(base, spread)
+        scheme = dynamic_sampling(base, spread)
         q = 1 - spread**M - (1 - spread) ** M
-        assert kept_mean == pytest.approx(q.mean(), rel=1e-14)
         for p in (0.2, 0.5, 0.7):
             step = 0.0
             for R in itertools.product((0, 1), repeat=M):

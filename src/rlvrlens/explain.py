@@ -49,12 +49,13 @@ from rlvrlens.objectives import (
     rloo,
 )
 from rlvrlens.frameworks import FrameworkConfig, from_trl_config, from_verl_config, read_config_file
+from rlvrlens.objectives import dynamic_sampling as objectives_dynamic_sampling
 from rlvrlens.objectives.presets import MissingPBatch
 
 __all__ = [
     "DEFAULT_SPREAD", "ExplainReport", "FrameworkConfig", "KLReport", "LimitAlignment", "align_with_limit",
     "catalogue_curves", "cycle_threshold", "difficulty_weight", "explain", "frac_reward_zero_std", "from_trl_config",
-    "from_verl_config", "grid_outcomes", "kl_report", "read_config_file", "with_dynamic_sampling",
+    "from_verl_config", "grid_outcomes", "kl_report", "read_config_file",
 ]
 
 #: Default spread of success probabilities across prompts: uniform on (0, 1), as bin midpoints.
@@ -416,40 +417,6 @@ def catalogue_curves(t: object, Ms: tuple[int, ...] = (2, 16, 256)):
     return curves, limits, ylabels
 
 
-def with_dynamic_sampling(scheme: WeightScheme, spread: object) -> tuple[WeightScheme, float]:
-    """DAPO's dynamic sampling as a weight scheme, and the kept fraction it divides by.
-
-    Dropping every group whose rewards are all equal removes exactly the terms ``a_0`` (a wrong
-    answer among ``M`` wrong ones) and ``b_{M-1}`` (a right answer among ``M`` right ones): no other
-    group uses them. Refilling the batch with kept groups makes a prompt of success probability
-    ``p`` appear in proportion to ``q(p) = 1 - p^M - (1-p)^M`` while each kept group's expected step
-    is its step divided by ``q(p)``: per prompt, the step is ``h'_M`` of the zeroed scheme divided by
-    the batch's mean ``E[q]`` over ``spread`` (derived; DAPO, Yu et al. 2025: the objective's constraint
-    ``0 < |{correct}| < G``). For schemes that already give such groups zero weight (GRPO, RLOO,
-    Dr. GRPO) the shape of ``h`` is unchanged and only its scale grows by ``1/E[q]``.
-
-    Examples
-    --------
-    >>> from rlvrlens.objectives import reinforce, grpo
-    >>> s, kept = with_dynamic_sampling(grpo(4), [0.5])
-    >>> round(kept, 4), bool(np.allclose(s.c, grpo(4).c / kept))
-    (0.875, True)
-    >>> float(with_dynamic_sampling(reinforce(4), [0.5])[0].b[-1])  # all-right groups no longer count
-    0.0
-    """
-    if not isinstance(scheme, WeightScheme):
-        raise TypeError(f"scheme must be a WeightScheme, got {type(scheme).__name__}")
-    spread = np.atleast_1d(check_probabilities("spread", spread)).ravel()
-    kept = float(np.mean(1.0 - frac_reward_zero_std(spread, scheme.M)))
-    if not kept > 0:
-        raise ValueError("dynamic sampling keeps no group: every prompt of the spread has p = 0 or 1")
-    a, b = scheme.a.copy(), scheme.b.copy()
-    a[0] = 0.0
-    b[-1] = 0.0
-    params = {**scheme.params, "dynamic_sampling": True}
-    return WeightScheme(scheme.M, a / kept, b / kept, name=scheme.name, params=params, limit=scheme.limit), kept
-
-
 def explain(
     preset: str | WeightScheme,
     M: int | None = None,
@@ -477,8 +444,9 @@ def explain(
         Keyword parameters of the preset (``{"scale_rewards": "batch"}``). Batch-level presets
         without ``p_batch`` get ``p_batch = p_ref``.
     dynamic_sampling : bool, default False
-        DAPO's dynamic sampling (:func:`with_dynamic_sampling`): groups whose rewards are all equal
-        are dropped and the batch refilled.
+        DAPO's dynamic sampling (:func:`rlvrlens.objectives.dynamic_sampling`, with the batch
+        modelled by the spread of ``p``): groups whose rewards are all equal are dropped and the
+        batch refilled.
     framework_config : FrameworkConfig, optional
         The config file this report explains (:func:`from_trl_config`, :func:`from_verl_config`);
         its honoured / neutral / not-covered options are kept in the report's notes.
@@ -526,10 +494,11 @@ def explain(
     if not isinstance(dynamic_sampling, bool):
         raise TypeError(f"dynamic_sampling must be True or False, got {dynamic_sampling!r}")
     if dynamic_sampling:
-        scheme, kept = with_dynamic_sampling(scheme, spread)
-        notes.append(f"dynamic sampling: groups with equal rewards dropped (a_0 = b_(M-1) = 0) and the batch "
-                     f"refilled, so every kept weight is divided by the kept fraction {kept:.3g} of the spread "
-                     "(held at its initial value while the prompts move)")
+        scheme = objectives_dynamic_sampling(scheme, spread)
+        kept = float(np.mean(1.0 - frac_reward_zero_std(spread, scheme.M)))
+        notes.append(f"dynamic sampling (rlvrlens.objectives.dynamic_sampling): groups with equal rewards dropped "
+                     f"(a_0 = b_(M-1) = 0) and the batch refilled, so every kept weight is divided by the kept "
+                     f"fraction {kept:.3g} of the spread (held at its initial value while the prompts move)")
     if framework_config is not None:
         fc = framework_config
         notes.extend(f"honoured: {line}" for line in fc.honoured)
