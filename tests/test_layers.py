@@ -38,11 +38,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
 }
 #: Violations that exist on main today in files other helpers own, each with its owner. Every entry
 #: must still be a violation (test_known_violations_are_real): remove it when its owner fixes it.
-KNOWN: set[tuple[str, str]] = {
-    ("rlvrlens.repro.xiong", "imports torch"),                  # helper "repro"
-    ("rlvrlens.commands.training", "imports torch"),            # helper "trainer"
-    ("rlvrlens.commands.training", "imports private name rlvrlens.commands._common._SCHEME_FLAGS"),
-}
+KNOWN: set[tuple[str, str]] = set()
 
 
 def _module_name(path: Path, root: Path) -> str:

@@ -9,7 +9,8 @@ Modules: ``losses`` (loss pieces), ``policy`` (:class:`CausalLMPolicy`, :class:`
 ``tokenizer``, ``tasks`` (tasks, verifiers, reward hooks), ``success`` (exact / estimated p(C|x)),
 ``sft`` (warm start), ``tabular`` (exact KL-regularised update), ``config``, ``trainer``,
 ``protocol`` (the :class:`Policy` protocol the trainer depends on), ``rundir`` (run directories:
-checks, lock, JSONL logs).
+checks, lock, JSONL logs), ``runtime`` (a seeded generator and a thread limit, for the layers above
+that must not import torch).
 Names are loaded lazily, so ``import rlvrlens.training.config`` does not import torch.
 """
 
@@ -30,6 +31,7 @@ _EXPORTS = {
     "Policy": "protocol", "ExactKLPolicy": "protocol", "SavablePolicy": "protocol",
     "Callback": "trainer", "MACHINE_METRICS": "trainer", "estimate_step_memory": "trainer",
     "tempered_logprobs": "policy", "RunLock": "rundir", "RunDirError": "rundir", "read_jsonl": "rundir",
+    "seeded_generator": "runtime", "limit_threads": "runtime",
 }
 __all__ = sorted(_EXPORTS)
 
