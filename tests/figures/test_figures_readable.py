@@ -89,6 +89,42 @@ def test_explain_figure_marks_cycles(explain_figure):
     assert kl_ax.patches, "the cycling range is shaded"
 
 
+def _h_figure(monkeypatch, tmp_path, argv):
+    """The figure ``rlvrlens h ... --plot FILE`` draws (caught on its way to the saver)."""
+    import rlvrlens.figures.style as style
+    from rlvrlens.cli import main
+
+    caught = []
+    real_save = style.save
+    monkeypatch.setattr(style, "save", lambda fig, path, **kw: caught.append(fig) or real_save(fig, path, **kw))
+    assert main(["h", *argv, "--plot", str(tmp_path / "h.png")]) == 0
+    assert (tmp_path / "h.png").stat().st_size > 1000
+    (fig,) = caught
+    return fig
+
+
+def test_h_plot_has_a_plain_title_and_h_and_its_slope_on_separate_axes(monkeypatch, tmp_path, capsys):
+    fig = _h_figure(monkeypatch, tmp_path, ["--scheme", "grpo", "--M", "16", "--eps", "1e-8"])
+    _check_readable(fig)
+    assert fig._suptitle.get_text() == "GRPO, M = 16, eps = 1e-08"
+    left, right = fig.axes
+    assert left.get_ylabel() == r"$h_M(t)\,/\,h_M(1)$" and right.get_ylabel() == r"$h'_M(t)$"
+    assert left.get_xlabel() == right.get_xlabel() == "success probability $t$"
+    assert [t.get_text() for t in left.get_legend().get_texts()] == [
+        r"$h_M(t)\,/\,h_M(1)$", r"M → ∞ limit $2\arcsin\sqrt{t}$, scaled the same"]
+    assert right.get_legend() is None and len(right.lines) == 1
+    from rlvrlens.objectives import dh, grpo
+    np.testing.assert_allclose(right.lines[0].get_ydata()[::100], dh(grpo(16, eps=1e-8), np.linspace(0, 1, 6)))
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_h_plot_of_a_scheme_without_a_limit_has_one_line_per_panel(monkeypatch, tmp_path):
+    fig = _h_figure(monkeypatch, tmp_path, ["--scheme", "pass_at_k", "--M", "8", "--k", "3"])
+    _check_readable(fig)
+    assert fig._suptitle.get_text() == "pass@k, M = 8, k = 3"
+    assert [len(ax.lines) for ax in fig.axes] == [1, 1]
+
+
 @pytest.fixture(autouse=True)
 def _close_figures():
     yield
