@@ -1,9 +1,9 @@
 """Every error a user can cause is one line naming the thing at fault, with exit status 2
 (issue 11 item 5): driven in-process through ``rlvrlens.cli.main`` and through the Python API.
 
-Cases marked ``after_merge(BRANCH)`` depend on another branch's hardening; they run as non-strict
-xfail until that branch fixes them (the design-target and run-directory cases passed once the
-``obj`` and ``trainer`` branches were merged and are plain cases now).
+Every case is a plain case: the ones that waited for another branch's hardening (design targets,
+run directories, ``evaluate`` on an empty directory) pass since ``obj``, ``trainer`` and ``cli`` are
+merged.
 """
 
 from __future__ import annotations
@@ -16,10 +16,6 @@ import numpy as np
 import pytest
 
 from rlvrlens.cli import describe_error, main
-
-
-def after_merge(branch: str):
-    return pytest.mark.xfail(reason=f"needs branch {branch!r} merged", strict=False)
 
 
 @pytest.fixture(scope="module")
@@ -146,8 +142,9 @@ CLI_CASES = [
     ("train-out-empty", ["train", "--out", ""], "--out"),
     ("train-out-is-file", ["train", "--out", "{garbage.json}", "--steps", "1"], "garbage.json"),
     ("evaluate-missing", ["evaluate", "{missing}"], "missing.txt"),
-    # an empty directory is reported as "--task is needed to evaluate a bare model directory" (helper "trainer")
-    pytest.param("evaluate-empty-dir", ["evaluate", "{empty_run}"], "empty_run", marks=after_merge("trainer")),
+    ("evaluate-empty-dir", ["evaluate", "{empty_run}"], "{empty_run}' holds no run (no checkpoint.pt, config.json or model/)"),
+    ("evaluate-success-only", ["evaluate", "{run_without_config}"], "{run_without_config}' holds no run"),
+    ("evaluate-model-dir-no-task", ["evaluate", "{bad_success_run}"], "{bad_success_run}' has no checkpoint.pt"),
     ("evaluate-garbage-file", ["evaluate", "{garbage.json}"], "garbage.json"),
     ("repro-unknown-paper", ["repro", "nobody", "--out", "{dir}/repro"], "nobody"),
 ]

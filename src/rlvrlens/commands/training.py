@@ -117,6 +117,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
+    from rlvrlens.training.rundir import CONFIG, MODEL
     from rlvrlens.training.runtime import seeded_generator
     from rlvrlens.training.success import success_probabilities
     from rlvrlens.training.tasks import BUILTIN_TASKS, get_task
@@ -135,9 +136,13 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if path.is_file() or (path / CHECKPOINT).exists():
         policy, config, step = load_policy(path)
         task = build_task(config) if args.task is None else None
+    elif not any((path / name).exists() for name in (CONFIG, MODEL)):
+        raise FileNotFoundError(f"{spec!r} holds no run (no {CHECKPOINT}, {CONFIG} or {MODEL}/) and is no model "
+                                f"directory: give a run directory, checkpoint file or save_pretrained folder")
     else:
         if args.task is None:
-            raise ValueError("--task is needed to evaluate a bare model directory")
+            raise ValueError(f"{spec!r} has no {CHECKPOINT}, so it is read as a model directory (save_pretrained), "
+                             f"which records no task: give --task")
         policy, step, task = load_model(path), None, None
     if task is None:
         task = get_task(args.task, n=args.n_prompts, seed=args.task_seed, verifier=args.verifier)
