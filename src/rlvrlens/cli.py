@@ -75,10 +75,15 @@ def describe_error(exc: BaseException) -> str:
     'out/log.jsonl: disk full (no space left on device)'
     >>> describe_error(FileNotFoundError("--config: cfg.toml does not exist"))
     '--config: cfg.toml does not exist'
+    >>> err = NotADirectoryError("cannot write to run directory 'f/sub': Not a directory")
+    >>> err.errno = errno.ENOTDIR
+    >>> describe_error(err)
+    "cannot write to run directory 'f/sub': Not a directory"
     """
     if isinstance(exc, OSError) and not isinstance(exc, (ValueError, TypeError)):
         where = exc.filename if exc.filename is not None else None
-        if exc.errno is None and str(exc):  # raised with our own message, e.g. FileNotFoundError("--config: ...")
+        if exc.strerror is None and str(exc):  # our own message, e.g. FileNotFoundError("--config: ..."),
+            # errno possibly set after it (rundir keeps the cause's errno on its one-line errors)
             what, where = str(exc), None
         elif exc.errno == errno.ENOSPC:
             what = "disk full (no space left on device)"
