@@ -132,7 +132,8 @@ def _error_cases(tmp_path):
         (["evaluate", str(not_ckpt)], "not an rlvrlens checkpoint"),
         (["evaluate", str(_corrupt_model(tmp_path, "m2")), "--task", "mod"], "cannot load model"),
         (["evaluate", str(tmp_path), "--task", "mod", "--verifier", "numeric"], "applies to JSONL tasks only"),
-        (["evaluate", str(tmp_path)], "--task is needed"),
+        (["evaluate", str(tmp_path)], "holds no run (no checkpoint.pt, config.json or model/)"),
+        (["evaluate", str(tmp_path / "m1")], "read as a model directory (save_pretrained), which records no task"),
         (["evaluate"], "needs a run directory"),
         (["evaluate", str(tmp_path), "--run", str(a_file)], "give the run once"),
     ]

@@ -10,7 +10,7 @@ from typing import Any
 from rlvrlens.objectives import SCHEMES, WeightScheme, dynamic_sampling, get_scheme, scheme_parameters
 
 #: CLI flag -> (scheme parameter, argparse keyword arguments)
-_SCHEME_FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
+SCHEME_FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
     "--eps": ("eps", {"type": float, "help": "GRPO's stabiliser epsilon (>= 0)"}),
     "--std": ("std", {"choices": ["sample", "population"], "help": "GRPO's std: sample (ddof=1) or population"}),
     "--eps-inside-sqrt": ("eps_inside_sqrt", {"action": "store_const", "const": True,
@@ -34,7 +34,7 @@ def add_scheme_args(parser: argparse.ArgumentParser, *, M_default: int | None = 
     parser.add_argument("--scheme", required=scheme_required, help=f"scheme name: {', '.join(SCHEMES)}")
     parser.add_argument("--M", type=int, required=M_default is None, default=M_default,
                         help="group size: answers sampled per prompt")
-    for flag, (_, kwargs) in _SCHEME_FLAGS.items():
+    for flag, (_, kwargs) in SCHEME_FLAGS.items():
         parser.add_argument(flag, default=None, **kwargs)
     parser.add_argument("--dynamic-sampling", type=float, nargs="+", metavar="P", default=None,
                         help="DAPO dynamic sampling on the scheme: drop all-equal groups and refill, for a "
@@ -45,7 +45,7 @@ def scheme_from_args(args: argparse.Namespace) -> WeightScheme:
     """Build the scheme named by ``--scheme`` with the flags it takes; refuse flags it does not."""
     allowed = scheme_parameters(args.scheme)  # raises for an unknown name
     params = {}
-    for flag, (name, _) in _SCHEME_FLAGS.items():
+    for flag, (name, _) in SCHEME_FLAGS.items():
         value = getattr(args, name)
         if value is None:
             continue

@@ -8,7 +8,8 @@ import inspect
 import numpy as np
 
 from rlvrlens.commands._common import add_scheme_args, print_json, print_table, scheme_from_args
-from rlvrlens.objectives import LIMITS, SCHEMES, design, dh, h, scheme_parameters
+from rlvrlens.explain import align_with_limit
+from rlvrlens.objectives import SCHEMES, design, dh, h, scheme_parameters
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,7 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--t", type=float, nargs="+", default=[0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0],
                    help="points in [0, 1]")
     p.add_argument("--json", action="store_true", help="print JSON")
-    p.add_argument("--plot", metavar="FILE", help="also plot h_M and h'_M on [0, 1] into FILE (.png/.pdf)")
+    p.add_argument("--plot", metavar="FILE", help="also plot h_M (scaled as its M -> inf limit is compared, with the limit) and "
+                        "h'_M on [0, 1] into FILE (.png/.pdf)")
     p.set_defaults(func=run_h)
 
     p = sub.add_parser("design", help="weights whose h_M matches a target h")
@@ -67,18 +69,14 @@ def run_h(args: argparse.Namespace) -> int:
         print(f"{scheme!r}")
         print_table(["t", "h_M(t)", "h'_M(t)"], [[float(a), float(b), float(c)] for a, b, c in zip(t, hv, dv)])
     if args.plot:
-        from rlvrlens.figures.objectives import plot_curves
+        from rlvrlens.figures.objectives import plot_objective, scheme_title
         from rlvrlens.figures.style import save
 
         grid = np.linspace(0, 1, 501)
-        curves = {f"$h_M$, {scheme.name} M={scheme.M}": h(scheme, grid),
-                  "$h'_M$": dh(scheme, grid)}
-        refs = {}
-        if scheme.limit:
-            fn, label = LIMITS[scheme.limit]
-            with np.errstate(all="ignore"):
-                refs[f"limit {label}"] = fn(grid)
-        fig = plot_curves(grid, curves, references=refs, title=repr(scheme), ylabel="value")
+        aligned = align_with_limit(scheme, grid)  # h_M scaled as its M -> inf limit is compared
+        refs = {} if aligned.limit is None else {f"M → ∞ limit {aligned.label}, scaled the same": aligned.limit}
+        fig = plot_objective(grid, aligned.h, dh(scheme, grid), references=refs, h_label=aligned.ylabel,
+                             title=scheme_title(scheme))
         for path in save(fig, args.plot, formats=(args.plot.rsplit(".", 1)[-1] if "." in args.plot else "png",)):
             print(f"wrote {path}")
     return 0

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from rlvrlens.commands._common import _SCHEME_FLAGS, print_json, print_table
+from rlvrlens.commands._common import SCHEME_FLAGS, print_json, print_table
 
 #: CLI aliases for config fields (the theory's names).
 _ALIASES = {"num_generations": ["--M"], "num_iterations": ["--mu"]}
@@ -63,7 +63,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         else:
             p.add_argument(*flags, dest=f.name, type=kind, default=None,
                            help=_HELP.get(f.name, f"(default {f.default!r})"))
-    for flag, (name, kwargs) in _SCHEME_FLAGS.items():
+    for flag, (name, kwargs) in SCHEME_FLAGS.items():
         p.add_argument(flag, dest=f"scheme_{name}", default=None,
                        **{k: v for k, v in kwargs.items() if k != "dest"})
     p.set_defaults(func=run_train)
@@ -95,7 +95,7 @@ def config_from_args(args: argparse.Namespace):
         if value is not None:
             data[f.name] = value
     params = dict(data.get("scheme_params", {}))
-    for _, (name, _) in _SCHEME_FLAGS.items():
+    for _, (name, _) in SCHEME_FLAGS.items():
         value = getattr(args, f"scheme_{name}")
         if value is not None:
             params[name] = value
@@ -117,8 +117,8 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    import torch
-
+    from rlvrlens.training.rundir import CONFIG, MODEL
+    from rlvrlens.training.runtime import seeded_generator
     from rlvrlens.training.success import success_probabilities
     from rlvrlens.training.tasks import BUILTIN_TASKS, get_task
     from rlvrlens.training.trainer import CHECKPOINT, build_task, load_model, load_policy
@@ -136,13 +136,17 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if path.is_file() or (path / CHECKPOINT).exists():
         policy, config, step = load_policy(path)
         task = build_task(config) if args.task is None else None
+    elif not any((path / name).exists() for name in (CONFIG, MODEL)):
+        raise FileNotFoundError(f"{spec!r} holds no run (no {CHECKPOINT}, {CONFIG} or {MODEL}/) and is no model "
+                                f"directory: give a run directory, checkpoint file or save_pretrained folder")
     else:
         if args.task is None:
-            raise ValueError("--task is needed to evaluate a bare model directory")
+            raise ValueError(f"{spec!r} has no {CHECKPOINT}, so it is read as a model directory (save_pretrained), "
+                             f"which records no task: give --task")
         policy, step, task = load_model(path), None, None
     if task is None:
         task = get_task(args.task, n=args.n_prompts, seed=args.task_seed, verifier=args.verifier)
-    result = success_probabilities(policy, task, K=args.K, generator=torch.Generator().manual_seed(args.seed))
+    result = success_probabilities(policy, task, K=args.K, generator=seeded_generator(args.seed))
     result.update(step=step, task=task.name, prompts=list(task.prompts), mean=float(np.mean(result["p"])))
     if args.json:
         print_json(result)
@@ -155,20 +159,19 @@ def run_evaluate(args: argparse.Namespace) -> int:
 def demo(out: Path, *, steps: int = 60) -> None:
     """A short CPU run (tiny GPT-2, modular arithmetic, GRPO M = 8, about a minute): logs and
     ``success.png`` (per-prompt and mean exact success against the step) in ``out/train``."""
-    import torch
-
     from rlvrlens.figures.style import save
     from rlvrlens.figures.training import plot_success
     from rlvrlens.training.config import TrainConfig
     from rlvrlens.training.rundir import read_jsonl
+    from rlvrlens.training.runtime import limit_threads
     from rlvrlens.training.trainer import Trainer
 
-    torch.set_num_threads(max(1, min(4, torch.get_num_threads())))
     out = Path(out) / "train"
     config = TrainConfig(task="mod", n_prompts=16, warm_start_steps=40, scheme="grpo", num_generations=8,
                          prompts_per_step=8, steps=steps, learning_rate=1e-3, beta=0.04,
                          eval_steps=10, save_steps=30)
-    with Trainer(config, out, overwrite=True) as trainer:  # the demo's own folder: rerunning replaces it
+    # the demo's own folder: rerunning replaces it; a tiny model gains nothing from more than 4 threads
+    with limit_threads(4), Trainer(config, out, overwrite=True) as trainer:
         trainer.train()
     records = read_jsonl(out / "success.jsonl")
     fig = plot_success(records, title="tiny GPT-2, a+b mod m, GRPO M=8, beta=0.04")

@@ -10,6 +10,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullLocator
 
 from rlvrlens.figures.style import new_figure
+from rlvrlens.objectives import WeightScheme, scheme_parameters
 
 #: Colours and dash patterns of the reference (dashed) curves, in order.
 _REFERENCE_STYLES = (("black", "--"), ("0.45", "-."), ("0.6", ":"))
@@ -138,6 +139,78 @@ def plot_catalogue(t: np.ndarray, h_values: Mapping[str, Mapping[str, np.ndarray
         box = spare[-1].get_position()
         fig.legend(handles, labels, loc="center", bbox_to_anchor=(box.x0 + box.width / 2, box.y0 + box.height / 2),
                    fontsize=9, frameon=True)
+    fig.tight_layout()
+    return fig
+
+
+#: Names of the catalogue schemes as the papers write them (others keep their own name).
+SCHEME_DISPLAY_NAMES = {
+    "reinforce": "REINFORCE", "rloo": "RLOO", "dr_grpo": "Dr. GRPO", "grpo": "GRPO", "raft": "RAFT",
+    "reinforce_rej": "Reinforce-Rej", "log_odds": "log-odds", "pass_at_k": "pass@k", "maxrl": "MaxRL",
+    "pkpo": "PKPO", "w_reinforce": "W-REINFORCE", "nsr": "NSR", "f_grpo": "F-GRPO", "gpg": "GPG",
+    "dynamic_sampling": "dynamic sampling",
+}
+
+
+def _plain(value) -> str:
+    if isinstance(value, (tuple, list, np.ndarray)):
+        values = list(np.ravel(value))
+        return f"{len(values)} values" if len(values) > 4 else ", ".join(_plain(v) for v in values)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def scheme_title(scheme: WeightScheme) -> str:
+    """A plain-language one-liner naming ``scheme`` for a figure title (no Python repr).
+
+    The scheme's name as the papers write it, ``M``, and the parameters that differ from the
+    catalogue defaults (all of them for a scheme outside the catalogue).
+
+    Examples
+    --------
+    >>> from rlvrlens.objectives import dynamic_sampling, grpo, pass_at_k
+    >>> scheme_title(grpo(16, eps=1e-8))
+    'GRPO, M = 16, eps = 1e-08'
+    >>> scheme_title(pass_at_k(8, k=2))
+    'pass@k, M = 8, k = 2'
+    >>> scheme_title(dynamic_sampling(grpo(4), [0.2, 0.5]))
+    'GRPO + dynamic sampling, M = 4, p_batch = 0.2, 0.5'
+    """
+    parts = scheme.name.split("+")
+    try:
+        defaults = scheme_parameters(parts[0])
+    except ValueError:
+        defaults = {}
+    shown = [f"{k} = {_plain(v)}" for k, v in scheme.params.items() if k not in defaults or defaults[k] != v]
+    name = " + ".join(SCHEME_DISPLAY_NAMES.get(part, part) for part in parts)
+    return ", ".join([name, f"M = {scheme.M}", *shown])
+
+
+def plot_objective(t: np.ndarray, h_values: np.ndarray, dh_values: np.ndarray, *, title: str = "",
+                   references: Mapping[str, np.ndarray] | None = None, h_label: str = r"$h_M(t)$") -> Figure:
+    """The induced objective ``h_M(t)`` (left, with dashed ``references`` such as its M -> inf
+    limit; ``h_label`` says what is plotted, e.g. ``h_M(t)/h_M(1)`` from
+    :func:`rlvrlens.explain.align_with_limit`) and its slope ``h'_M(t)``, the step size the
+    theory's dynamics use (right), on two labelled axes; a legend on a panel with more than one line.
+
+    Examples
+    --------
+    >>> t = np.linspace(0, 1, 5)
+    >>> fig = plot_objective(t, t**2, 2 * t, title="toy", references={"limit t": t})
+    >>> [ax.get_ylabel() for ax in fig.axes], [ax.get_legend() is not None for ax in fig.axes]
+    (['$h_M(t)$', "$h'_M(t)$"], [True, False])
+    """
+    fig, axes = new_figure(1, 2, width=4.6, height=3.6)
+    plot_curves(t, {h_label: h_values}, references=references, ylabel=h_label, ax=axes[0, 0])
+    plot_curves(t, {r"$h'_M(t)$": dh_values}, ylabel=r"$h'_M(t)$", ax=axes[0, 1])
+    axes[0, 0].set_title("induced objective")
+    axes[0, 1].set_title("slope (step size)")
+    for ax in axes.ravel():
+        if len(ax.lines) < 2:
+            ax.get_legend().remove()
+    if title:
+        fig.suptitle(title)
     fig.tight_layout()
     return fig
 

@@ -24,6 +24,7 @@ from scipy import special
 from rlvrlens.repro.claims import Claim, at_least, at_most, close
 from rlvrlens.repro.report import FigureFile, Reproduction
 from rlvrlens.dynamics import (
+    Outcome,
     attractor,
     dr_grpo_success_map,
     fixed_point_grid,
@@ -34,6 +35,7 @@ from rlvrlens.dynamics import (
     mroueh_bound,
     stability_beta,
 )
+from rlvrlens.dynamics import count_fixed_points as dynamics_count_fixed_points
 from rlvrlens.objectives import grpo
 
 KEY = "mroueh"
@@ -140,20 +142,9 @@ def format_p(logit: float) -> str:
 
 
 def count_fixed_points(betas: np.ndarray, p_refs: np.ndarray) -> np.ndarray:
-    """Number of fixed points in ``(0, 1)`` of the map at each ``(beta, p_ref)``, vectorised.
-
-    Sign changes of ``F(x) - x`` (``x`` = logit, from :meth:`SuccessMap.step_logit`) on logit nodes
-    spaced 0.005 on ``[-12, 60]`` and 1% apart beyond, up to ``4e4`` (every fixed point lies below
-    ``logit p_ref + eps^{-1/2}/beta <= 3.2e4`` on this grid). A pair of fixed points closer than the
-    node spacing (at a tangency) is missed.
-    """
-    nodes = np.concatenate([np.arange(-12.0, 60.0, 0.005), np.geomspace(60.0, 4e4, 700)])
-    out = np.empty((betas.size, p_refs.size), dtype=int)
-    for i, beta in enumerate(betas):  # one row at a time bounds memory; each row is vectorised
-        F = grpo_success_map(beta, p_refs[:, None], EPS)
-        resid = F.step_logit(nodes[None, :]) - nodes[None, :]
-        out[i] = np.count_nonzero(np.diff(np.sign(resid), axis=1) != 0, axis=1)
-    return out
+    """Number of fixed points in ``(0, 1)`` of the map at each ``(beta, p_ref)``
+    (:func:`rlvrlens.dynamics.count_fixed_points` for population GRPO with ``eps = EPS``)."""
+    return dynamics_count_fixed_points(grpo_success_map(1.0, 0.5, EPS), betas, p_refs)
 
 
 def fixed_point_map(betas: np.ndarray = MAP_BETAS, p_refs: np.ndarray = MAP_PREFS):
@@ -161,9 +152,10 @@ def fixed_point_map(betas: np.ndarray = MAP_BETAS, p_refs: np.ndarray = MAP_PREF
     grid = fixed_point_grid(grpo_success_map(1.0, 0.5, EPS), betas, p_refs)
     n_fp = count_fixed_points(betas, p_refs)
     category = np.full(grid.kind.shape, 3)
-    category[(grid.kind == 1) & (n_fp <= 1)] = 0
-    category[(grid.kind == 1) & (n_fp > 1)] = 1
-    category[grid.kind == 2] = 2
+    converged = grid.kind == Outcome.FIXED_POINT
+    category[converged & (n_fp <= 1)] = 0
+    category[converged & (n_fp > 1)] = 1
+    category[grid.kind == Outcome.TWO_CYCLE] = 2
     return category, grid.logit, n_fp
 
 
@@ -226,7 +218,7 @@ def claims() -> list[Claim]:
             for pr in FIG5_PREFS:
                 F = grpo_success_map(b, pr, EPS)
                 end = attractor(F)
-                if end.kind == "fixed_point":
+                if end.outcome == Outcome.FIXED_POINT:
                     x = float(end.logits[0])
                     missed += not any(abs(fp.logit - x) <= 1e-6 * (1 + abs(x)) for fp in fixed_points(F))
         return float(missed)

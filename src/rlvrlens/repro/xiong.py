@@ -184,14 +184,10 @@ def run_ablation(setting: Setting = Setting()) -> dict[str, Curves]:
     them as paired differences per seed. Each run is one ``Trainer.train()`` call keeping the
     per-prompt success in memory at :func:`evaluation_steps`.
     """
-    import torch
+    from rlvrlens.training.runtime import limit_threads
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # a 2-layer model gains nothing from threads; on a shared CPU they thrash
-    try:
+    with limit_threads(1):  # a 2-layer model gains nothing from threads; on a shared CPU they thrash
         return _run_ablation(setting)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _run_ablation(setting: Setting) -> dict[str, Curves]:

@@ -9,7 +9,8 @@ Modules: ``losses`` (loss pieces), ``policy`` (:class:`CausalLMPolicy`, :class:`
 ``tokenizer``, ``tasks`` (tasks, verifiers, reward hooks), ``success`` (exact / estimated p(C|x)),
 ``sft`` (warm start), ``tabular`` (exact KL-regularised update), ``config``, ``trainer``,
 ``protocol`` (the :class:`Policy` protocol the trainer depends on), ``rundir`` (run directories:
-checks, lock, JSONL logs), ``models`` (named pretrained models, GGUF cache), ``reasoning_gym``
+checks, lock, JSONL logs), ``runtime`` (a seeded generator and a thread limit, for the layers above
+that must not import torch), ``models`` (named pretrained models, GGUF cache), ``reasoning_gym``
 (``rg:NAME`` tasks), ``enumeration`` (exact success over every tokenisation), ``showcase``
 (SmolLM2 on reasoning-gym).
 Names are loaded lazily, so ``import rlvrlens.training.config`` does not import torch.
@@ -34,6 +35,7 @@ _EXPORTS = {
     "Policy": "protocol", "ExactKLPolicy": "protocol", "SavablePolicy": "protocol",
     "Callback": "trainer", "MACHINE_METRICS": "trainer", "estimate_step_memory": "trainer",
     "tempered_logprobs": "policy", "RunLock": "rundir", "RunDirError": "rundir", "read_jsonl": "rundir",
+    "seeded_generator": "runtime", "limit_threads": "runtime",
 }
 __all__ = sorted(_EXPORTS)
 
