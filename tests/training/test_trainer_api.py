@@ -116,3 +116,36 @@ def test_warm_start_of_a_given_model_is_applied_or_recorded_as_none(tmp_path, ti
     assert json.loads((tmp_path / "run" / "config.json").read_text())["warm_start_steps"] == 3
     assert not torch.equal(torch.cat([p.detach().flatten() for p in warmed.policy.parameters()]), saved)
     assert TrainConfig().warm_start_steps == 60  # a fresh model keeps its warm start
+
+
+def test_evaluation_uses_the_runs_completion_length(tiny_policy_factory):
+    """``--max-new-tokens`` shorter than the task's: the logged exact p is the probability of an
+    accepted completion within the run's limit, not within the task's own (they differ by the
+    stop token's probability, which a wrong wiring would miss)."""
+    from rlvrlens.training import get_task, success_probabilities
+
+    task = get_task("mod", n=4)
+    tr = Trainer(TrainConfig(task="mod", n_prompts=4, max_new_tokens=1, warm_start_steps=0, steps=1),
+                 policy=tiny_policy_factory(), task=task)
+    assert tr.max_new_tokens == 1 < task.max_new_tokens
+    logged = np.array(tr.evaluate()["p"])
+    with torch.no_grad():
+        own = np.array(success_probabilities(tr.policy, task, max_new_tokens=1)["p"])
+        task_length = np.array(success_probabilities(tr.policy, task)["p"])
+    np.testing.assert_allclose(logged, own, rtol=1e-6)
+    assert np.max(np.abs(task_length - own)) > 1e-3
+
+
+def test_chat_template_option_needs_a_model_and_reaches_the_cli():
+    from rlvrlens.commands.training import register
+    import argparse
+
+    with pytest.raises(ValueError, match="chat_template applies to a pretrained model"):
+        TrainConfig(chat_template=False)
+    with pytest.raises(TypeError, match="chat_template must be"):
+        TrainConfig(model="m", chat_template="yes")
+    assert TrainConfig(model="m", chat_template=False).chat_template is False
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    args = parser.parse_args(["train", "--out", "x", "--no-chat-template"])
+    assert args.chat_template is False

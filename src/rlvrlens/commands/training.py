@@ -24,6 +24,7 @@ _HELP = {
     "device": "cpu, cuda or cuda:N for the model (default: the CPU)",
     "precision": "autocast: fp32 (none), bf16, fp16 (CUDA only)",
     "gradient_checkpointing": "recompute activations in the backward pass (less memory)",
+    "chat_template": "wrap prompts in the --model's chat template (default: when it has one)",
     "kl_in_reward": "subtract beta * the sequence's KL estimate from its reward (REINFORCE++)",
 }
 
@@ -63,6 +64,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         else:
             p.add_argument(*flags, dest=f.name, type=kind, default=None,
                            help=_HELP.get(f.name, f"(default {f.default!r})"))
+    p.add_argument("--no-chat-template", dest="chat_template", action="store_const", const=False,
+                   help="give a pretrained --model raw prompts, not its chat template")
     for flag, (name, kwargs) in SCHEME_FLAGS.items():
         p.add_argument(flag, dest=f"scheme_{name}", default=None,
                        **{k: v for k, v in kwargs.items() if k != "dest"})
@@ -178,3 +181,23 @@ def demo(out: Path, *, steps: int = 60) -> None:
     for path in save(fig, out / "success", formats=("png",)):
         print(f"wrote {path}")
     print(f"mean success {np.mean(records[0]['p']):.3f} -> {np.mean(records[-1]['p']):.3f}")
+    smollm2_demo(Path(out).parent / "smollm2")
+
+
+def smollm2_demo(out: Path) -> None:
+    """SmolLM2-135M-Instruct's exact per-prompt success on a few reasoning-gym prompts (the model is
+    dequantised once into the user cache; about 30 s after that)."""
+    from rlvrlens.figures.style import save
+    from rlvrlens.figures.training import plot_prompt_success
+    from rlvrlens.training.runtime import limit_threads
+    from rlvrlens.training.showcase import smollm2_demo as compute
+
+    with limit_threads(4):
+        result = compute(out)
+    fig = plot_prompt_success(result["labels"], result["p"],
+                              title="SmolLM2-135M-Instruct on reasoning-gym basic_arithmetic (T = 1)")
+    for path in save(fig, Path(out) / "smollm2_success", formats=("png",)):
+        print(f"wrote {path}")
+    for label, p in zip(result["labels"], result["p"]):
+        print(f"  {label:12s} exact p = {p:.4f}")
+    print(f"(load {result['seconds']['load']} s, total {result['seconds']['total']} s)")

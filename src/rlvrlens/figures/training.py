@@ -21,3 +21,15 @@ def plot_success(records: list[dict], title: str = "") -> Figure:
     ax.set(xlabel="RL step", ylabel="success probability p(C|x)", ylim=(0, 1), title=title)
     ax.legend(loc="lower right")
     return fig
+
+
+def plot_prompt_success(labels: list[str], p: list[float], title: str = "") -> Figure:
+    """One bar per prompt: its success probability (e.g. exact, every tokenisation counted)."""
+    fig, axes = new_figure(width=6.5, height=3.2)
+    ax = axes[0, 0]
+    ax.bar(range(len(p)), p, color="C0", label="exact p (all tokenisations)")
+    ax.set_xticks(range(len(p)), labels, rotation=30, ha="right")
+    ax.set(ylim=(0, 1), ylabel="success probability p(C|x)", xlabel="prompt (prefilled expression = right answer)",
+           title=title)
+    ax.legend(loc="upper right")
+    return fig

@@ -38,6 +38,8 @@ class TrainConfig:
         n_prompts, task_seed: size and seed of a built-in task. verifier: for JSONL tasks.
         model: a local model directory (``save_pretrained`` layout); ``None`` builds a fresh
         ``arch`` (``gpt2``/``llama``) model of ``n_layer`` layers and ``width`` from config.
+        chat_template: wrap prompts in the ``model``'s chat template (``None``: whenever its
+        tokenizer has one, i.e. for instruct models; ``False``: raw prompts). Needs ``model``.
         warm_start_steps, warm_start_fraction, warm_start_lr: SFT on a fraction of the prompts before
         RL (the result is pi_ref); 0 steps skips it. ``None`` (the default) means 60 for a fresh
         model and 0 for a ``model``; the recorded config holds the number applied.
@@ -78,6 +80,7 @@ class TrainConfig:
     task_seed: int = 0
     verifier: str = "exact"
     model: str | None = None
+    chat_template: bool | None = None
     arch: str = "gpt2"
     n_layer: int = 2
     width: int = 64
@@ -154,6 +157,11 @@ class TrainConfig:
             raise TypeError(f"scheme_params must be a table of scheme parameters, got {self.scheme_params!r}")
         if self.device is not None and not re.fullmatch(r"cpu|cuda(:\d+)?", str(self.device)):
             raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
+        if self.chat_template is not None:
+            if not isinstance(self.chat_template, bool):
+                raise TypeError(f"chat_template must be true, false or unset, got {self.chat_template!r}")
+            if not self.model:
+                raise ValueError("chat_template applies to a pretrained model: give model (--model) or leave it unset")
         if self.arch not in ARCHS:
             raise ValueError(f"arch must be one of {ARCHS}, got {self.arch!r}")
         if self.width % self.n_head:

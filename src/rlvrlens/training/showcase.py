@@ -3,8 +3,8 @@
 :func:`smollm2_demo` computes the exact per-prompt success probability of SmolLM2 on a few
 ``basic_arithmetic`` prompts (answer-only format with the expression prefilled, so the accepted
 completions are the answer with or without one leading space, then the end-of-turn token; every
-tokenisation counted, :mod:`rlvrlens.training.enumeration`), writes ``smollm2_success.json`` and a
-figure ``smollm2_success.png``. About 30-60 s on a 2-core CPU once the model is cached.
+tokenisation counted, :mod:`rlvrlens.training.enumeration`), writes ``smollm2_success.json`` (the
+demo draws it as ``smollm2_success.png``). About 30-60 s on a 2-core CPU once the model is cached.
 """
 
 from __future__ import annotations
@@ -25,16 +25,12 @@ SMOLLM2_TASK = ("rg:basic_arithmetic?min_terms=2&max_terms=2&max_digits=1&allow_
 
 
 def smollm2_demo(out_dir: str | Path, *, n_prompts: int = 6, seed: int = 0, model: str = "smollm2-135m") -> dict:
-    """Exact per-prompt success of ``model`` on :data:`SMOLLM2_TASK`; writes a JSON file and a figure.
+    """Exact per-prompt success of ``model`` on :data:`SMOLLM2_TASK`; writes ``smollm2_success.json``.
 
     Returns the JSON-ready dict: ``prompts`` (the prefilled expressions), ``answers``, ``p`` (exact),
+    ``labels`` (expression = answer, for a figure: :func:`rlvrlens.figures.training.plot_prompt_success`),
     ``sequences`` (token sequences counted per prompt), ``seconds``.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     from rlvrlens.training.enumeration import accepted_sequences
     from rlvrlens.training.policy import PREFILL, CausalLMPolicy
     from rlvrlens.training.success import exact_success
@@ -52,18 +48,7 @@ def smollm2_demo(out_dir: str | Path, *, n_prompts: int = 6, seed: int = 0, mode
     labels = [prompt.partition(PREFILL)[2] + " " + answer for prompt, answer in zip(task.prompts, task.solutions)]
     result = {"model": model, "task": SMOLLM2_TASK, "method": "exact", "temperature": 1.0,
               "prompts": [prompt.partition(PREFILL)[2] for prompt in task.prompts], "answers": list(task.solutions),
-              "p": p, "sequences": counts,
+              "p": p, "labels": labels, "sequences": counts,
               "seconds": {"load": round(loaded, 1), "total": round(time.perf_counter() - t0, 1)}}
     (out_dir / "smollm2_success.json").write_text(json.dumps(result, indent=2) + "\n")
-    fig, ax = plt.subplots(figsize=(6.5, 3.2))
-    ax.bar(range(len(p)), p, color="tab:blue", label="exact p (all tokenisations)")
-    ax.set_xticks(range(len(p)), labels, rotation=30, ha="right")
-    ax.set_ylim(0, 1)
-    ax.set_ylabel("success probability p(C|x)")
-    ax.set_xlabel("prompt (prefilled expression = right answer)")
-    ax.set_title("SmolLM2-135M-Instruct on reasoning-gym basic_arithmetic (T = 1)")
-    ax.legend(loc="upper right")
-    fig.tight_layout()
-    fig.savefig(out_dir / "smollm2_success.png", dpi=120)
-    plt.close(fig)
     return result

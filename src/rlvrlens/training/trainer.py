@@ -69,10 +69,10 @@ def build_policy(config: TrainConfig) -> CausalLMPolicy:
     if not config.model:
         return CausalLMPolicy.from_config(config.arch, n_layer=config.n_layer, width=config.width,
                                           n_head=config.n_head, seed=config.seed)
-    return load_model(config.model)
+    return load_model(config.model, chat_template=config.chat_template)
 
 
-def load_model(spec: str | Path) -> CausalLMPolicy:
+def load_model(spec: str | Path, *, chat_template: bool | None = None) -> CausalLMPolicy:
     """:meth:`CausalLMPolicy.from_pretrained` with one-line errors naming the model (missing,
     unreadable, corrupt folder)."""
     spec = str(spec)
@@ -81,7 +81,7 @@ def load_model(spec: str | Path) -> CausalLMPolicy:
     if not Path(spec).exists() and (os.sep in spec or spec.startswith(".")):
         raise FileNotFoundError(f"model {spec!r} does not exist")
     try:
-        return CausalLMPolicy.from_pretrained(spec)
+        return CausalLMPolicy.from_pretrained(spec, chat_template=chat_template)
     except (FileNotFoundError, PermissionError) as exc:
         raise type(exc)(f"cannot load model {spec!r}: {_first_line(exc)}") from None
     except ImportError as exc:  # a missing optional package: its message says what to install
@@ -473,7 +473,7 @@ class Trainer:
         """Per-prompt success probabilities now (exact where possible), without touching the training RNG."""
         gen = torch.Generator().manual_seed(self.config.seed * 1_000_003 + self.step)
         return {"step": self.step, **success_probabilities(self.policy, self.task, K=self.config.eval_samples,
-                                                           generator=gen)}
+                                                           generator=gen, max_new_tokens=self.max_new_tokens)}
 
     def train(self, steps: int | None = None, *, callbacks: Sequence[Callback] = (),
               success_at: Iterable[int] | None = None) -> list[dict[str, float]]:
