@@ -8,7 +8,7 @@ import torch
 
 from rlvrlens.objectives import design, get_scheme
 from rlvrlens.training.config import TrainConfig
-from rlvrlens.training.trainer import Trainer, load_policy
+from rlvrlens.training.trainer import MACHINE_METRICS, Trainer, load_policy
 
 SMALL = dict(task="mod", n_prompts=8, steps=4, eval_steps=2, save_steps=2, warm_start_steps=10,
              prompts_per_step=4, num_generations=4)
@@ -16,6 +16,11 @@ SMALL = dict(task="mod", n_prompts=8, steps=4, eval_steps=2, save_steps=2, warm_
 
 def lines(path):
     return [json.loads(x) for x in path.read_text().splitlines()]
+
+
+def strip(rows):
+    """Log lines without the machine's measurements (time, memory)."""
+    return [{k: v for k, v in r.items() if k not in MACHINE_METRICS} for r in rows]
 
 
 def params(trainer):
@@ -26,7 +31,6 @@ def test_same_seed_same_run(tmp_path):
     a = Trainer(TrainConfig(**SMALL), tmp_path / "a")
     b = Trainer(TrainConfig(**SMALL), tmp_path / "b")
     a.train(), b.train()
-    strip = lambda rows: [{k: v for k, v in r.items() if k not in ("time", "completions_per_second")} for r in rows]
     assert strip(lines(tmp_path / "a" / "log.jsonl")) == strip(lines(tmp_path / "b" / "log.jsonl"))
     assert torch.equal(params(a), params(b))
     c = Trainer(TrainConfig(**{**SMALL, "seed": 1}), None)
@@ -41,6 +45,7 @@ def test_resume_neither_loses_nor_duplicates_lines(tmp_path):
     t = Trainer(TrainConfig(**SMALL), run)
     t.train(steps=2)  # checkpoint at step 2
     t._append("log.jsonl", t.rl_step())  # step 3 is logged after it, then the run "dies"
+    t.close()
     assert len(lines(run / "log.jsonl")) == 3
     resumed = Trainer(TrainConfig(**SMALL), run, resume=True)
     assert resumed.step == 2 and len(lines(run / "log.jsonl")) == 2
@@ -50,14 +55,15 @@ def test_resume_neither_loses_nor_duplicates_lines(tmp_path):
     assert [r["reward"] for r in got] == [r["reward"] for r in want]
     assert lines(run / "success.jsonl") == lines(tmp_path / "full" / "success.jsonl")
     assert torch.equal(params(resumed), params(full))
-    assert not (run / "checkpoint.tmp").exists()
+    assert not (run / "checkpoint.pt.tmp").exists()
+    resumed.close()
     policy, config, step = load_policy(run)
     assert step == 4 and config == TrainConfig(**SMALL)
-    with pytest.raises(ValueError, match="different config"):
-        Trainer(TrainConfig(**{**SMALL, "beta": 0.1}), run, resume=True)
+    with pytest.raises(ValueError, match=r"different config \(beta: 0.0 -> 0.1; seed: 0 -> 3\)"):
+        Trainer(TrainConfig(**{**SMALL, "beta": 0.1, "seed": 3}), run, resume=True)
 
 
-@pytest.mark.parametrize("mode", ["seq-mean-token-mean", "seq-sum-constant"])
+@pytest.mark.parametrize("mode", ["seq-mean-token-mean", "seq-sum-constant", "dapo"])
 def test_gradient_accumulation_matches_one_batch(mode):
     cfg = dict(SMALL, steps=1, warm_start_steps=5, loss_aggregation=mode, max_grad_norm=0.0)
     a = Trainer(TrainConfig(**cfg), None)

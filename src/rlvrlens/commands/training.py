@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import typing
 from pathlib import Path
 from typing import Any
@@ -33,10 +32,13 @@ def _config_cls():
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="RL fine-tuning of a (tiny) causal LM with a weight scheme",
                        description="Options are TrainConfig fields (see rlvrlens.training.config); "
-                                   "flags override --config FILE.toml, which overrides the defaults.")
+                                   "flags override --config FILE, which overrides the defaults (with "
+                                   "--resume: the run's own recorded config).")
     p.add_argument("--out", required=True, help="run directory (logs, checkpoints, model)")
-    p.add_argument("--config", help="TOML file of TrainConfig fields")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    p.add_argument("--config", help="TrainConfig fields: a TOML file, or a run's config.json")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in OUT from its checkpoint and recorded config (--steps N extends it)")
+    p.add_argument("--overwrite", action="store_true", help="replace the run OUT holds")
     p.add_argument("--quiet", action="store_true", help="no progress line")
     for f in dataclasses.fields(_config_cls()):
         if f.name == "scheme_params":
@@ -53,7 +55,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_train)
 
     p = sub.add_parser("evaluate", help="per-prompt success probability of a run's checkpoint or a model dir")
-    p.add_argument("path", help="run directory, checkpoint file, or model directory (save_pretrained)")
+    p.add_argument("path", nargs="?", help="run directory, checkpoint file, or model directory (save_pretrained)")
+    p.add_argument("--run", help="the same as PATH: a run directory or checkpoint file")
     p.add_argument("--task", help="task (default: the run's); needed for a bare model directory")
     p.add_argument("--n-prompts", type=int, default=24, help="size of a built-in task")
     p.add_argument("--task-seed", type=int, default=0)
@@ -65,14 +68,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def config_from_args(args: argparse.Namespace):
-    """Defaults < ``--config`` TOML < explicit flags."""
+    """Defaults (with ``--resume``: the run's recorded ``config.json``) < ``--config`` file < explicit flags."""
     TrainConfig = _config_cls()
     data: dict[str, Any] = {}
+    recorded = Path(args.out) / "config.json" if args.out else None
+    if getattr(args, "resume", False) and recorded is not None and recorded.is_file():
+        data.update(TrainConfig.from_json(recorded).to_dict())
     if args.config:
-        with open(args.config, "rb") as fh:
-            import tomllib
-
-            data.update(tomllib.load(fh))
+        data.update(TrainConfig.read_fields(args.config))  # TOML or a run's config.json
     for f in dataclasses.fields(TrainConfig):
         value = getattr(args, f.name, None)
         if value is not None:
@@ -87,12 +90,14 @@ def config_from_args(args: argparse.Namespace):
 
 
 def run_train(args: argparse.Namespace) -> int:
+    from rlvrlens.training.rundir import SUCCESS, check_out, read_jsonl
     from rlvrlens.training.trainer import Trainer
 
+    check_out(args.out)  # before reading configs or building anything
     config = config_from_args(args)
-    trainer = Trainer(config, args.out, resume=args.resume, progress=not args.quiet)
-    trainer.train()
-    last = json.loads((Path(args.out) / "success.jsonl").read_text().splitlines()[-1])
+    with Trainer(config, args.out, resume=args.resume, overwrite=args.overwrite, progress=not args.quiet) as trainer:
+        trainer.train()
+    last = read_jsonl(Path(args.out) / SUCCESS)[-1]
     print(f"step {trainer.step}: mean success {np.mean(last['p']):.4f} ({last['method']}); logs in {args.out}")
     return 0
 
@@ -100,19 +105,27 @@ def run_train(args: argparse.Namespace) -> int:
 def run_evaluate(args: argparse.Namespace) -> int:
     import torch
 
-    from rlvrlens.training.policy import CausalLMPolicy
     from rlvrlens.training.success import success_probabilities
-    from rlvrlens.training.tasks import get_task
-    from rlvrlens.training.trainer import CHECKPOINT, build_task, load_policy
+    from rlvrlens.training.tasks import BUILTIN_TASKS, get_task
+    from rlvrlens.training.trainer import CHECKPOINT, build_task, load_model, load_policy
 
-    path = Path(args.path)
+    if args.path and args.run and Path(args.path) != Path(args.run):
+        raise ValueError(f"give the run once: PATH {args.path!r} and --run {args.run!r} differ")
+    spec = args.path or args.run
+    if not spec:
+        raise ValueError("evaluate needs a run directory, checkpoint file or model directory (PATH or --run)")
+    path = Path(spec)
+    if not path.exists():
+        raise FileNotFoundError(f"{spec!r} does not exist (a run directory, checkpoint file or model directory)")
+    if args.task in BUILTIN_TASKS and args.verifier != "exact":
+        raise ValueError(f"--verifier applies to JSONL tasks only; built-in task {args.task!r} has its own")
     if path.is_file() or (path / CHECKPOINT).exists():
         policy, config, step = load_policy(path)
         task = build_task(config) if args.task is None else None
     else:
-        policy, step, task = CausalLMPolicy.from_pretrained(path), None, None
         if args.task is None:
             raise ValueError("--task is needed to evaluate a bare model directory")
+        policy, step, task = load_model(path), None, None
     if task is None:
         task = get_task(args.task, n=args.n_prompts, seed=args.task_seed, verifier=args.verifier)
     result = success_probabilities(policy, task, K=args.K, generator=torch.Generator().manual_seed(args.seed))
@@ -133,6 +146,7 @@ def demo(out: Path, *, steps: int = 60) -> None:
     from rlvrlens.figures.style import save
     from rlvrlens.figures.training import plot_success
     from rlvrlens.training.config import TrainConfig
+    from rlvrlens.training.rundir import read_jsonl
     from rlvrlens.training.trainer import Trainer
 
     torch.set_num_threads(max(1, min(4, torch.get_num_threads())))
@@ -140,8 +154,9 @@ def demo(out: Path, *, steps: int = 60) -> None:
     config = TrainConfig(task="mod", n_prompts=16, warm_start_steps=40, scheme="grpo", num_generations=8,
                          prompts_per_step=8, steps=steps, learning_rate=1e-3, beta=0.04,
                          eval_steps=10, save_steps=30)
-    Trainer(config, out).train()
-    records = [json.loads(x) for x in (out / "success.jsonl").read_text().splitlines()]
+    with Trainer(config, out, overwrite=True) as trainer:  # the demo's own folder: rerunning replaces it
+        trainer.train()
+    records = read_jsonl(out / "success.jsonl")
     fig = plot_success(records, title="tiny GPT-2, a+b mod m, GRPO M=8, beta=0.04")
     for path in save(fig, out / "success", formats=("png",)):
         print(f"wrote {path}")

@@ -7,7 +7,9 @@ be compared with the dynamics the theory predicts (THEORY.md §1-3).
 
 Modules: ``losses`` (loss pieces), ``policy`` (:class:`CausalLMPolicy`, :class:`TabularPolicy`),
 ``tokenizer``, ``tasks`` (tasks, verifiers, reward hooks), ``success`` (exact / estimated p(C|x)),
-``sft`` (warm start), ``tabular`` (exact KL-regularised update), ``config``, ``trainer``.
+``sft`` (warm start), ``tabular`` (exact KL-regularised update), ``config``, ``trainer``,
+``protocol`` (the :class:`Policy` protocol the trainer depends on), ``rundir`` (run directories:
+checks, lock, JSONL logs).
 Names are loaded lazily, so ``import rlvrlens.training.config`` does not import torch.
 """
 
@@ -25,6 +27,9 @@ _EXPORTS = {
     "warm_start": "sft", "kl_regularised_step": "tabular",
     "masked_mean": "losses", "masked_sum": "losses", "aggregate": "losses",
     "clipped_policy_loss": "losses", "kl_estimate": "losses", "group_weights": "losses",
+    "Policy": "protocol", "ExactKLPolicy": "protocol", "SavablePolicy": "protocol",
+    "Callback": "trainer", "MACHINE_METRICS": "trainer", "estimate_step_memory": "trainer",
+    "tempered_logprobs": "policy", "RunLock": "rundir", "RunDirError": "rundir", "read_jsonl": "rundir",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -4,6 +4,8 @@ meaning is the same. Imports no torch (the CLI builds its flags from it)."""
 from __future__ import annotations
 
 import dataclasses
+import json
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,10 +13,20 @@ from typing import Any
 
 from rlvrlens._validation import check_float, check_int
 
-#: Loss aggregation modes (names as in verl's ``loss_agg_mode``).
-AGGREGATIONS = ("seq-mean-token-mean", "token-mean", "seq-sum-constant")
+#: Loss aggregation modes (see :func:`rlvrlens.training.losses.aggregate`): GRPO's per-sequence
+#: token mean, TRL's ``bnpo`` (token mean of each micro-batch), DAPO's token mean over the whole
+#: step's batch, and Dr. GRPO's per-sequence sum over a fixed constant.
+AGGREGATIONS = ("seq-mean-token-mean", "bnpo", "dapo", "seq-sum-constant")
+#: Other accepted names (TRL's ``loss_type`` values; ``token-mean`` is the old name of ``bnpo``).
+AGGREGATION_ALIASES = {"token-mean": "bnpo", "grpo": "seq-mean-token-mean", "dr_grpo": "seq-sum-constant"}
 #: KL estimators of KL(pi_theta || pi_ref) from samples of pi_theta (Schulman 2020).
 KL_ESTIMATORS = ("k1", "k2", "k3")
+#: Architectures of a fresh model (``CausalLMPolicy.from_config``).
+ARCHS = ("gpt2", "llama")
+#: Autocast precisions (``fp32``: none).
+PRECISIONS = ("fp32", "bf16", "fp16")
+#: Warm-start steps of a fresh model when ``warm_start_steps`` is not given (a ``--model`` gets 0).
+DEFAULT_WARM_START_STEPS = 60
 
 
 @dataclass
@@ -27,7 +39,12 @@ class TrainConfig:
         model: a local model directory (``save_pretrained`` layout); ``None`` builds a fresh
         ``arch`` (``gpt2``/``llama``) model of ``n_layer`` layers and ``width`` from config.
         warm_start_steps, warm_start_fraction, warm_start_lr: SFT on a fraction of the prompts before
-        RL (the result is pi_ref); 0 steps skips it.
+        RL (the result is pi_ref); 0 steps skips it. ``None`` (the default) means 60 for a fresh
+        model and 0 for a ``model``; the recorded config holds the number applied.
+        device: ``cpu``, ``cuda`` or ``cuda:N`` for the model the trainer builds (``None``: the CPU,
+        or a given policy's own device). precision: autocast of the forward passes, ``fp32``
+        (none), ``bf16`` (CPU or CUDA) or ``fp16`` (CUDA, with loss scaling). gradient_checkpointing:
+        recompute activations in the backward pass (less memory, more time; transformers models).
     The update (THEORY.md §1, §3)
         scheme, scheme_params: a catalogue weight scheme by name (``rlvrlens.objectives.get_scheme``).
         num_generations: M, completions per prompt (TRL's name; the papers' G or M).
@@ -35,15 +52,22 @@ class TrainConfig:
         num_iterations: mu, optimisation epochs on each batch (TRL's name); > 1 uses the importance
         ratio pi_theta/pi_old and clipping with epsilon_low, epsilon_high (DAPO's clip-higher).
         beta: KL coefficient to pi_ref (0: no reference model). kl_estimator: ``k1``/``k2``/``k3``
-        per token, or ``exact`` (sequence-level KL; tabular policies). kl_in_reward: subtract
-        ``beta * log(pi/pi_ref)`` of the sequence from its reward instead (REINFORCE++).
-        loss_aggregation: ``seq-mean-token-mean`` (GRPO), ``token-mean`` (DAPO) or ``seq-sum-constant``
-        (Dr. GRPO; divides by ``aggregation_constant``, default max_new_tokens). With
-        ``seq-sum-constant`` and constant 1 the gradient is exactly the theory's
-        ``(1/M) sum_i Z_i grad log pi(y_i|x)`` averaged over groups.
-        learning_rate, weight_decay, adam_beta1/2: AdamW. max_grad_norm: clipping (0 disables).
+        per token, or ``exact`` (sequence-level KL; policies with ``sequence_kl``). kl_in_reward:
+        subtract ``beta * KL`` of the sequence from its reward instead (REINFORCE++): the sampled
+        ``log(pi/pi_ref)`` summed over the sequence, or with ``exact`` the prompt's exact KL.
+        loss_aggregation: ``seq-mean-token-mean`` (GRPO), ``bnpo`` (TRL: token mean per
+        micro-batch; old name ``token-mean``), ``dapo`` (token mean over the step's whole batch, so
+        gradient accumulation does not change it) or ``seq-sum-constant`` (Dr. GRPO; divides by
+        ``aggregation_constant``, default ``max_new_tokens`` as TRL's ``max_completion_length``).
+        Only ``seq-sum-constant`` keeps ``E[update] = h'_M(p) grad p`` exact when completion
+        lengths vary: the others divide by a random token count (THEORY.md §3). With constant 1 the
+        gradient is exactly the theory's ``(1/M) sum_i Z_i grad log pi(y_i|x)`` averaged over groups.
+        learning_rate, weight_decay, adam_beta1/2: AdamW (beta2 0.999, the Hugging Face default).
+        max_grad_norm: clipping (0 disables).
     Sampling, logging
-        temperature, top_p, max_new_tokens (``None``: the task's). seed: everything random.
+        temperature, top_p, max_new_tokens (``None``: the task's). The scores, ratios and KL of the
+        loss use the distribution that sampled: logits divided by ``temperature`` (as TRL), and
+        for the policy the ``top_p`` nucleus renormalised. seed: everything random.
         eval_steps: record per-prompt success every this many steps (and at 0 and the end);
         eval_samples: K for tasks without exact success. save_steps: checkpoint period.
     """
@@ -57,7 +81,7 @@ class TrainConfig:
     n_layer: int = 2
     width: int = 64
     n_head: int = 2
-    warm_start_steps: int = 60
+    warm_start_steps: int | None = None
     warm_start_fraction: float = 0.5
     warm_start_lr: float = 3e-3
     scheme: str = "grpo"
@@ -76,7 +100,7 @@ class TrainConfig:
     learning_rate: float = 1e-3
     weight_decay: float = 0.0
     adam_beta1: float = 0.9
-    adam_beta2: float = 0.99
+    adam_beta2: float = 0.999
     max_grad_norm: float = 1.0
     temperature: float = 1.0
     top_p: float = 1.0
@@ -86,8 +110,14 @@ class TrainConfig:
     eval_steps: int = 10
     eval_samples: int = 64
     save_steps: int = 10
+    device: str | None = None
+    precision: str = "fp32"
+    gradient_checkpointing: bool = False
 
     def __post_init__(self) -> None:
+        if self.warm_start_steps is None:
+            self.warm_start_steps = 0 if self.model else DEFAULT_WARM_START_STEPS
+        self.loss_aggregation = AGGREGATION_ALIASES.get(self.loss_aggregation, self.loss_aggregation)
         for name in ("n_prompts", "n_layer", "width", "n_head", "num_generations", "prompts_per_step",
                      "gradient_accumulation_steps", "num_iterations", "eval_steps", "eval_samples", "save_steps"):
             check_int(name, getattr(self, name))
@@ -105,10 +135,36 @@ class TrainConfig:
         check_float("top_p", self.top_p, low=0, high=1, low_open=True)
         if self.kl_estimator not in KL_ESTIMATORS + ("exact",):
             raise ValueError(f"kl_estimator must be one of {KL_ESTIMATORS + ('exact',)}, got {self.kl_estimator!r}")
+        if self.kl_in_reward and self.kl_estimator == "exact":
+            raise ValueError("kl_in_reward needs a per-sequence KL estimate (kl_estimator k1, k2 or k3): the exact "
+                             "KL is one number per prompt, a constant within each group that group-relative "
+                             "schemes cancel; use kl_estimator 'exact' with kl_in_reward false (a loss term)")
         if self.loss_aggregation not in AGGREGATIONS:
-            raise ValueError(f"loss_aggregation must be one of {AGGREGATIONS}, got {self.loss_aggregation!r}")
+            raise ValueError(f"loss_aggregation must be one of {AGGREGATIONS} (or {sorted(AGGREGATION_ALIASES)}), "
+                             f"got {self.loss_aggregation!r}")
+        if self.aggregation_constant is not None:
+            check_float("aggregation_constant", self.aggregation_constant, low=0, low_open=True)
+        check_float("adam_beta1", self.adam_beta1, low=0, high=1, high_open=True)
+        check_float("adam_beta2", self.adam_beta2, low=0, high=1, high_open=True)
+        check_float("weight_decay", self.weight_decay, low=0)
         if self.max_new_tokens is not None:
             check_int("max_new_tokens", self.max_new_tokens)
+        if not isinstance(self.scheme_params, dict):
+            raise TypeError(f"scheme_params must be a table of scheme parameters, got {self.scheme_params!r}")
+        if self.device is not None and not re.fullmatch(r"cpu|cuda(:\d+)?", str(self.device)):
+            raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
+        if self.arch not in ARCHS:
+            raise ValueError(f"arch must be one of {ARCHS}, got {self.arch!r}")
+        if self.width % self.n_head:
+            raise ValueError(f"width must be divisible by n_head, got width={self.width}, n_head={self.n_head}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        for name in ("kl_in_reward", "gradient_checkpointing"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"{name} must be true or false, got {getattr(self, name)!r}")
+        for name in ("task", "verifier", "arch", "scheme", "kl_estimator"):
+            if not isinstance(getattr(self, name), str):
+                raise TypeError(f"{name} must be a string, got {getattr(self, name)!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -121,8 +177,53 @@ class TrainConfig:
             raise ValueError(f"unknown config option(s): {', '.join(unknown)}")
         return cls(**data)
 
+    @staticmethod
+    def read_fields(path: str | Path) -> dict[str, Any]:
+        """The fields a file sets, unvalidated: a ``.json`` object (a run's ``config.json``), a TOML
+        file (any other name; top-level keys are field names, ``[scheme_params]`` a table), or a
+        run directory (its ``config.json``). One-line errors for a missing, unreadable or invalid file."""
+        path = Path(path)
+        if path.is_dir():
+            path = path / "config.json"
+        is_json = path.suffix == ".json"
+        try:
+            if is_json:
+                data = json.loads(path.read_text())
+            else:
+                with open(path, "rb") as fh:
+                    data = tomllib.load(fh)
+        except FileNotFoundError:
+            raise FileNotFoundError(f"config file {str(path)!r} does not exist") from None
+        except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise ValueError(f"config file {str(path)!r} is not valid {'JSON' if is_json else 'TOML'}: {exc}") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise OSError(f"cannot read config file {str(path)!r}: {getattr(exc, 'strerror', None) or exc}") from None
+        if not isinstance(data, dict):
+            raise ValueError(f"config file {str(path)!r} must hold an object of TrainConfig fields")
+        return data
+
     @classmethod
     def from_toml(cls, path: str | Path) -> "TrainConfig":
         """Read a TOML file whose top-level keys are field names (``[scheme_params]`` a table)."""
-        with open(path, "rb") as fh:
-            return cls.from_dict(tomllib.load(fh))
+        return cls.from_dict(cls.read_fields(path))
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> "TrainConfig":
+        """Read a JSON object of field names, e.g. a run directory's ``config.json``."""
+        return cls.from_dict(cls.read_fields(path))
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> "TrainConfig":
+        """:meth:`from_json` for a ``.json`` file or a run directory, else :meth:`from_toml`."""
+        return cls.from_dict(cls.read_fields(path))
+
+    def differences(self, other: "TrainConfig", *, ignore: tuple[str, ...] = ()) -> list[str]:
+        """``"field: self's value -> other's value"`` for each field that differs (``ignore`` left out).
+
+        Examples
+        --------
+        >>> TrainConfig(beta=0.0).differences(TrainConfig(beta=0.1))
+        ['beta: 0.0 -> 0.1']
+        """
+        a, b = self.to_dict(), other.to_dict()
+        return [f"{k}: {a[k]!r} -> {b[k]!r}" for k in a if k not in ignore and a[k] != b[k]]

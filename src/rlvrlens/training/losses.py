@@ -15,7 +15,7 @@ import torch
 
 from rlvrlens._validation import check_float
 from rlvrlens.objectives import WeightScheme
-from rlvrlens.training.config import AGGREGATIONS, KL_ESTIMATORS
+from rlvrlens.training.config import AGGREGATION_ALIASES, AGGREGATIONS, KL_ESTIMATORS
 
 
 def masked_sum(values: torch.Tensor, mask: torch.Tensor, dim: int | None = None) -> torch.Tensor:
@@ -40,21 +40,46 @@ def masked_mean(values: torch.Tensor, mask: torch.Tensor, dim: int | None = None
 
 def aggregate(loss: torch.Tensor, mask: torch.Tensor, mode: str = "seq-mean-token-mean",
               constant: float | None = None) -> torch.Tensor:
-    """Reduce a per-token loss ``(B, T)`` to a scalar.
+    """Reduce a per-token loss ``(B, T)`` of one micro-batch to a scalar.
 
-    ``"seq-mean-token-mean"``: mean over each sequence's tokens, then over sequences (GRPO paper).
-    ``"token-mean"``: mean over all completion tokens of the batch (DAPO).
+    ``"seq-mean-token-mean"``: mean over each sequence's tokens, then over sequences (GRPO paper;
+    TRL's ``grpo``).
+    ``"bnpo"`` (old name ``"token-mean"``): mean over all completion tokens of this micro-batch
+    (TRL's ``bnpo``).
+    ``"dapo"``: sum over the micro-batch's tokens divided by ``constant``, the number of completion
+    tokens in the step's whole batch (DAPO's token-level mean, TRL's ``dapo``): with gradient
+    accumulation the sum of the micro-batches' values is the token mean of the whole batch.
     ``"seq-sum-constant"``: sum over all tokens divided by ``B * constant`` (Dr. GRPO's
-    length-unbiased form; ``constant`` defaults to ``T``, the maximum completion length).
+    length-unbiased form, TRL's ``dr_grpo``; the trainer passes ``max_new_tokens``, TRL's
+    ``max_completion_length``; without a constant the padded length ``T`` is used).
+
+    Which keeps the policy-gradient identity: with ``loss_t = -Z_i log pi(y_t|...)`` the update of
+    ``seq-sum-constant`` is ``(1/(B C)) sum_i Z_i grad log pi(y_i|x)``, a fixed multiple of the
+    theory's estimator, so ``E[update] = h'_M(p) grad p / C`` holds whatever the lengths. The other
+    modes weigh sequence ``i`` by ``1/|y_i|`` (GRPO) or by ``1/sum_j |y_j|`` (bnpo, dapo), random
+    numbers correlated with the completions, which breaks the identity when lengths vary.
+
+    Examples
+    --------
+    >>> loss = torch.tensor([[1.0, 1.0, 0.0], [3.0, 0.0, 0.0]])
+    >>> mask = torch.tensor([[1.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
+    >>> [round(aggregate(loss, mask, m, c).item(), 4) for m, c in
+    ...  [("seq-mean-token-mean", None), ("bnpo", None), ("dapo", 6.0), ("seq-sum-constant", 4.0)]]
+    [2.0, 1.6667, 0.8333, 0.625]
     """
+    mode = AGGREGATION_ALIASES.get(mode, mode)
     if mode == "seq-mean-token-mean":
         return masked_mean(loss, mask, dim=-1).mean()
-    if mode == "token-mean":
+    if mode == "bnpo":
         return masked_mean(loss, mask)
+    if mode == "dapo":
+        if constant is None:
+            raise ValueError("mode 'dapo' needs constant = the number of completion tokens in the whole batch")
+        return masked_sum(loss, mask) / check_float("constant", constant, low=0, low_open=True)
     if mode == "seq-sum-constant":
         constant = loss.shape[-1] if constant is None else check_float("constant", constant, low=0, low_open=True)
         return masked_sum(loss, mask) / (loss.shape[0] * constant)
-    raise ValueError(f"mode must be one of {AGGREGATIONS}, got {mode!r}")
+    raise ValueError(f"mode must be one of {AGGREGATIONS} (or {sorted(AGGREGATION_ALIASES)}), got {mode!r}")
 
 
 class PolicyLoss(NamedTuple):

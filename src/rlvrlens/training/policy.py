@@ -7,7 +7,8 @@ Both expose the same interface, used by the trainer and the exact-probability to
 - ``encode(prompts, completions)`` -> :class:`Rollout` of given text completions (each followed by
   EOS), for teacher forcing;
 - ``token_logprobs(rollout)`` -> ``(logp, entropy)``, both ``(B, T)``, differentiable;
-- ``parameters()``, ``state_dict()``, ``load_state_dict()``, ``clone()`` (a frozen copy: pi_ref).
+- ``parameters()``, ``state_dict()``, ``load_state_dict()``, ``clone(trainable=False)`` (a frozen copy:
+  pi_ref; ``trainable=True``: a copy to train).
 """
 
 from __future__ import annotations
@@ -41,8 +42,9 @@ class Rollout:
     finished : BoolTensor (B,)
         Whether the completion ended with EOS (else it was cut at ``max_new_tokens``).
     logp, entropy : Tensor (B, T), optional
-        Set by ``sample(..., with_grad=True)``: the log-probabilities (temperature 1) of the sampled
-        tokens and the entropies, differentiable, recorded while sampling (zeros off-mask).
+        Set by ``sample(..., with_grad=True)``: the log-probabilities of the sampled tokens under the
+        distribution that sampled them (tempered logits, top-p nucleus) and its entropies,
+        differentiable, recorded while sampling (zeros off-mask).
     """
 
     prompts: list[str]
@@ -80,6 +82,22 @@ def top_p_filter(logits: torch.Tensor, top_p: float) -> torch.Tensor:
     drop_sorted = cum - torch.softmax(sorted_logits, dim=-1) >= top_p  # mass before this token
     drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
     return logits.masked_fill(drop, float("-inf"))
+
+
+def tempered_logprobs(logits: torch.Tensor, temperature: float = 1.0, top_p: float = 1.0,
+                      keep: torch.Tensor | None = None) -> torch.Tensor:
+    """``log_softmax(logits / temperature)`` over the ``top_p`` nucleus (renormalised; ``-inf``
+    outside it): the log-probabilities of the distribution :meth:`CausalLMPolicy.sample` draws
+    from. ``keep`` (token ids of shape ``logits.shape[:-1]``) are never cut by the nucleus, so a
+    token that was sampled keeps a finite score after the policy moved."""
+    logits = logits / temperature
+    if top_p < 1.0:
+        with torch.no_grad():
+            drop = torch.isneginf(top_p_filter(logits.detach(), top_p)) & ~torch.isneginf(logits.detach())
+            if keep is not None:
+                drop.scatter_(-1, keep[..., None], False)
+        logits = logits.masked_fill(drop, float("-inf"))
+    return torch.log_softmax(logits, dim=-1)
 
 
 class CausalLMPolicy:
@@ -160,10 +178,11 @@ class CausalLMPolicy:
     def load_state_dict(self, state: dict) -> None:
         self.model.load_state_dict(state)
 
-    def clone(self) -> "CausalLMPolicy":
-        """A frozen deep copy (used as pi_ref and as the old policy)."""
+    def clone(self, trainable: bool = False) -> "CausalLMPolicy":
+        """A deep copy: frozen (``trainable=False``, used as pi_ref) or with parameters that require
+        grad (``trainable=True``, a fresh policy to train from the same weights)."""
         model = copy.deepcopy(self.model)
-        model.requires_grad_(False)
+        model.requires_grad_(trainable)
         model.eval()
         other = CausalLMPolicy(model, self.tokenizer)
         other.share_prompt_prefix = self.share_prompt_prefix
@@ -254,8 +273,8 @@ class CausalLMPolicy:
                 cache.batch_select_indices(rows)
                 last, attn, positions = last[rows], attn[rows], positions[rows]
             raw = self._never_pad(last.float())
-            if with_grad:
-                scores.append(torch.log_softmax(raw, dim=-1))
+            if with_grad:  # the sampling distribution's own log-probabilities
+                scores.append(tempered_logprobs(raw, temperature, top_p))
             logits = raw.detach() / temperature
             probs = torch.softmax(top_p_filter(logits, top_p), dim=-1)
             if generator is not None and generator.device != probs.device:  # e.g. a CPU generator, GPU model
@@ -295,9 +314,12 @@ class CausalLMPolicy:
         tokens = torch.tensor([e + [pad] * (width - len(e)) for e in encoded], device=self.device)
         return self._rollout(list(prompts), tokens)
 
-    def token_logprobs(self, rollout: Rollout) -> tuple[torch.Tensor, torch.Tensor]:
+    def token_logprobs(self, rollout: Rollout, *, temperature: float = 1.0,
+                       top_p: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
         """``log pi(y_t | x, y_<t)`` and the entropy of ``pi(. | x, y_<t)``, each ``(B, T)`` (zeros off-mask).
 
+        ``pi`` is the distribution :meth:`sample` draws from with the same ``temperature`` and
+        ``top_p`` (:func:`tempered_logprobs`; the rollout's tokens are kept in the nucleus).
         When prompts repeat (a group of M completions per prompt), each distinct prompt is encoded
         once and its key/value cache is shared by its completions, gradients included.
         """
@@ -314,7 +336,8 @@ class CausalLMPolicy:
                              position_ids=positions).logits
             P, T = ids.shape[1], comp.shape[1]
             logits = out[:, P - 1: P + T - 1, :]
-        return self._score(torch.log_softmax(self._never_pad(logits.float()), dim=-1), rollout)
+        keep = comp if top_p < 1.0 else None
+        return self._score(tempered_logprobs(self._never_pad(logits.float()), temperature, top_p, keep), rollout)
 
     def _score(self, logprobs: torch.Tensor, rollout: Rollout) -> tuple[torch.Tensor, torch.Tensor]:
         """Log-probabilities of the rollout's tokens and entropies from ``(B, T, V)`` log-softmaxes."""
@@ -360,9 +383,10 @@ class TabularPolicy(torch.nn.Module):
     def probabilities(self) -> torch.Tensor:
         return torch.softmax(self.logits, dim=-1)
 
-    def clone(self) -> "TabularPolicy":
+    def clone(self, trainable: bool = False) -> "TabularPolicy":
+        """A copy of the logits: frozen (``trainable=False``, pi_ref) or trainable."""
         other = TabularPolicy(self.prompt_list, self.answers, self.logits.detach().clone())
-        other.requires_grad_(False)
+        other.requires_grad_(trainable)
         return other
 
     def _rows(self, prompts: Sequence[str]) -> torch.Tensor:
@@ -382,7 +406,7 @@ class TabularPolicy(torch.nn.Module):
             idx = torch.multinomial(probs, 1, generator=generator)
         rollout = self._rollout(prompts, idx)
         if with_grad:
-            rollout.logp, rollout.entropy = self.token_logprobs(rollout)
+            rollout.logp, rollout.entropy = self.token_logprobs(rollout, temperature=temperature, top_p=top_p)
         return rollout
 
     def _rollout(self, prompts: list[str], idx: torch.Tensor) -> Rollout:
@@ -399,10 +423,13 @@ class TabularPolicy(torch.nn.Module):
             raise ValueError(f"completion {exc.args[0]!r} is not in the answer set") from None
         return self._rollout(list(prompts), idx)
 
-    def token_logprobs(self, rollout: Rollout) -> tuple[torch.Tensor, torch.Tensor]:
-        logprobs = torch.log_softmax(self.logits[self._rows(rollout.prompts)], dim=-1)
+    def token_logprobs(self, rollout: Rollout, *, temperature: float = 1.0,
+                       top_p: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = self.logits[self._rows(rollout.prompts)]
+        keep = rollout.completion_ids[:, 0] if top_p < 1.0 else None
+        logprobs = tempered_logprobs(logits, temperature, top_p, keep)
         logp = logprobs.gather(-1, rollout.completion_ids)
-        entropy = -(logprobs.exp() * logprobs).sum(-1, keepdim=True)
+        entropy = -(logprobs.exp() * logprobs.clamp(min=torch.finfo(logprobs.dtype).min)).sum(-1, keepdim=True)
         return logp, entropy
 
     def sequence_kl(self, reference: "TabularPolicy", prompts: Sequence[str]) -> torch.Tensor:

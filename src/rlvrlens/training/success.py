@@ -30,7 +30,9 @@ def exact_success(policy, task: Task, indices: Sequence[int] | None = None) -> t
     rollout = policy.encode(prompts, completions)
     logp, _ = policy.token_logprobs(rollout)
     probs = torch.exp(logp.sum(-1))
-    return torch.zeros(len(idx), dtype=probs.dtype).index_add(0, torch.tensor(owner), probs)
+    # the result follows the policy's device and dtype (probs live there)
+    return torch.zeros(len(idx), dtype=probs.dtype, device=probs.device).index_add(
+        0, torch.tensor(owner, device=probs.device), probs)
 
 
 class SuccessEstimate(NamedTuple):
@@ -71,7 +73,7 @@ def success_probabilities(policy, task: Task, *, K: int = 64, generator: torch.G
     """Exact per-prompt success where the task allows it, else a sampled estimate: a JSON-ready dict."""
     if task.enumerable:
         with torch.no_grad():
-            p = exact_success(policy, task, indices).double().numpy()
+            p = exact_success(policy, task, indices).double().cpu().numpy()
         return {"method": "exact", "p": p.tolist()}
     est = estimate_success(policy, task, K, generator=generator, indices=indices)
     return {"method": f"estimate(K={K})", "p": est.p.tolist(), "low": est.low.tolist(), "high": est.high.tolist()}

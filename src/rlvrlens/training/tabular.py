@@ -40,7 +40,7 @@ def kl_regularised_step(policy: TabularPolicy, reference: TabularPolicy, task: T
                         beta: float) -> None:
     """Set ``policy`` to ``pi_ref exp(w / beta)`` (normalised), ``w`` the expected weights under ``policy``."""
     beta = check_float("beta", beta, low=0.0, low_open=True)
-    p = exact_success(policy, task, [task.index(x) for x in policy.prompt_list]).double().numpy()
+    p = exact_success(policy, task, [task.index(x) for x in policy.prompt_list]).double().cpu().numpy()
     wrong_w, right_w = expected_weights(scheme, p)
     right = right_answers(policy, task)
     w = torch.where(right, torch.as_tensor(right_w)[:, None], torch.as_tensor(wrong_w)[:, None])

@@ -1,45 +1,193 @@
 """The RL loop: sample, score, weigh (the scheme's own weights), loss, update; logs and checkpoints.
 
-Files written under ``out``: ``config.json``; ``log.jsonl`` (one line of metrics per step, TRL's
-metric names); ``success.jsonl`` (per-prompt success probabilities at evaluation steps);
-``checkpoint.pt`` (a plain dict, written to a temporary file and renamed). Each JSONL line is
-flushed when written; a checkpoint records how many lines each file had, so ``resume`` truncates
-lines written after it and neither loses nor duplicates any.
+Files written under ``out`` (see :mod:`rlvrlens.training.rundir`): ``config.json``; ``log.jsonl``
+(one line of metrics per step, TRL's metric names); ``success.jsonl`` (per-prompt success
+probabilities at evaluation steps); ``checkpoint.pt`` (plain tensors, numbers, strings, lists and
+dicts, loaded with ``torch.load(weights_only=True)``: reading a checkpoint runs no code), written to
+a temporary file and renamed; ``model/`` at the end (``--model PATH`` loads it); ``run.lock`` while
+a process uses the directory. Each JSONL line is flushed when written; a checkpoint records how
+many lines each file had, so ``resume`` truncates lines written after it (a partial last line
+included) and neither loses nor duplicates any.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
+import resource
+import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 import torch
 
+from rlvrlens._validation import check_int
 from rlvrlens.objectives import WeightScheme, get_scheme
+from rlvrlens.training import rundir
 from rlvrlens.training.config import TrainConfig
 from rlvrlens.training.losses import aggregate, clipped_policy_loss, group_weights, kl_estimate, masked_mean
 from rlvrlens.training.policy import CausalLMPolicy, Rollout
+from rlvrlens.training.protocol import ExactKLPolicy, Policy, SavablePolicy
+from rlvrlens.training.rundir import CHECKPOINT, CONFIG, LOG, MODEL, SUCCESS
 from rlvrlens.training.sft import warm_start
 from rlvrlens.training.success import success_probabilities
-from rlvrlens.training.tasks import Task, get_task
+from rlvrlens.training.tasks import BUILTIN_TASKS, Task, get_task
 
-LOG, SUCCESS, CHECKPOINT = "log.jsonl", "success.jsonl", "checkpoint.pt"
+#: A callback of :meth:`Trainer.train`: called with the trainer and the step's metrics.
+Callback = Callable[["Trainer", dict], None]
+
+#: Metrics that measure the machine (time, memory), not the run: they differ between identical runs.
+MACHINE_METRICS = ("time", "completions_per_second", "memory/peak_rss_mb", "memory/max_allocated_mb")
+#: Keys every checkpoint holds.
+CHECKPOINT_KEYS = ("step", "config", "policy", "optimizer", "rng", "log_lines")
 
 
 def build_task(config: TrainConfig) -> Task:
-    return get_task(config.task, n=config.n_prompts, seed=config.task_seed, verifier=config.verifier)
+    """The config's task; ``verifier`` is refused for a built-in task (it has its own)."""
+    if config.task in BUILTIN_TASKS and config.verifier != "exact":
+        raise ValueError(f"verifier {config.verifier!r} applies to JSONL tasks only; built-in task "
+                         f"{config.task!r} checks answers with its own exact-match verifier")
+    if not config.task.strip():
+        raise ValueError("task must be a built-in task name or a .jsonl file, got ''")
+    if config.task.endswith(".jsonl") and not Path(config.task).exists():
+        raise FileNotFoundError(f"task file {config.task!r} does not exist")
+    try:
+        return get_task(config.task, n=config.n_prompts, seed=config.task_seed, verifier=config.verifier)
+    except OSError as exc:
+        raise type(exc)(f"cannot read task file {config.task!r}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"cannot read task file {config.task!r}: not UTF-8 text ({exc.reason})") from None
 
 
 def build_policy(config: TrainConfig) -> CausalLMPolicy:
-    if config.model:
-        return CausalLMPolicy.from_pretrained(config.model)
-    return CausalLMPolicy.from_config(config.arch, n_layer=config.n_layer, width=config.width,
-                                      n_head=config.n_head, seed=config.seed)
+    """The config's model: a local folder (``config.model``) or a fresh tiny one."""
+    if not config.model:
+        return CausalLMPolicy.from_config(config.arch, n_layer=config.n_layer, width=config.width,
+                                          n_head=config.n_head, seed=config.seed)
+    return load_model(config.model)
+
+
+def load_model(spec: str | Path) -> CausalLMPolicy:
+    """:meth:`CausalLMPolicy.from_pretrained` with one-line errors naming the model (missing,
+    unreadable, corrupt folder)."""
+    spec = str(spec)
+    if not spec.strip():
+        raise ValueError("model must be a model folder (or a named model), got ''")
+    if not Path(spec).exists() and (os.sep in spec or spec.startswith(".")):
+        raise FileNotFoundError(f"model {spec!r} does not exist")
+    try:
+        return CausalLMPolicy.from_pretrained(spec)
+    except (FileNotFoundError, PermissionError) as exc:
+        raise type(exc)(f"cannot load model {spec!r}: {_first_line(exc)}") from None
+    except ImportError as exc:  # a missing optional package: its message says what to install
+        raise ValueError(f"cannot load model {spec!r}: {_first_line(exc)}") from None
+    except Exception as exc:  # corrupt weights or config (OSError, safetensors, json, torch errors)
+        raise ValueError(f"cannot load model {spec!r} (corrupt or not a model folder): "
+                         f"{type(exc).__name__}: {_first_line(exc)}") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def resolve_device(name: str | None) -> torch.device | None:
+    """``cpu``/``cuda``/``cuda:N`` as a device, refused when not available here (``None``: no choice)."""
+    if name is None:
+        return None
+    device = torch.device(name)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {name!r} is not available: no CUDA GPU is visible to torch "
+                             f"{torch.__version__} here (use --device cpu)")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(f"device {name!r} is not available: this machine has "
+                             f"{torch.cuda.device_count()} CUDA device(s), cuda:0 .. cuda:{torch.cuda.device_count() - 1}")
+    return device
+
+
+def _physical_memory(device: torch.device) -> int:
+    if device.type == "cuda":
+        return torch.cuda.get_device_properties(device).total_memory
+    return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def _model_sizes(config: TrainConfig, policy: Any) -> tuple[int, int, int]:
+    """``(vocabulary, hidden width, layers)`` of the model a run will train, as far as known cheaply
+    (unknown sizes count as 1, 0, 0: the estimate stays a lower bound)."""
+    if policy is not None:
+        if not isinstance(policy, CausalLMPolicy):  # e.g. a tabular policy: one "token" over its answers
+            return len(getattr(policy, "answers", [1])), 0, 0
+        sizes = policy.model.config.to_dict()
+    elif config.model:
+        try:
+            sizes = json.loads((Path(config.model) / "config.json").read_text())
+        except (OSError, ValueError):
+            return 1, 0, 0
+    else:
+        from rlvrlens.training.tokenizer import char_tokenizer
+
+        return len(char_tokenizer()), config.width, config.n_layer
+    text = sizes.get("text_config") or sizes
+    vocab = int(text.get("vocab_size") or 1)
+    width = int(text.get("hidden_size") or text.get("n_embd") or 0)
+    layers = int(text.get("num_hidden_layers") or text.get("n_layer") or 0)
+    return vocab, width, layers
+
+
+def estimate_step_memory(config: TrainConfig, task: Task, max_new_tokens: int, vocab: int, width: int,
+                         layers: int) -> int:
+    """A lower bound (bytes) on the memory of one RL step or evaluation.
+
+    ``B`` rows are decoded together (``B = prompts_per_step * num_generations``, or
+    ``n_prompts * eval_samples`` for a sampled evaluation), each of ``T = max_new_tokens`` tokens
+    with float32 logits kept three times (logits, log-softmax, probabilities: ``3 V``) and about
+    ``16 H`` activations per layer: ``4 B T (3 V + 16 L H)`` bytes, plus the scheme's coefficient
+    arrays (``3 (M + 1)`` float64). The model's own weights come on top.
+
+    Examples
+    --------
+    >>> from rlvrlens.training.tasks import get_task
+    >>> estimate_step_memory(TrainConfig(num_generations=8, prompts_per_step=8), get_task("mod", n=4),
+    ...                      4, vocab=20, width=0, layers=0)
+    61656
+    """
+    rows = config.prompts_per_step * config.num_generations
+    if not task.enumerable:
+        rows = max(rows, len(task) * config.eval_samples)
+    per_token = 3 * vocab + 16 * layers * width
+    return 4 * rows * max_new_tokens * per_token + 8 * 3 * (config.num_generations + 1)
+
+
+def _format_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB", "PB"):
+        if n < 1024 or unit == "PB":
+            return f"{n:.3g} {unit}"
+        n /= 1024
+    return f"{n:.3g} PB"  # pragma: no cover
+
+
+def _safe_load(path: Path) -> dict[str, Any]:
+    """Read a checkpoint with ``weights_only=True``; one-line errors for missing, corrupt, unsafe."""
+    if not path.exists():
+        raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except OSError as exc:
+        raise OSError(f"cannot read checkpoint {str(path)!r}: {exc.strerror or exc}") from None
+    except Exception as exc:  # pickle.UnpicklingError for unsafe content; RuntimeError for a corrupt file
+        kind = ("holds objects other than tensors and plain values, which are refused (it may run code); "
+                if "weights_only" in str(exc) or "Unsupported global" in str(exc) else "is corrupt or not a checkpoint: ")
+        raise ValueError(f"checkpoint {str(path)!r} {kind}{_first_line(exc)[:200]}") from None
+    if not isinstance(ckpt, dict) or any(k not in ckpt for k in CHECKPOINT_KEYS):
+        missing = [k for k in CHECKPOINT_KEYS if not isinstance(ckpt, dict) or k not in ckpt]
+        raise ValueError(f"checkpoint {str(path)!r} is not an rlvrlens checkpoint (missing {', '.join(missing)})")
+    return ckpt
 
 
 class Trainer:
@@ -49,97 +197,210 @@ class Trainer:
     ----------
     config : TrainConfig
     out : path, optional
-        Run directory for logs and checkpoints (``None``: keep nothing on disk).
+        Run directory for logs and checkpoints (``None``: keep nothing on disk). Checked (writable,
+        not holding another run) and locked before anything is built; see :mod:`rlvrlens.training.rundir`.
     policy, task : optional
-        Override the ones the config builds (e.g. a :class:`TabularPolicy`). A given policy is used
-        as is (no warm start).
+        Override the ones the config builds (e.g. a :class:`TabularPolicy`); ``policy`` must satisfy
+        :class:`~rlvrlens.training.protocol.Policy`. A given policy is used as is (no warm start).
     scheme : WeightScheme, optional
         Any scheme object (e.g. a designed one); default ``get_scheme(config.scheme, M, **params)``.
     resume : bool
-        Continue from ``out/checkpoint.pt`` if it exists.
+        Continue the run in ``out`` from its ``checkpoint.pt`` (a fresh start if it has none). The
+        config must be the run's own, except ``steps``, which may extend a finished run; the
+        differences are listed field by field otherwise.
+    overwrite : bool
+        Replace the run ``out`` holds (its run files are deleted; other files are kept).
+
+    Examples
+    --------
+    >>> from rlvrlens.training import TabularPolicy, Task
+    >>> task = Task("yes?", ["q"], ["yes"])
+    >>> pol = TabularPolicy(["q"], ["yes", "no"])
+    >>> tr = Trainer(TrainConfig(num_generations=4, prompts_per_step=1, steps=3), policy=pol, task=task)
+    >>> seen = []
+    >>> history = tr.train(callbacks=[lambda t, m: seen.append(m["step"])], success_at=[0, 3])
+    >>> seen, [s["step"] for s in tr.success_history]
+    ([1, 2, 3], [0, 3])
     """
 
-    def __init__(self, config: TrainConfig, out: str | Path | None = None, *, policy=None, task: Task | None = None,
-                 scheme: WeightScheme | None = None, resume: bool = False, progress: bool = False) -> None:
+    def __init__(self, config: TrainConfig, out: str | Path | None = None, *, policy: Policy | None = None,
+                 task: Task | None = None, scheme: WeightScheme | None = None, resume: bool = False,
+                 overwrite: bool = False, progress: bool = False) -> None:
+        if not isinstance(config, TrainConfig):
+            raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
         self.config = config
-        self.out = Path(out) if out is not None else None
         self.progress = progress
+        self.out: Path | None = None
+        self._lock: rundir.RunLock | None = None
+        self.success_history: list[dict[str, Any]] = []
+        if out is not None:  # the run directory first: nothing is built for a directory that cannot be used
+            self.out, self._lock = rundir.prepare(out, resume=resume, overwrite=overwrite, owner=self)
+        try:
+            self._setup(policy, task, scheme, resume)
+        except BaseException:
+            self.close()
+            raise
+
+    def _setup(self, policy: Policy | None, task: Task | None, scheme: WeightScheme | None, resume: bool) -> None:
+        config = self.config
+        if policy is not None and not isinstance(policy, Policy):
+            raise TypeError(f"policy must satisfy rlvrlens.training.protocol.Policy, got {type(policy).__name__}")
+        if config.kl_estimator == "exact" and policy is not None and not isinstance(policy, ExactKLPolicy):
+            raise ValueError("kl_estimator 'exact' needs a policy with sequence_kl (e.g. a TabularPolicy)")
+        if config.kl_estimator == "exact" and policy is None and config.beta > 0:
+            raise ValueError("kl_estimator 'exact' needs a policy with sequence_kl (e.g. a TabularPolicy); "
+                             "a transformers model takes k1, k2 or k3")
+        device = resolve_device(config.device)
         self.task = task if task is not None else build_task(config)
+        self.max_new_tokens = config.max_new_tokens or self.task.max_new_tokens
+        target = device or (torch.device("cpu") if policy is None else _policy_device(policy))
+        self._check_precision(target)
+        need = estimate_step_memory(config, self.task, self.max_new_tokens, *_model_sizes(config, policy))
+        have = _physical_memory(target)
+        if need > have:
+            raise ValueError(f"this run needs at least {_format_bytes(need)} of memory per step "
+                             f"({config.prompts_per_step} prompts x num_generations {config.num_generations} "
+                             f"completions of {self.max_new_tokens} tokens), more than the {_format_bytes(have)} "
+                             f"of {target.type.upper()} memory; lower num_generations, prompts_per_step or max_new_tokens")
         M = config.num_generations
         self.scheme = scheme if scheme is not None else get_scheme(config.scheme, M, **config.scheme_params)
         if not isinstance(self.scheme, WeightScheme) or self.scheme.M != M:
             raise ValueError(f"scheme must be a WeightScheme with M = num_generations = {M}")
-        if config.kl_estimator == "exact" and not hasattr(policy, "sequence_kl"):
-            raise ValueError("kl_estimator 'exact' needs a policy with sequence_kl (a TabularPolicy)")
-        self.max_new_tokens = config.max_new_tokens or self.task.max_new_tokens
         self.step = 0
         self.rng = np.random.default_rng(config.seed)
         self.generator = torch.Generator().manual_seed(config.seed)
-        ckpt = self._checkpoint_path() if resume else None
-        fresh = ckpt is None or not ckpt.exists()
+        ckpt = self._resume_state() if resume and self.out is not None else None
         if policy is None:
             policy = build_policy(config)
-            if fresh and config.warm_start_steps and not config.model:
+            if device is not None:
+                policy.model.to(device)
+            if ckpt is None and config.warm_start_steps:
                 warm_start(policy, self.task, fraction=config.warm_start_fraction, steps=config.warm_start_steps,
                            lr=config.warm_start_lr, seed=config.seed)
+        elif device is not None:
+            _move(policy, device)
+        if config.gradient_checkpointing:
+            _enable_checkpointing(policy)
         self.policy = policy
-        self.ref = policy.clone()
+        self.device = _policy_device(policy)
+        self.ref = policy.clone() if config.beta > 0 else None
         self.optimizer = torch.optim.AdamW(policy.parameters(), lr=config.learning_rate,
                                            betas=(config.adam_beta1, config.adam_beta2),
                                            weight_decay=config.weight_decay)
+        self.scaler = torch.amp.GradScaler("cuda") if config.precision == "fp16" else None
         if self.out is not None:
-            self.out.mkdir(parents=True, exist_ok=True)
-            (self.out / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
-        if not fresh:
-            self._load(ckpt)
+            text = json.dumps(config.to_dict(), indent=2) + "\n"
+            rundir.guard_write(str(self.out / CONFIG), lambda: (self.out / CONFIG).write_text(text))
+        if ckpt is not None:
+            self._restore(ckpt)
         elif self.out is not None:
             for name in (LOG, SUCCESS):
-                (self.out / name).write_text("")
+                rundir.guard_write(str(self.out / name), lambda name=name: (self.out / name).write_text(""))
+
+    def _check_precision(self, device: torch.device) -> None:
+        precision = self.config.precision
+        if precision == "fp16" and device.type != "cuda":
+            raise ValueError("precision 'fp16' needs a CUDA device (its loss scaling is CUDA's); "
+                             "use bf16 or fp32 on the CPU")
+        if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+            raise ValueError(f"precision 'bf16' is not supported by {torch.cuda.get_device_name(device)}; use fp16")
+
+    def _resume_state(self) -> dict[str, Any] | None:
+        """The checkpoint to continue from (``None``: start afresh), after checking the config."""
+        path = self.out / CHECKPOINT
+        if path.exists():
+            ckpt = _safe_load(path)
+            recorded = ckpt["config"]
+        elif (self.out / CONFIG).exists():  # killed before the first checkpoint: a fresh start of the same run
+            ckpt, recorded = None, TrainConfig.from_json(self.out / CONFIG).to_dict()
+        else:
+            return None
+        try:
+            old = TrainConfig.from_dict(recorded)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"the run in {str(self.out)!r} has a config this version cannot read: {exc}") from None
+        diff = old.differences(self.config, ignore=("steps",))
+        if diff:
+            raise ValueError(f"cannot resume {str(self.out)!r}: it was written with a different config "
+                             f"({'; '.join(diff)}); only steps may change on resume (pass --overwrite "
+                             "to replace the run)")
+        if ckpt is not None and self.config.steps < ckpt["step"]:
+            raise ValueError(f"cannot resume {str(self.out)!r} with steps = {self.config.steps}: "
+                             f"the run is already at step {ckpt['step']}")
+        return ckpt
 
     # --- the algorithm ----------------------------------------------------------------------------
+    def _autocast(self):
+        if self.config.precision == "fp32":
+            return contextlib.nullcontext()
+        dtype = torch.bfloat16 if self.config.precision == "bf16" else torch.float16
+        return torch.autocast(self.device.type, dtype=dtype)
+
     def rl_step(self) -> dict[str, float]:
         """One RL step: sample, score, weigh, loss, update. Returns the step's metrics."""
         cfg, M = self.config, self.config.num_generations
         t0 = time.perf_counter()
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
         idx = self.rng.choice(len(self.task), size=cfg.prompts_per_step, replace=len(self.task) < cfg.prompts_per_step)
         prompts = [self.task.prompts[i] for i in idx]
         # 1. sample M completions per prompt (rows i*M .. i*M+M-1 are prompt i's group)
         # (on-policy, one micro-batch: the sampling pass itself is differentiated, no second forward)
-        fused = cfg.num_iterations == 1 and cfg.gradient_accumulation_steps == 1 and not cfg.kl_in_reward
-        rollout = self.policy.sample(prompts, M, generator=self.generator, temperature=cfg.temperature,
-                                     top_p=cfg.top_p, max_new_tokens=self.max_new_tokens, with_grad=fused)
+        fused = (cfg.num_iterations == 1 and cfg.gradient_accumulation_steps == 1 and not cfg.kl_in_reward
+                 and not cfg.gradient_checkpointing)
+        with self._autocast():
+            rollout = self.policy.sample(prompts, M, generator=self.generator, temperature=cfg.temperature,
+                                         top_p=cfg.top_p, max_new_tokens=self.max_new_tokens, with_grad=fused)
         # 2. score
         rewards = self.task.rewards(rollout.prompts, rollout.texts).reshape(len(prompts), M)
         old_logp = None  # pi_old: the sampling policy; taken from the first epoch's forward pass
-        with torch.no_grad():
-            ref_logp = self.ref.token_logprobs(rollout)[0] if cfg.beta > 0 and cfg.kl_estimator != "exact" else None
+        sampled_kl = cfg.beta > 0 and cfg.kl_estimator != "exact"
+        with torch.no_grad(), self._autocast():
+            # pi_ref scores the same tempered distribution (as TRL); the nucleus is the policy's alone
+            ref_logp = self.ref.token_logprobs(rollout, temperature=cfg.temperature)[0] if sampled_kl else None
             shaped = rewards
-            if cfg.kl_in_reward and ref_logp is not None:  # REINFORCE++: r - beta * log(pi/pi_ref) of the sequence
-                old_logp = self.policy.token_logprobs(rollout)[0]
-                shaped = rewards - cfg.beta * (old_logp - ref_logp).sum(-1).reshape(rewards.shape).cpu().numpy()
+            if cfg.kl_in_reward and ref_logp is not None:  # REINFORCE++: r - beta * sum_t kl_t of the sequence
+                old_logp = self._logprobs(rollout)[0]
+                kl_seq = (kl_estimate(old_logp, ref_logp, cfg.kl_estimator) * rollout.mask.to(old_logp.device)).sum(-1)
+                shaped = rewards - cfg.beta * kl_seq.reshape(rewards.shape).float().cpu().numpy()
         # 3. weigh: the scheme's own Z (one implementation, in rlvrlens.objectives)
         Z = group_weights(self.scheme, shaped).reshape(-1)
         # 4-5. loss and update, mu epochs over micro-batches of whole groups
         stats: dict[str, list[float]] = {}
         chunks = np.array_split(np.arange(len(rollout)), cfg.gradient_accumulation_steps)
+        # dapo divides every micro-batch by the whole batch's token count; the others average micro-batches
+        total_tokens = float(rollout.mask.sum())
+        share = 1.0 if cfg.loss_aggregation == "dapo" else 1.0 / len(chunks)
         olds: list[torch.Tensor] = []
         for epoch in range(cfg.num_iterations):
             for k, rows in enumerate(chunks):
                 old = old_logp[rows] if old_logp is not None else (olds[k] if epoch else None)
                 batch = rollout if len(chunks) == 1 else rollout.select(rows)
-                loss, parts, logp = self._loss(batch, old, Z[rows], None if ref_logp is None else ref_logp[rows])
+                loss, parts, logp = self._loss(batch, old, Z[rows], None if ref_logp is None else ref_logp[rows],
+                                               total_tokens)
                 if epoch == 0:
                     olds.append(logp.detach())  # no update yet: this is pi_old
-                (loss / len(chunks)).backward()
+                scaled = loss * share
+                (self.scaler.scale(scaled) if self.scaler is not None else scaled).backward()
                 for name, value in parts.items():
                     stats.setdefault(name, []).append(value)
+            if self.scaler is not None:
+                self.scaler.unscale_(self.optimizer)
             params = [p for p in self.policy.parameters() if p.grad is not None]
             norm = torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm if cfg.max_grad_norm > 0 else float("inf"))
             stats.setdefault("grad_norm", []).append(float(norm))
-            self.optimizer.step()
+            if self.scaler is not None:
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
+            else:
+                self.optimizer.step()
             self.optimizer.zero_grad(set_to_none=True)
         self.step += 1
         return self._metrics(rewards, rollout, stats, time.perf_counter() - t0)
+
+    def _logprobs(self, rollout: Rollout) -> tuple[torch.Tensor, torch.Tensor]:
+        """The policy's scores of its own tokens under the sampling distribution (temperature, top-p)."""
+        return self.policy.token_logprobs(rollout, temperature=self.config.temperature, top_p=self.config.top_p)
 
     def _metrics(self, rewards: np.ndarray, rollout: Rollout, stats: dict[str, list[float]],
                  elapsed: float) -> dict[str, float]:
@@ -155,17 +416,27 @@ class Trainer:
             "learning_rate": self.optimizer.param_groups[0]["lr"],
             "time": elapsed,
             "completions_per_second": len(rollout) / elapsed,
+            **self._memory(),
         }
 
+    def _memory(self) -> dict[str, float]:
+        """Peak memory of the step: ``torch.cuda.max_memory_allocated`` on a GPU, else the process's
+        peak resident set size (since it started), in MiB."""
+        if self.device.type == "cuda":
+            return {"memory/max_allocated_mb": torch.cuda.max_memory_allocated(self.device) / 2**20}
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+        return {"memory/peak_rss_mb": rss / (2**20 if sys.platform == "darwin" else 2**10)}
+
     def _loss(self, rollout: Rollout, old_logp: torch.Tensor | None, Z: torch.Tensor,
-              ref_logp: torch.Tensor | None) -> tuple[torch.Tensor, dict[str, float], torch.Tensor]:
+              ref_logp: torch.Tensor | None, total_tokens: float) -> tuple[torch.Tensor, dict[str, float], torch.Tensor]:
         """Aggregated clipped policy loss (+ beta KL); ``old_logp=None`` means pi_old = pi_theta now."""
         cfg = self.config
         if rollout.logp is not None:  # recorded while sampling (fused on-policy step); usable once
             logp, entropy = rollout.logp, rollout.entropy
             rollout.logp = rollout.entropy = None
         else:
-            logp, entropy = self.policy.token_logprobs(rollout)
+            with self._autocast():
+                logp, entropy = self._logprobs(rollout)
         old_logp = logp.detach() if old_logp is None else old_logp
         mask, Z = rollout.mask.to(logp.device), Z.to(logp.device)
         pl = clipped_policy_loss(logp, old_logp, Z, cfg.epsilon_low, cfg.epsilon_high)
@@ -180,11 +451,17 @@ class Trainer:
             parts["kl"] = kl_term.item()
         elif ref_logp is not None:
             kl_tok = kl_estimate(logp, ref_logp, cfg.kl_estimator)
-            parts["kl"] = masked_sum_per_seq(kl_tok, mask).mean().item()
+            parts["kl"] = (kl_tok * mask).sum(-1).mean().item()
             if not cfg.kl_in_reward:
                 per_token = per_token + cfg.beta * kl_tok
-        loss = aggregate(per_token, mask, cfg.loss_aggregation, cfg.aggregation_constant)
-        if kl_term is not None and not cfg.kl_in_reward:
+        if cfg.loss_aggregation == "dapo":
+            constant = total_tokens
+        elif cfg.loss_aggregation == "seq-sum-constant":
+            constant = cfg.aggregation_constant or self.max_new_tokens  # TRL: max_completion_length
+        else:
+            constant = None
+        loss = aggregate(per_token, mask, cfg.loss_aggregation, constant)
+        if kl_term is not None:
             loss = loss + cfg.beta * kl_term
         parts["loss"] = loss.item()
         return loss, parts, logp
@@ -196,102 +473,211 @@ class Trainer:
         return {"step": self.step, **success_probabilities(self.policy, self.task, K=self.config.eval_samples,
                                                            generator=gen)}
 
-    def train(self, steps: int | None = None) -> list[dict[str, float]]:
-        """Run until ``config.steps`` (or ``steps`` more steps); log, evaluate and checkpoint on the way."""
-        end = self.config.steps if steps is None else self.step + steps
+    def train(self, steps: int | None = None, *, callbacks: Sequence[Callback] = (),
+              success_at: Iterable[int] | None = None) -> list[dict[str, float]]:
+        """Run until ``config.steps`` (or ``steps`` more steps); log, evaluate and checkpoint on the way.
+
+        Parameters
+        ----------
+        steps : int, optional
+            Steps to take now (default: up to ``config.steps``).
+        callbacks : sequence of callables ``cb(trainer, metrics)``
+            Called after every step (after its log line, evaluation and checkpoint).
+        success_at : iterable of int, optional
+            Steps (0: before the first) at which :meth:`evaluate`'s dict is appended to
+            ``self.success_history``, with or without a run directory.
+
+        Returns
+        -------
+        list of dict
+            The metrics of each step taken.
+        """
+        end = self.config.steps if steps is None else self.step + check_int("steps", steps, minimum=0)
+        record = set()
+        for s in (success_at or ()):
+            record.add(check_int("success_at step", s, minimum=0))
+        callbacks = list(callbacks)
+        if not all(callable(cb) for cb in callbacks):
+            raise TypeError("callbacks must be callables cb(trainer, metrics)")
+        cache: dict[int, dict[str, Any]] = {}
+
+        def evaluated() -> dict[str, Any]:  # one evaluation per step, shared by the log and the history
+            if self.step not in cache:
+                cache[self.step] = self.evaluate()
+            return cache[self.step]
+
+        if self.step in record and self.step not in {h["step"] for h in self.success_history}:
+            self.success_history.append(evaluated())
+        if self.out is not None and self.step == 0 and self._lines(SUCCESS) == 0:
+            self._append(SUCCESS, evaluated())
         history = []
-        if self.step == 0 and self._lines(SUCCESS) == 0:
-            self._append(SUCCESS, self.evaluate())
+        start = self.step
         while self.step < end:
             metrics = self.rl_step()
             history.append(metrics)
             self._append(LOG, metrics)
-            if self.step % self.config.eval_steps == 0 or self.step == end:
-                self._append(SUCCESS, self.evaluate())
+            if self.out is not None and (self.step % self.config.eval_steps == 0 or self.step == end):
+                self._append(SUCCESS, evaluated())
+            if self.step in record:
+                self.success_history.append(evaluated())
             if self.step % self.config.save_steps == 0 or self.step == end:
                 self.save()
+            for cb in callbacks:
+                cb(self, metrics)
             if self.progress:
                 print(f"\rstep {self.step}/{end}  reward {metrics['reward']:.3f}  "
                       f"{metrics['completions_per_second']:.0f} completions/s", end="", file=sys.stderr, flush=True)
         if self.progress:
             print(file=sys.stderr)
-        if self.out is not None and hasattr(self.policy, "save_pretrained"):
-            self.policy.save_pretrained(self.out / "model")  # loadable with --model PATH
+        if self.out is not None and isinstance(self.policy, SavablePolicy) and (
+                self.step > start or not (self.out / MODEL).exists()):
+            self._save_model()
         return history
 
+    def _save_model(self) -> None:
+        """``out/model`` (loadable with ``--model PATH``), written to ``model.tmp`` and renamed."""
+        tmp, final = self.out / (MODEL + ".tmp"), self.out / MODEL
+
+        def write() -> None:
+            if tmp.exists():
+                shutil.rmtree(tmp)
+            self.policy.save_pretrained(tmp)
+            if final.exists():
+                shutil.rmtree(final)
+            os.replace(tmp, final)
+
+        rundir.guard_write(str(final), write)
+
+    def close(self) -> None:
+        """Release the run directory's lock (also done when the trainer is garbage-collected)."""
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    def __enter__(self) -> "Trainer":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def _append(self, name: str, record: dict) -> None:
-        if self.out is None:
-            return
-        with open(self.out / name, "a") as fh:
-            fh.write(json.dumps(record) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
+        if self.out is not None:
+            rundir.append_line(self.out / name, record)
 
     def _lines(self, name: str) -> int:
-        if self.out is None or not (self.out / name).exists():
-            return 0
-        with open(self.out / name) as fh:
-            return sum(1 for _ in fh)
-
-    def _checkpoint_path(self) -> Path | None:
-        return None if self.out is None else self.out / CHECKPOINT
+        return 0 if self.out is None else rundir.complete_lines(self.out / name)[0]
 
     def checkpoint(self) -> dict[str, Any]:
-        """The checkpoint: a plain dict of everything needed to continue the run exactly."""
+        """The checkpoint: tensors and plain values only (loadable with ``weights_only=True``)."""
         return {
             "step": self.step,
             "config": self.config.to_dict(),
             "scheme": self.scheme.describe(),
             "policy": self.policy.state_dict(),
-            "ref": self.ref.state_dict(),
+            "ref": None if self.ref is None else self.ref.state_dict(),
             "optimizer": self.optimizer.state_dict(),
+            "scaler": None if self.scaler is None else self.scaler.state_dict(),
             "rng": {"numpy": self.rng.bit_generator.state, "torch_generator": self.generator.get_state(),
-                    "torch": torch.get_rng_state(), "python": random.getstate()},
+                    "torch": torch.get_rng_state(), "python": list(random.getstate())},
             "log_lines": {LOG: self._lines(LOG), SUCCESS: self._lines(SUCCESS)},
         }
 
     def save(self) -> Path | None:
         """Write the checkpoint atomically (temporary file, then rename)."""
-        path = self._checkpoint_path()
-        if path is None:
+        if self.out is None:
             return None
-        tmp = path.with_suffix(".tmp")
-        torch.save(self.checkpoint(), tmp)
-        os.replace(tmp, path)
+        path = self.out / CHECKPOINT
+        tmp = path.with_suffix(".pt.tmp")
+
+        def write() -> None:
+            torch.save(self.checkpoint(), tmp)
+            os.replace(tmp, path)
+
+        try:
+            rundir.guard_write(str(path), write)
+        except OSError:
+            tmp.unlink(missing_ok=True)
+            raise
         return path
 
-    def _load(self, path: Path) -> None:
-        ckpt = torch.load(path, weights_only=False)
-        if ckpt["config"] != self.config.to_dict():
-            raise ValueError(f"{path} was written with a different config; resume with the same config")
-        self.policy.load_state_dict(ckpt["policy"])
-        self.ref.load_state_dict(ckpt["ref"])
-        self.optimizer.load_state_dict(ckpt["optimizer"])
-        self.rng.bit_generator.state = ckpt["rng"]["numpy"]
-        self.generator.set_state(ckpt["rng"]["torch_generator"])
-        torch.set_rng_state(ckpt["rng"]["torch"])
-        random.setstate(ckpt["rng"]["python"])
+    def _restore(self, ckpt: dict[str, Any]) -> None:
+        try:
+            self.policy.load_state_dict(ckpt["policy"])
+            if self.ref is not None:
+                self.ref.load_state_dict(ckpt["ref"])
+            self.optimizer.load_state_dict(ckpt["optimizer"])
+            if self.scaler is not None and ckpt.get("scaler") is not None:
+                self.scaler.load_state_dict(ckpt["scaler"])
+            self.rng.bit_generator.state = ckpt["rng"]["numpy"]
+            self.generator.set_state(ckpt["rng"]["torch_generator"])
+            torch.set_rng_state(ckpt["rng"]["torch"])
+            version, state, gauss = ckpt["rng"]["python"]
+            random.setstate((version, tuple(state), gauss))
+        except (KeyError, RuntimeError, TypeError, ValueError) as exc:
+            raise ValueError(f"checkpoint {str(self.out / CHECKPOINT)!r} does not fit this run: "
+                             f"{_first_line(exc)[:200]}") from None
         self.step = ckpt["step"]
-        for name, n in ckpt["log_lines"].items():  # drop lines written after the checkpoint
-            file = self.out / name
-            lines = file.read_text().splitlines(keepends=True) if file.exists() else []
-            if len(lines) < n:
-                raise ValueError(f"{file} has fewer lines ({len(lines)}) than its checkpoint recorded ({n})")
-            file.write_text("".join(lines[:n]))
+        for name, n in ckpt["log_lines"].items():  # drop lines written after the checkpoint, a partial one too
+            rundir.truncate_lines(self.out / name, n)
 
 
-def masked_sum_per_seq(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    return (values * mask).sum(-1)
+def _policy_device(policy: Policy) -> torch.device:
+    for p in policy.parameters():
+        return p.device
+    return torch.device("cpu")
+
+
+def _move(policy: Policy, device: torch.device) -> None:
+    if isinstance(policy, CausalLMPolicy):
+        policy.model.to(device)
+    elif isinstance(policy, torch.nn.Module):
+        policy.to(device)
+    else:
+        raise ValueError(f"device is set but a {type(policy).__name__} cannot be moved; move it before training")
+
+
+def _enable_checkpointing(policy: Policy) -> None:
+    """Gradient (activation) checkpointing of a transformers policy's layers.
+
+    transformers checkpoints a layer only while the layer is in training mode; the policy stays in
+    eval mode (no dropout), so only the checkpointed layers themselves are flagged as training,
+    not their children. The cached prompt prefix and the fused sampling pass are not used (a
+    checkpointed layer drops its cache).
+    """
+    if not isinstance(policy, CausalLMPolicy):
+        raise ValueError(f"gradient_checkpointing needs a transformers policy (CausalLMPolicy), got {type(policy).__name__}")
+    from transformers.modeling_layers import GradientCheckpointingLayer
+
+    model = policy.model
+    if not getattr(model, "supports_gradient_checkpointing", False):
+        raise ValueError(f"{type(model).__name__} does not support gradient checkpointing")
+    enable = getattr(model, "activation_checkpointing_enable", None)
+    if enable is not None:
+        enable(activation_checkpointing_kwargs={"use_reentrant": False})
+    else:  # pragma: no cover (older transformers)
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    for module in model.modules():
+        if isinstance(module, GradientCheckpointingLayer):
+            module.training = True
+    policy.share_prompt_prefix = False
 
 
 def load_policy(path: str | Path) -> tuple[CausalLMPolicy, TrainConfig, int]:
-    """The policy of a run directory's checkpoint (or a checkpoint file), its config and step."""
+    """The policy of a run directory's checkpoint (or a checkpoint file), its config and step.
+
+    The checkpoint is read with ``weights_only=True``: a file holding anything but tensors and
+    plain values is refused without running it.
+    """
     path = Path(path)
     file = path / CHECKPOINT if path.is_dir() else path
-    if not file.exists():
-        raise ValueError(f"no checkpoint at {str(file)!r}")
-    ckpt = torch.load(file, weights_only=False)
-    config = TrainConfig.from_dict(ckpt["config"])
+    ckpt = _safe_load(file)
+    try:
+        config = TrainConfig.from_dict(ckpt["config"])
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"checkpoint {str(file)!r} has an unreadable config: {exc}") from None
     policy = build_policy(config)
-    policy.load_state_dict(ckpt["policy"])
+    try:
+        policy.load_state_dict(ckpt["policy"])
+    except (RuntimeError, KeyError) as exc:
+        raise ValueError(f"checkpoint {str(file)!r} does not fit its model: {_first_line(exc)[:200]}") from None
     return policy, config, ckpt["step"]
