@@ -57,10 +57,11 @@ class EnumeratedTask:
         first, second = [], []
         for ids in self.prompt_ids:  # the prompt once, then its V one-token continuations on its cache
             out = policy.model(input_ids=torch.tensor([ids], device=policy.device), use_cache=True)
-            cache = out.past_key_values
+            cache = out.cache if getattr(out, "cache", None) is not None else out.past_key_values
             cache.batch_select_indices(torch.zeros(self.V, dtype=torch.long, device=policy.device))
-            nxt = policy.model(input_ids=torch.arange(self.V, device=policy.device)[:, None], past_key_values=cache,
-                               position_ids=torch.full((self.V, 1), len(ids), device=policy.device), use_cache=True)
+            nxt = policy.model(input_ids=torch.arange(self.V, device=policy.device)[:, None],
+                               position_ids=torch.full((self.V, 1), len(ids), device=policy.device),
+                               use_cache=True, **{policy._cache_kw: cache})
             logits = torch.cat([out.logits[0, -1:], nxt.logits[:, -1]]).float()
             logits[..., self.pad] = float("-inf")
             lp = torch.log_softmax(logits, dim=-1)
