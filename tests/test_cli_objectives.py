@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from rlvrlens.cli import main
-from rlvrlens.objectives import dh, grpo, h
+from rlvrlens.objectives import design, dh, grpo, h
 
 
 def test_schemes_lists_catalogue(capsys):
@@ -43,6 +43,35 @@ def test_design_prints_coefficients_and_error(capsys):
     assert data["exact"] is True and data["error"] == 0.0
 
 
+def test_design_minimax_with_a_weight_bound(capsys):
+    argv = ["design", "--target", "log(t/(1-t))", "--M", "16", "--method", "minimax", "--max-weight", "20",
+            "--interval", "0.05", "0.95"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "minimax (LP, HiGHS) with |a_s|, |b_s| <= 20" in out and "max E[Z^2]" in out
+    assert main(argv + ["--monotone"]) == 0
+    assert "<= 20 and c_s >= 0" in capsys.readouterr().out
+    assert main(argv + ["--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["method"] == "minimax" and data["max_weight"] == 20.0
+    assert max(abs(x) for x in data["scheme"]["b"] + data["scheme"]["a"]) <= 20.0 * (1 + 1e-12)
+    quasi = design("log(t/(1-t))", 16, interval=(0.05, 0.95))
+    assert data["error"] < quasi.error
+
+
+def test_new_schemes_from_the_cli(capsys):
+    assert main(["h", "--scheme", "maxrl", "--M", "8", "--T", "3", "--t", "0.5", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["h"][0] == pytest.approx(sum((1 - 0.5**k) / k for k in range(1, 4)))
+    assert main(["h", "--scheme", "pkpo", "--M", "8", "--k", "3", "--baseline", "loo", "--t", "0.3", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["h"][0] == pytest.approx(1 - 0.7**3)
+    assert main(["h", "--scheme", "gpg", "--M", "4", "--p-batch", "0.2", "0.6", "--t", "0.5"]) == 0
+    assert main(["schemes"]) == 0
+    out = capsys.readouterr().out
+    for name in ("maxrl", "pkpo", "w_reinforce", "nsr", "f_grpo", "gpg"):
+        assert name in out
+
+
 @pytest.mark.parametrize("argv, message", [
     (["h", "--scheme", "nope", "--M", "4"], "unknown scheme 'nope'"),
     (["h", "--scheme", "raft", "--M", "4", "--eps", "0.1"], "--eps does not apply to scheme 'raft'"),
@@ -50,6 +79,9 @@ def test_design_prints_coefficients_and_error(capsys):
     (["h", "--scheme", "grpo", "--M", "4", "--t", "1.5"], "t must lie in [0, 1]"),
     (["h", "--scheme", "grpo", "--M", "4", "--eps", "-1"], "eps must be in"),
     (["design", "--target=-t", "--M", "4"], "non-decreasing"),
+    (["design", "--target", "abs(t)", "--M", "4"], "function 'abs' is not allowed"),
+    (["design", "--target", "t", "--M", "4", "--max-weight", "3"], "max_weight applies only"),
+    (["h", "--scheme", "maxrl", "--M", "4", "--lam", "0.3"], "--lam does not apply to scheme 'maxrl'"),
 ])
 def test_errors_are_one_line(capsys, argv, message):
     assert main(argv) == 2

@@ -97,7 +97,7 @@ def test_contraction_beta_refuses_unbounded_slope():
 @given(name=st.sampled_from(sorted(SCHEMES)), M=st.integers(2, 20), beta=st.floats(0.05, 10.0),
        p_ref=st.floats(1e-4, 1 - 1e-4))
 def test_amplification_holds_for_the_catalogue(name, M, beta, p_ref):
-    scheme = get_scheme(name, M, **({"k": 2} if name == "pass_at_k" else {}))
+    scheme = get_scheme(name, M, **({"k": 2} if name in ("pass_at_k", "pkpo") else {}))
     result = amplification(success_map(scheme, beta, p_ref))
     assert result.holds and not result.violating and result.gap_min >= -1e-12
 

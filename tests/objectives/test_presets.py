@@ -285,7 +285,7 @@ def test_rloo_presets_have_h_equal_t():
 def test_every_preset_builds_and_names_itself():
     for name, preset in PRESETS.items():
         params = {"p_batch": 0.4} if "p_batch" in preset_parameters(name) and name in (
-            "verl-gpg", "verl-reinforce-plus-plus-baseline", "openrlhf-reinforce-baseline") else {}
+            "verl-gpg", "verl-reinforce-plus-plus-baseline", "openrlhf-reinforce-baseline", "trl-gpg", "verl-dapo") else {}
         s = get_preset(name, 8, **params)
         assert s.name == name and s.M == 8
         assert preset.summary and preset.framework and preset.config

@@ -135,7 +135,7 @@ def test_registry_lookup_and_errors():
     assert set(SCHEMES) >= {"reinforce", "rloo", "dr_grpo", "grpo", "raft", "reinforce_rej", "log_odds", "pass_at_k"}
     assert get_scheme("grpo", 8, eps=0.0, std="population") == grpo(8, eps=0.0, std="population")
     assert get_scheme("pass_at_k", 8, k=3) == pass_at_k(8, 3)
-    with pytest.raises(ValueError, match="unknown scheme 'ppo'; valid names: reinforce, rloo"):
+    with pytest.raises(ValueError, match="unknown scheme 'ppo'; valid schemes: reinforce, rloo"):
         get_scheme("ppo", 8)
     with pytest.raises(ValueError, match="does not take parameter"):
         get_scheme("raft", 8, eps=0.1)

@@ -90,6 +90,12 @@ def _error_cases(tmp_path):
     torch.save({"hello": torch.zeros(1)}, not_ckpt)
     bad_task = tmp_path / "bad.jsonl"
     bad_task.write_text('{"prompt": 1}\n')
+    task_dir = tmp_path / "dir.jsonl"
+    task_dir.mkdir()
+    latin = tmp_path / "latin.jsonl"
+    latin.write_bytes(b'{"prompt": "caf\xe9", "answer": "1"}\n')
+    binary_toml = tmp_path / "binary.toml"
+    binary_toml.write_bytes(b"\xff\xfe\x00steps")
     t = ["train", "--quiet", "--steps", "1"]
     out = ["--out", str(tmp_path / "o")]
     return [
@@ -104,6 +110,9 @@ def _error_cases(tmp_path):
         (t + out + ["--task", str(tmp_path / "none.jsonl")], "task file"),
         (t + out + ["--task", str(bad_task)], "prompt"),
         (t + out + ["--task", "nope"], "task must be one of"),
+        (t + out + ["--task", str(task_dir)], "cannot read task file"),
+        (t + out + ["--task", str(latin)], "not UTF-8"),
+        (t + out + ["--config", str(binary_toml)], "config file"),
         (t + out + ["--verifier", "numeric"], "verifier 'numeric' applies to JSONL tasks only"),
         (t + out + ["--model", str(tmp_path / "no_model")], "does not exist"),
         (t + out + ["--model", str(_corrupt_model(tmp_path, "m1"))], "cannot load model"),
@@ -115,6 +124,7 @@ def _error_cases(tmp_path):
         (t + out + ["--beta", "0.1", "--kl-estimator", "exact"], "sequence_kl"),
         (t + out + ["--beta", "0.1", "--kl-estimator", "exact", "--kl-in-reward"], "kl_in_reward"),
         (t + out + ["--loss-aggregation", "mean"], "loss_aggregation must be"),
+        (t + out + ["--resume", "--overwrite"], "exclude each other"),
         (t + out + ["--adam-beta2", "1.5"], "adam_beta2"),
         (t + out + ["--gradient-checkpointing", "--arch", "gpt3"], "arch"),
         (["evaluate", str(tmp_path / "gone")], "does not exist"),

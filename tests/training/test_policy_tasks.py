@@ -195,11 +195,11 @@ def test_logprobs_recorded_while_sampling_equal_teacher_forcing(tiny_policy_fact
     plain = pol.sample(prompts, 3, generator=torch.Generator().manual_seed(5), max_new_tokens=4, temperature=0.7)
     assert torch.equal(fused.completion_ids, plain.completion_ids) and plain.logp is None
     grads = []
-    for logp, ent in [(fused.logp, fused.entropy), pol.token_logprobs(plain)]:
+    for logp, ent in [(fused.logp, fused.entropy), pol.token_logprobs(plain, temperature=0.7)]:
         pol.model.zero_grad()
         (logp.sum() + 0.1 * ent.sum()).backward()
         grads.append(torch.cat([p.grad.flatten() for p in pol.parameters() if p.grad is not None]))
-    ref_logp, ref_ent = pol.token_logprobs(plain)
+    ref_logp, ref_ent = pol.token_logprobs(plain, temperature=0.7)
     assert torch.allclose(fused.logp, ref_logp, atol=1e-5) and torch.allclose(fused.entropy, ref_ent, atol=1e-5)
     assert ((grads[0] - grads[1]).norm() / grads[1].norm()).item() < 1e-5
 

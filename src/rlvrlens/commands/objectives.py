@@ -30,18 +30,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split", choices=["right", "centred"], default="right", help="how c splits into (a, b)")
     p.add_argument("--nodes", choices=["auto", "uniform", "interior"], default="auto",
                    help="quasi-interpolation nodes when the design is not exact")
-    p.add_argument("--interval", type=float, nargs=2, metavar=("LO", "HI"), help="where the error is measured")
+    p.add_argument("--interval", type=float, nargs=2, metavar=("LO", "HI"),
+                   help="where the error is measured (and minimised by minimax/lsq)")
+    p.add_argument("--method", choices=["quasi", "minimax", "lsq"], default="quasi",
+                   help="quasi: exact Bernstein or quasi-interpolation; minimax: LP (HiGHS) for the "
+                        "smallest sup error; lsq: least squares")
+    p.add_argument("--max-weight", type=float, default=None,
+                   help="minimax/lsq: bound on |a_s| and |b_s|")
+    p.add_argument("--monotone", action="store_true",
+                   help="minimax/lsq: require c_s >= 0 (h_M non-decreasing, like the target)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run_design)
 
 
 def run_schemes(args: argparse.Namespace) -> int:
     rows = []
-    for name, ctor in SCHEMES.items():
+    for name, entry in SCHEMES.items():
         params = {k: (None if v is inspect.Parameter.empty else v) for k, v in scheme_parameters(name).items()}
-        limit_name = ctor(*([8, 2] if name == "pass_at_k" else [8])).limit
-        summary = (inspect.getdoc(ctor) or "").splitlines()[0]
-        rows.append({"name": name, "params": params, "limit": limit_name, "summary": summary})
+        rows.append({"name": name, "params": params, "limit": entry.limit, "summary": entry.summary})
     if args.json:
         print_json(rows)
         return 0
@@ -80,16 +86,27 @@ def run_h(args: argparse.Namespace) -> int:
 
 def run_design(args: argparse.Namespace) -> int:
     interval = tuple(args.interval) if args.interval else None
-    result = design(args.target, args.M, split=args.split, nodes=args.nodes, interval=interval)
+    result = design(args.target, args.M, split=args.split, nodes=args.nodes, interval=interval,
+                    method=args.method, max_weight=args.max_weight, monotone=args.monotone)
     s = result.scheme
     if args.json:
         print_json({"scheme": s.describe(), "exact": result.exact, "error": result.error,
-                    "constant": result.constant, "interval": list(result.interval)})
+                    "constant": result.constant, "interval": list(result.interval), "method": result.method,
+                    "second_moment": result.second_moment, "max_weight": result.max_weight})
         return 0
-    print(f"target h(t) = {args.target}, M = {args.M}, split = {args.split}")
+    print(f"target h(t) = {args.target}, M = {args.M}, split = {args.split}, method = {args.method}")
     print_table(["s", "a_s", "b_s", "c_s"], [[i, float(x), float(y), float(z)] for i, (x, y, z) in
                                               enumerate(zip(s.a, s.b, s.c))])
-    kind = "exact (h' is a polynomial of degree <= M-1)" if result.exact else "Bernstein quasi-interpolation"
+    if result.exact:
+        kind = "exact (h' is a polynomial of degree <= M-1)"
+    else:
+        kind = {"quasi": "Bernstein quasi-interpolation", "minimax": "minimax (LP, HiGHS)",
+                "lsq": "least squares"}[result.method]
+    if result.max_weight is not None:
+        kind += f" with |a_s|, |b_s| <= {result.max_weight:g}"
+    if s.params.get("monotone"):
+        kind += " and c_s >= 0" if result.max_weight is not None else " with c_s >= 0"
     lo, hi = result.interval
     print(f"{kind}: sup |h_M - h - k| = {result.error:.6g} on [{lo:g}, {hi:g}] with k = {result.constant:.6g}")
+    print(f"largest second moment of a weight on the interval: max E[Z^2] = {result.second_moment:.6g}")
     return 0

@@ -14,6 +14,18 @@ from rlvrlens.commands._common import _SCHEME_FLAGS, print_json, print_table
 
 #: CLI aliases for config fields (the theory's names).
 _ALIASES = {"num_generations": ["--M"], "num_iterations": ["--mu"]}
+#: Help of fields whose default alone does not say enough.
+_HELP = {
+    "warm_start_steps": "SFT steps before RL (default 60 for a fresh model, 0 with --model)",
+    "loss_aggregation": "seq-mean-token-mean (GRPO), bnpo (token mean per micro-batch; old name token-mean), "
+                        "dapo (token mean over the whole step), seq-sum-constant (Dr. GRPO; keeps "
+                        "E[update] = h'(p) grad p when lengths vary)",
+    "aggregation_constant": "seq-sum-constant's divisor (default max_new_tokens)",
+    "device": "cpu, cuda or cuda:N for the model (default: the CPU)",
+    "precision": "autocast: fp32 (none), bf16, fp16 (CUDA only)",
+    "gradient_checkpointing": "recompute activations in the backward pass (less memory)",
+    "kl_in_reward": "subtract beta * the sequence's KL estimate from its reward (REINFORCE++)",
+}
 
 
 def _field_type(f: dataclasses.Field) -> Any:
@@ -46,9 +58,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         flags = [f"--{f.name.replace('_', '-')}"] + _ALIASES.get(f.name, [])
         kind = _field_type(f)
         if kind is bool:
-            p.add_argument(*flags, dest=f.name, action="store_const", const=True, default=None)
+            p.add_argument(*flags, dest=f.name, action="store_const", const=True, default=None,
+                           help=_HELP.get(f.name))
         else:
-            p.add_argument(*flags, dest=f.name, type=kind, default=None, help=f"(default {f.default!r})")
+            p.add_argument(*flags, dest=f.name, type=kind, default=None,
+                           help=_HELP.get(f.name, f"(default {f.default!r})"))
     for flag, (name, kwargs) in _SCHEME_FLAGS.items():
         p.add_argument(flag, dest=f"scheme_{name}", default=None,
                        **{k: v for k, v in kwargs.items() if k != "dest"})

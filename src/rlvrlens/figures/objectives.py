@@ -178,3 +178,40 @@ def plot_step_sizes(t: np.ndarray, curves: Mapping[str, np.ndarray], *, title: s
     ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def plot_design_front(fronts: Mapping[str, tuple[Sequence[float], Sequence[float]]], *,
+                      points: Mapping[str, tuple[float, float]] | None = None,
+                      bounds: Mapping[str, Sequence[float]] | None = None, title: str = "") -> Figure:
+    """The error-versus-cost front of designed weights for one target.
+
+    ``fronts[label] = (second_moments, errors)``: one line per method, each point a design with a
+    different weight bound (log-log axes: ``max E[Z^2]`` on the interval against the sup error).
+    ``points[label] = (second_moment, error)`` marks single schemes (the quasi-interpolant, a
+    catalogue closed form); ``bounds[label]`` annotates a front's points with their ``max_weight``.
+
+    Examples
+    --------
+    >>> fig = plot_design_front({"minimax": ([1.0, 10.0], [0.1, 0.01])}, points={"closed form": (5.0, 0.05)})
+    >>> [line.get_label() for line in fig.axes[0].lines]
+    ['minimax', 'closed form']
+    """
+    fig, axes = new_figure(width=6.4, height=4.4)
+    ax = axes[0, 0]
+    for label, (moments, errors) in fronts.items():
+        (line,) = ax.plot(moments, errors, marker="o", label=label)
+        for w, x, y in zip((bounds or {}).get(label, ()), moments, errors):
+            ax.annotate(f"{w:g}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7,
+                        color=line.get_color())
+    for i, (label, (moment, error)) in enumerate((points or {}).items()):
+        ax.plot([moment], [error], linestyle="none", marker="sDv^"[i % 4], markersize=8, color="0.25",
+                label=label)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(r"cost: $\max_t\, E[Z^2]$ on the interval")
+    ax.set_ylabel(r"sup error $\min_k \sup_t |h_M - h - k|$")
+    if title:
+        ax.set_title(title)
+    ax.legend(loc="best", fontsize=8, title="numbers: max_weight" if bounds else None)
+    fig.tight_layout()
+    return fig

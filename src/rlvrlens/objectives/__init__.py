@@ -8,10 +8,19 @@ for a target ``h``) and evaluates ``h_M``, ``h'_M``, ``h''_M`` numerically and e
 from rlvrlens.objectives.catalogue import (
     SCHEMES,
     dr_grpo,
+    drop_uniform_groups,
+    dynamic_sampling,
+    dynamic_sampling_dh,
+    f_grpo,
     get_scheme,
+    gpg,
     grpo,
+    kept_fraction,
     log_odds,
+    maxrl,
+    nsr,
     pass_at_k,
+    pkpo,
     raft,
     reinforce,
     reinforce_rej,
@@ -19,18 +28,24 @@ from rlvrlens.objectives.catalogue import (
     scheme_parameters,
     split_c,
     split_c_exact,
+    w_reinforce,
 )
-from rlvrlens.objectives.design import DesignResult, design
+from rlvrlens.objectives.design import DesignResult, design, design_front
+from rlvrlens.objectives.expression import parse_target
 from rlvrlens.objectives.exact import dh_exact, h_exact, t_symbol
 from rlvrlens.objectives.limits import LIMITS, limit
 from rlvrlens.objectives.numeric import d2h, dh, dh_logit, h
 from rlvrlens.objectives.presets import PRESETS, Preset, get_preset, preset_parameters
+from rlvrlens.objectives.registry import Entry, Registry
 from rlvrlens.objectives.scheme import WeightScheme, from_group_fn, from_rs
+from rlvrlens.objectives.variance import mean_weight, second_moment, weight_variance, zero_weight_probability
 
 __all__ = [
-    "PRESETS", "Preset", "SCHEMES", "DesignResult", "LIMITS", "WeightScheme",
-    "d2h", "design", "dh", "dh_exact", "dh_logit", "dr_grpo", "from_group_fn", "from_rs",
-    "get_preset", "get_scheme", "grpo", "h", "h_exact", "limit", "log_odds", "pass_at_k",
-    "preset_parameters", "raft",
-    "reinforce", "reinforce_rej", "rloo", "scheme_parameters", "split_c", "split_c_exact", "t_symbol",
+    "PRESETS", "Preset", "SCHEMES", "DesignResult", "Entry", "LIMITS", "Registry", "WeightScheme",
+    "d2h", "design", "design_front", "dh", "dh_exact", "dh_logit", "dr_grpo", "drop_uniform_groups",
+    "dynamic_sampling", "dynamic_sampling_dh", "f_grpo", "from_group_fn", "from_rs",
+    "get_preset", "get_scheme", "gpg", "grpo", "h", "h_exact", "kept_fraction", "limit", "log_odds",
+    "maxrl", "mean_weight", "nsr", "parse_target", "pass_at_k", "pkpo", "preset_parameters", "raft",
+    "reinforce", "reinforce_rej", "rloo", "scheme_parameters", "second_moment", "split_c", "split_c_exact",
+    "t_symbol", "w_reinforce", "weight_variance", "zero_weight_probability",
 ]

@@ -3,17 +3,47 @@
 Each constructor returns a :class:`~rlvrlens.objectives.WeightScheme` with its ``(a, b)`` table,
 its formula for real-valued rewards where the scheme has one, exact sympy coefficients, and the
 name of its ``M -> infinity`` limit.
+
+What is covered. Every rule whose weight for answer ``i`` is a function of its own 0/1 reward
+``R_i`` and the number ``S_i`` of right answers among the others: REINFORCE, RLOO, Dr. GRPO, GRPO
+(both std conventions, either ``eps``), rejection sampling/RAFT, Reinforce-Rej, log-odds, pass@k,
+and the 2025-26 rules MaxRL (any truncation order, with or without the mean baseline), PKPO
+(binary estimators without baseline, leave-one-out, and ``k-1``), W-REINFORCE and NSR, F-GRPO,
+GPG; DAPO's dynamic sampling is an option on any of them (:func:`dynamic_sampling`). Batch-level
+statistics (a batch std, GPG's informative fraction) are modelled by their large-batch limit.
+
+What is not, and why. The theory (Davis & Recht 2025, Thm 1) needs the step to be
+``(1/M) sum_i Z_i grad log pi(y_i)`` with ``Z_i`` a function of the rewards alone, so that its
+expectation is ``h_M'(p) grad p``. Rules whose weights depend on the sampled tokens or on the model's
+probabilities are outside it:
+
+* token-level rules: PPO/GAE with a learned critic (advantages per token from a value model),
+  VAPO, token-level entropy bonuses or entropy-based advantage shaping, the ``top_entropy_quantile``
+  token masks;
+* likelihood-dependent rules: importance ratios and their clipping (PPO/GRPO clip, DAPO's
+  clip-higher, CISPO, GSPO, GMPO: the weight depends on ``pi/pi_old``), the unlikeliness reward
+  (depends on ``pi(y_i)``), KL penalties and their estimators (the dynamics layer treats ``beta``
+  and the KL estimator separately);
+* length-dependent rules: DAPO's overlong reward shaping, length penalties and per-token loss
+  normalisation with unequal lengths (``loss_type="dapo"/"bnpo"`` reweight answers by length);
+* continuous or learned rewards beyond 0/1 (the tables are for 0/1; a formula handles real rewards
+  where the scheme has one, but ``h_M`` is defined for 0/1).
+
+With on-policy sampling and one gradient step per batch the ratio is 1 and clipping is inert, so a
+clipped GRPO/DAPO/CISPO step reduces to its scheme here; off-policy steps do not.
 """
 
 from __future__ import annotations
 
-import inspect
+import dataclasses
+from fractions import Fraction
 from math import comb
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from rlvrlens._validation import check_float, check_int
+from rlvrlens.objectives.registry import Entry, Registry
 from rlvrlens.objectives.scheme import WeightScheme
 
 _STD_CHOICES = ("sample", "population")
@@ -264,25 +294,323 @@ def pass_at_k(M: int, k: int, split: str = "right") -> WeightScheme:
     return WeightScheme(M, a, b, name="pass_at_k", params={"k": k, "split": split}, exact=exact)
 
 
-#: Registry: scheme name -> constructor taking ``M`` first and keyword parameters.
-SCHEMES: dict[str, Callable[..., WeightScheme]] = {
-    "reinforce": reinforce,
-    "rloo": rloo,
-    "dr_grpo": dr_grpo,
-    "grpo": grpo,
-    "raft": raft,
-    "reinforce_rej": reinforce_rej,
-    "log_odds": log_odds,
-    "pass_at_k": pass_at_k,
-}
+def _pass_rho(n: int, c: int, k: int) -> Fraction:
+    """PKPO's unbiased pass@k estimate from ``n`` samples with ``c`` right:
+    ``rho(n, c, k) = 1 - C(n-c, k)/C(n, k)`` (Walder & Karkhanis 2025, eq. 3)."""
+    return 1 - Fraction(comb(n - c, k), comb(n, k))
+
+
+def _rational_scheme(M: int, a: list[Fraction], b: list[Fraction], name: str, params: dict[str, Any],
+                     limit: str | None = None) -> WeightScheme:
+    """A scheme with exact rational ``(a, b)`` (floats correctly rounded, sympy values on demand)."""
+
+    def exact():
+        import sympy
+
+        return ([sympy.Rational(x.numerator, x.denominator) for x in a],
+                [sympy.Rational(x.numerator, x.denominator) for x in b])
+
+    return WeightScheme(M, np.array([float(x) for x in a]), np.array([float(x) for x in b]), name=name,
+                        params=params, exact=exact, limit=limit)
+
+
+_MAXRL_BASELINES = ("none", "mean")
+
+
+def maxrl(M: int, T: int | None = None, baseline: str = "none") -> WeightScheme:
+    """MaxRL (Tajwar, ..., Zanette 2026): the Maclaurin truncation of ``log p`` at order ``T``.
+
+    The objective is ``J_T(t) = -sum_{k=1}^{T} (1-t)^k / k = sum_{k=1}^{T} pass@k(t)/k - H_T``; with
+    ``T = M`` its estimator is ``(1/K) sum_{i right} grad log pi(y_i)`` (``K`` right answers, 0 if
+    none), i.e. ``Z_i = M R_i / K``. For ``T < M`` the weights are the average of the ``T``-sample
+    estimator over all ``T``-subsets of the group (a U-statistic, unbiased for ``J_T``):
+    ``a_s = 0``, ``b_s = sum_{k=1}^{T} C(M-k, s)/C(M-1, s)``, so ``h_M(t) = sum_{k=1}^{T} (1-(1-t)^k)/k``
+    for every ``M >= T`` (``T = M`` is :func:`raft`).
+
+    Parameters
+    ----------
+    M : int
+        Group size.
+    T : int, optional
+        Truncation order, ``1 <= T <= M`` (default ``M``; ``T = 1`` is REINFORCE).
+    baseline : {"none", "mean"}
+        ``"mean"`` subtracts the group mean of the weights, ``Z_i - mean_j Z_j`` (for ``T = M``:
+        ``M R_i/K - 1``, TRL's MaxRL "p-normalisation" ``(r - mean)/mean``). It is still an
+        ``(a, b)`` scheme but no longer unbiased: for ``T = M`` it gives ``c_0 = M - 1`` instead of
+        ``M`` and ``h_M = sum_{k=1}^{M-1} (1-(1-t)^k)/k``, the truncation at order ``M - 1``.
+
+    References
+    ----------
+    F. Tajwar et al., "Maximum Likelihood Reinforcement Learning", arXiv:2602.02710 (2026).
+
+    Examples
+    --------
+    >>> maxrl(4).b.tolist() == raft(4).b.tolist()
+    True
+    >>> maxrl(4, T=2).b.tolist()  # h' = 2 - t
+    [2.0, 1.6666666666666667, 1.3333333333333333, 1.0]
+    """
+    M = check_int("M", M, minimum=1)
+    T = M if T is None else check_int("T", T, minimum=1, maximum=M)
+    if baseline not in _MAXRL_BASELINES:
+        raise ValueError(f"baseline must be one of {_MAXRL_BASELINES}, got {baseline!r}")
+    b = [sum(Fraction(comb(M - k, s), comb(M - 1, s)) for k in range(1, T + 1)) for s in range(M)]
+    a = [Fraction(0)] * M
+    if baseline == "mean":
+        # K right answers each weigh b_{K-1}: the group mean is K b_{K-1} / M
+        mean = [Fraction(0)] + [Fraction(K) * b[K - 1] / M for K in range(1, M + 1)]
+        a = [a[s] - mean[s] for s in range(M)]
+        b = [b[s] - mean[s + 1] for s in range(M)]
+    return _rational_scheme(M, a, b, "maxrl", {"T": T, "baseline": baseline},
+                            limit="log" if T == M and baseline == "none" else None)
+
+
+_PKPO_BASELINES = ("none", "loo", "loo-1")
+
+
+def pkpo(M: int, k: int, baseline: str = "loo-1") -> WeightScheme:
+    """PKPO (Walder & Karkhanis 2025), binary rewards: unbiased pass@k gradient, ``h_M = 1-(1-t)^k``.
+
+    The effective reward of answer ``i`` is ``s_i = C(M,k)^{-1} sum_{|I|=k, i in I} max_{j in I} R_j``
+    (eq. 19), and the weight ``Z_i = M s_i`` minus a baseline that does not depend on answer ``i``:
+
+    * ``"none"``: ``b_s = k``, ``a_s = k rho(M-1, s, k-1)``;
+    * ``"loo"`` (eq. 29): minus ``(M/(M-1)) sum_{j != i} S(j, k, others)`` = ``M k rho(M-1, S_i, k)/(M-1)``
+      (needs ``k < M``);
+    * ``"loo-1"`` (eq. 33, the paper's lowest-variance choice): subsets of size ``k - 1``:
+      ``b_s = k C(M-1-s, k-1)/C(M-1, k-1)``, ``a_s = 0``, the catalogue's :func:`pass_at_k`
+      with ``split="right"``.
+
+    ``rho(n, c, k) = 1 - C(n-c, k)/C(n, k)``. All three have the same ``c = b - a`` and so the same
+    ``h_M``; only the variance differs (:func:`rlvrlens.objectives.second_moment`).
+
+    References
+    ----------
+    C. Walder, D. Karkhanis, "Pass@K Policy Optimization: Solving Harder Reinforcement Learning
+    Problems", arXiv:2505.15201 (2025), eqs. 3, 19, 29, 33.
+
+    Examples
+    --------
+    >>> pkpo(4, 2, "none").a.tolist()
+    [0.0, 0.6666666666666666, 1.3333333333333333, 2.0]
+    """
+    M = check_int("M", M, minimum=1)
+    k = check_int("k", k, minimum=1, maximum=M)
+    if baseline not in _PKPO_BASELINES:
+        raise ValueError(f"baseline must be one of {_PKPO_BASELINES}, got {baseline!r}")
+    if baseline == "loo" and k >= M:
+        raise ValueError(f"baseline='loo' needs k < M (the other M-1 answers estimate pass@k), got k = {k}, M = {M}")
+    rho_prev = [_pass_rho(M - 1, s, k - 1) for s in range(M)]
+    if baseline == "loo-1":
+        b = [k * (1 - r) for r in rho_prev]
+        a = [Fraction(0)] * M
+    else:
+        b = [Fraction(k)] * M
+        a = [k * r for r in rho_prev]
+        if baseline == "loo":
+            base = [Fraction(M * k, M - 1) * _pass_rho(M - 1, s, k) for s in range(M)]
+            a = [x - y for x, y in zip(a, base)]
+            b = [x - y for x, y in zip(b, base)]
+    return _rational_scheme(M, a, b, "pkpo", {"k": k, "baseline": baseline})
+
+
+def w_reinforce(M: int, lam: float = 0.1) -> WeightScheme:
+    """W-REINFORCE (Zhu et al. 2025): ±1 rewards with the positive samples weighted by ``lam``.
+
+    The objective ``lam L_PSR + L_NSR`` gives ``Z_i = lam R_i - (1 - R_i)``: ``a_s = -1``,
+    ``b_s = lam``, so ``c = 1 + lam`` and ``h_M(t) = (1 + lam) t`` for every ``M`` (the shape of
+    REINFORCE: the reweighting changes the variance and the split, not the objective).
+    ``lam = 0`` is negative sample reinforcement (NSR) alone, ``lam = 1`` plain ±1 REINFORCE; the
+    paper recommends ``lam = 0.1``.
+
+    References
+    ----------
+    X. Zhu, M. Xia, Z. Wei, W.-L. Chen, D. Chen, Y. Meng, "The Surprising Effectiveness of Negative
+    Reinforcement in LLM Reasoning", arXiv:2506.01347 (2025), §5.
+
+    Examples
+    --------
+    >>> w_reinforce(3).weights([1, 0, 0]).tolist()
+    [0.1, -1.0, -1.0]
+    """
+    M = check_int("M", M, minimum=1)
+    lam = check_float("lam", lam, low=0.0)
+    lam_exact = _rational(lam)
+
+    def exact():
+        import sympy
+
+        return [sympy.Integer(-1)] * M, [lam_exact] * M
+
+    return WeightScheme(M, -np.ones(M), np.full(M, lam), name="w_reinforce", params={"lam": lam},
+                        formula=lambda R: lam * R - (1 - R), exact=exact, limit="t")
+
+
+def nsr(M: int) -> WeightScheme:
+    """Negative sample reinforcement (Zhu et al. 2025): only wrong answers, ``Z_i = -(1 - R_i)``;
+    ``h_M(t) = t``. It is :func:`w_reinforce` with ``lam = 0``.
+
+    Examples
+    --------
+    >>> nsr(2).a.tolist(), nsr(2).b.tolist()
+    ([-1.0, -1.0], [0.0, 0.0])
+    """
+    return dataclasses.replace(w_reinforce(M, 0.0), name="nsr", params={})
+
+
+def f_grpo(M: int, gamma: float = 1.0, eps: float = 1e-6, std: str = "sample") -> WeightScheme:
+    """F-GRPO (Plyusov et al. 2026): GRPO advantages times the focal factor ``(1 - K/M)^gamma``.
+
+    ``K/M`` is the group's success rate ``mu_pos``; easy groups are down-weighted:
+    ``a_s = (1 - s/M)^gamma a^GRPO_s``, ``b_s = (1 - (s+1)/M)^gamma b^GRPO_s``. ``gamma = 0`` is
+    :func:`grpo`. The default ``gamma = 1`` is this package's, not a value from the paper (which
+    tunes it).
+
+    References
+    ----------
+    D. Plyusov et al., "F-GRPO: Don't Let Your Policy Learn the Obvious and Forget the Rare",
+    arXiv:2602.06717 (2026), §4: ``g(x) = (1 - mu_pos(x))^gamma``.
+
+    Examples
+    --------
+    >>> bool(np.allclose(f_grpo(6, gamma=0.0).c, grpo(6).c))
+    True
+    """
+    M = check_int("M", M, minimum=2 if std == "sample" else 1)
+    gamma = check_float("gamma", gamma, low=0.0)
+    base = grpo(M, eps=eps, std=std)
+    s = np.arange(M)
+    focal_a = (1.0 - s / M) ** gamma
+    focal_b = (1.0 - (s + 1.0) / M) ** gamma
+    if gamma == 0:
+        focal_b = np.ones(M)  # 0**0 = 1: the all-right group keeps GRPO's weight (0 anyway)
+    base_formula = base.formula
+
+    def formula(R: np.ndarray) -> np.ndarray:
+        mu = np.clip(R.mean(axis=-1, keepdims=True), 0.0, 1.0)
+        return (1.0 - mu) ** gamma * base_formula(R)
+
+    return WeightScheme(M, focal_a * base.a, focal_b * base.b, name="f_grpo",
+                        params={"gamma": gamma, "eps": base.params["eps"], "std": std}, formula=formula)
+
+
+# --------------------------------------------------------------------------------------------
+# DAPO dynamic sampling
+# --------------------------------------------------------------------------------------------
+
+def kept_fraction(M: int, p: object) -> np.ndarray:
+    """``q(p) = 1 - p^M - (1-p)^M``: the probability that a group of ``M`` answers is not all
+    right or all wrong (what DAPO's dynamic sampling keeps)."""
+    from rlvrlens._validation import check_probabilities
+
+    M = check_int("M", M, minimum=1)
+    p = check_probabilities("p", p)
+    return 1.0 - p**M - (1.0 - p) ** M
+
+
+def drop_uniform_groups(scheme: WeightScheme) -> WeightScheme:
+    """The scheme with the all-wrong (``a_0``) and all-right (``b_{M-1}``) groups' weights set to 0:
+    what a group that dynamic sampling drops contributes."""
+    a, b = scheme.a.copy(), scheme.b.copy()
+    a[0] = 0.0
+    b[scheme.M - 1] = 0.0
+    return WeightScheme(scheme.M, a, b, name=scheme.name, params=dict(scheme.params), limit=scheme.limit)
+
+
+def dynamic_sampling(scheme: WeightScheme, p_batch: object) -> WeightScheme:
+    """DAPO dynamic sampling (Yu et al. 2025) on any scheme, for a batch modelled by ``p_batch``.
+
+    Groups whose rewards are all equal are dropped and the batch is refilled with new prompts until
+    it holds ``B`` kept groups. A prompt of success probability ``p`` is then kept with probability
+    ``q(p) = 1 - p^M - (1-p)^M`` and each kept group weighs ``1/B``, so the expected step of that
+    prompt is (large batch, prompts drawn from the modelled batch)
+
+        h'_DS(p) = h'_0(p) / kappa,    kappa = mean_{p' in p_batch} q(p'),
+
+    where ``h'_0`` is the step of the scheme with the dropped groups' weights zeroed
+    (:func:`drop_uniform_groups`). For a scheme that already gives those groups zero weight (GRPO
+    with ``eps = 0`` or any ``eps``: its weights there are 0; Dr. GRPO; RLOO) ``h'_0 = h'``: the shape
+    of ``h`` is unchanged and only the batch's normalisation ``1/kappa`` changes. For one that does
+    not (REINFORCE, RAFT's ``a``-free but ``b_{M-1} != 0`` weights, W-REINFORCE, PKPO without
+    baseline) the shape changes too. When every prompt of the batch has the prompt's own ``p``
+    (``p_batch = p``) the step is ``h'_0(p)/q(p)``, not a rescaling of ``h'``:
+    :func:`dynamic_sampling_dh`.
+
+    GPG's bias correction (Chu et al. 2025, eq. 7: the loss divided by the fraction of groups with
+    distinct rewards) equals this normalisation in the large-batch limit, without the refill.
+
+    Examples
+    --------
+    >>> s = dynamic_sampling(rloo(4), 0.5)  # kappa = 1 - 2/16
+    >>> bool(np.allclose(s.c, rloo(4).c / 0.875))
+    True
+    """
+    from rlvrlens._validation import check_probabilities
+
+    if not isinstance(scheme, WeightScheme):
+        raise TypeError(f"scheme must be a WeightScheme, got {type(scheme).__name__}")
+    pb = np.atleast_1d(check_probabilities("p_batch", p_batch)).ravel()
+    if pb.size == 0:
+        raise ValueError("p_batch must contain at least one success probability")
+    kappa = float(np.mean(kept_fraction(scheme.M, pb)))
+    if kappa <= 0:
+        raise ValueError("p_batch: every modelled group would be dropped (all p are 0 or 1, or M = 1)")
+    zeroed = drop_uniform_groups(scheme)
+    return WeightScheme(scheme.M, zeroed.a / kappa, zeroed.b / kappa, name=f"{scheme.name}+dynamic_sampling",
+                        params={**dict(scheme.params), "p_batch": tuple(float(x) for x in pb)},
+                        limit=scheme.limit)
+
+
+def dynamic_sampling_dh(scheme: WeightScheme, p: object) -> np.ndarray:
+    """Expected step ``h'_0(p)/q(p)`` under dynamic sampling when the batch's prompts all have the
+    prompt's own ``p`` (0 where ``q(p) = 0``, i.e. at ``p = 0, 1``)."""
+    from rlvrlens.objectives.numeric import dh
+
+    zeroed = drop_uniform_groups(scheme)
+    q = kept_fraction(scheme.M, p)
+    top = dh(zeroed, p)
+    return np.divide(top, q, out=np.zeros_like(top), where=q > 0)
+
+
+def gpg(M: int, p_batch: object = 0.5) -> WeightScheme:
+    """GPG (Chu et al. 2025): ``r - group mean`` with the loss divided by the fraction of groups whose
+    rewards are not all equal, modelled for ``p_batch`` by its large-batch limit
+    ``kappa = mean q(p)``: ``dynamic_sampling(dr_grpo(M), p_batch)``; ``h_M = (M-1) t/(M kappa)``.
+
+    References
+    ----------
+    X. Chu, H. Huang, X. Zhang, F. Wei, Y. Wang, "GPG: A Simple and Strong Reinforcement Learning
+    Baseline for Model Reasoning", arXiv:2504.02546 (2025), eq. 7; TRL ``GPGTrainer``
+    (``trl/experimental/gpg/gpg_trainer.py``, commit ``6b3c38e``).
+    """
+    return dataclasses.replace(dynamic_sampling(dr_grpo(M), p_batch), name="gpg",
+                               params={"p_batch": tuple(np.atleast_1d(np.asarray(p_batch, float)).tolist())})
+
+
+#: Registry: scheme name -> :class:`~rlvrlens.objectives.registry.Entry` (callable as the
+#: constructor, ``SCHEMES["grpo"](8)``).
+SCHEMES = Registry("scheme", [
+    Entry("reinforce", reinforce, "t"),
+    Entry("rloo", rloo, "t"),
+    Entry("dr_grpo", dr_grpo, "t"),
+    Entry("grpo", grpo, "arcsin"),
+    Entry("raft", raft, "log"),
+    Entry("reinforce_rej", reinforce_rej, "t"),
+    Entry("log_odds", log_odds, "logit"),
+    Entry("pass_at_k", pass_at_k, None),
+    Entry("maxrl", maxrl, "log"),
+    Entry("pkpo", pkpo, None),
+    Entry("w_reinforce", w_reinforce, "t"),
+    Entry("nsr", nsr, "t"),
+    Entry("f_grpo", f_grpo, None),
+    Entry("gpg", gpg, "t"),
+])
 
 
 def scheme_parameters(name: str) -> dict[str, Any]:
     """The keyword parameters of a registered scheme with their defaults (``inspect.Parameter.empty``
     where required)."""
-    ctor = _lookup(name)
-    sig = inspect.signature(ctor)
-    return {p.name: p.default for p in list(sig.parameters.values())[1:]}
+    return SCHEMES.parameters(name)
 
 
 def get_scheme(name: str, M: int, **params: Any) -> WeightScheme:
@@ -299,19 +627,4 @@ def get_scheme(name: str, M: int, **params: Any) -> WeightScheme:
     >>> get_scheme("grpo", 8, eps=0.0).params["eps"]
     0.0
     """
-    ctor = _lookup(name)
-    allowed = scheme_parameters(name)
-    unknown = sorted(set(params) - set(allowed))
-    if unknown:
-        raise ValueError(
-            f"scheme {name!r} does not take parameter(s) {', '.join(unknown)}; "
-            f"it takes: {', '.join(allowed) or 'none besides M'}"
-        )
-    return ctor(M, **params)
-
-
-def _lookup(name: str) -> Callable[..., WeightScheme]:
-    try:
-        return SCHEMES[name]
-    except (KeyError, TypeError):
-        raise ValueError(f"unknown scheme {name!r}; valid names: {', '.join(SCHEMES)}") from None
+    return SCHEMES.build(name, M, **params)

@@ -38,7 +38,7 @@ def exact_c(scheme: WeightScheme) -> list[Any]:
         raise TypeError(f"scheme must be a WeightScheme, got {type(scheme).__name__}")
     if scheme.exact is not None:
         a, b = scheme.exact()
-        return [sympy.sympify(bs - as_) for as_, bs in zip(a, b)]
+        return [sympy.sympify(bs - as_, strict=True) for as_, bs in zip(a, b)]  # never parses a string
     return [sympy.Rational(repr(float(x))) for x in np.asarray(scheme.c)]
 
 

@@ -34,14 +34,13 @@ True
 from __future__ import annotations
 
 import dataclasses
-import inspect
-from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 from rlvrlens._validation import check_float, check_int, check_probabilities
-from rlvrlens.objectives.catalogue import dr_grpo, grpo, reinforce, reinforce_rej, rloo
+from rlvrlens.objectives.catalogue import dr_grpo, dynamic_sampling, gpg, grpo, reinforce, reinforce_rej, rloo
+from rlvrlens.objectives.registry import Entry, Registry
 from rlvrlens.objectives.scheme import WeightScheme
 
 #: Commits the conventions were read from (public repositories, read through the project's
@@ -223,6 +222,32 @@ def verl_gpg(M: int, p_batch: object = None) -> WeightScheme:
     return _scaled(dr_grpo(M), 1.0 / pbar, "verl-gpg", {"p_batch": pb})
 
 
+def trl_gpg(M: int, p_batch: object = None) -> WeightScheme:
+    """TRL ``GPGTrainer``: ``scale_rewards="none"`` (``r - group mean``) with the loss divided by the
+    fraction of the batch's groups whose rewards are not all equal (GPG eq. 7), modelled for
+    ``p_batch`` by its large-batch limit ``mean(1 - p^M - (1-p)^M)``: the catalogue's ``gpg``.
+
+    Source: huggingface/trl ``trl/experimental/gpg/gpg_trainer.py``, ``GPGTrainer``, commit ``6b3c38e``.
+    """
+    M = check_int("M", M, minimum=2)
+    pb = _check_p_batch("trl-gpg", p_batch)
+    return _renamed(gpg(M, pb), "trl-gpg", {"p_batch": pb})
+
+
+def verl_dapo(M: int, epsilon: float = 1e-6, p_batch: object = None) -> WeightScheme:
+    """verl DAPO recipe: ``adv_estimator=grpo`` with ``algorithm.filter_groups.enable=True`` (metric
+    ``acc``): groups whose accuracies are all equal are dropped and the batch refilled, modelled for
+    ``p_batch`` by :func:`rlvrlens.objectives.dynamic_sampling` (GRPO already gives such groups
+    weight 0, so only the batch normalisation ``1/kappa`` changes).
+
+    Source: volcengine/verl ``recipe/dapo`` (``dapo_ray_trainer.py``, ``filter_groups``), commit ``012be9d``.
+    """
+    M = check_int("M", M, minimum=2)
+    pb = _check_p_batch("verl-dapo", p_batch)
+    base = grpo(M, eps=_check_eps("epsilon", epsilon), std="sample")
+    return _renamed(dynamic_sampling(base, pb), "verl-dapo", {"epsilon": float(epsilon), "p_batch": pb})
+
+
 def verl_grpo_passk(M: int, norm_adv_by_std_in_grpo: bool = True, epsilon: float = 1e-6) -> WeightScheme:
     """verl ``adv_estimator=grpo_passk``: only the best answer of a group gets
     ``r_max - r_second_max`` (divided by ``torch.std + epsilon`` by default), everyone else 0.
@@ -366,64 +391,38 @@ def grpo_biased_std(M: int, eps: float = 1e-6) -> WeightScheme:
 # Registry
 # --------------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Preset:
-    """A named framework configuration and the constructor of its weight scheme."""
+#: A framework preset is a registry entry with its framework and configuration filled in.
+Preset = Entry
 
-    name: str
-    framework: str
-    config: str
-    build: Callable[..., WeightScheme]
-
-    @property
-    def summary(self) -> str:
-        """The first paragraph of the constructor's docstring, on one line."""
-        doc = (inspect.getdoc(self.build) or "").split("\n\n")[0]
-        return " ".join(doc.split())
-
-    @property
-    def batch_level(self) -> bool:
-        """Whether some setting of the preset uses a batch statistic (takes ``p_batch``)."""
-        return "p_batch" in self.parameters()
-
-    def parameters(self) -> dict[str, Any]:
-        """Keyword parameters and their defaults."""
-        sig = inspect.signature(self.build)
-        return {p.name: p.default for p in list(sig.parameters.values())[1:]}
-
-
-#: Registry: preset name -> :class:`Preset`.
-PRESETS: dict[str, Preset] = {p.name: p for p in (
-    Preset("trl-grpo", "TRL", "GRPOConfig(scale_rewards='group'|'batch'|'none')", trl_grpo),
-    Preset("trl-rloo", "TRL", "RLOOConfig(normalize_advantages=False|True)", trl_rloo),
-    Preset("verl-grpo", "verl", "algorithm.adv_estimator=grpo [norm_adv_by_std_in_grpo]", verl_grpo),
-    Preset("verl-rloo", "verl", "algorithm.adv_estimator=rloo", verl_rloo),
-    Preset("verl-gpg", "verl", "algorithm.adv_estimator=gpg", verl_gpg),
-    Preset("verl-grpo-passk", "verl", "algorithm.adv_estimator=grpo_passk", verl_grpo_passk),
-    Preset("verl-reinforce-plus-plus-baseline", "verl",
-           "algorithm.adv_estimator=reinforce_plus_plus_baseline", verl_reinforce_plus_plus_baseline),
-    Preset("openrlhf-group-norm", "OpenRLHF", "--advantage_estimator group_norm", openrlhf_group_norm),
-    Preset("openrlhf-dr-grpo", "OpenRLHF", "--advantage_estimator dr_grpo", openrlhf_dr_grpo),
-    Preset("openrlhf-rloo", "OpenRLHF", "--advantage_estimator rloo", openrlhf_rloo),
-    Preset("openrlhf-reinforce-baseline", "OpenRLHF", "--advantage_estimator reinforce_baseline",
-           openrlhf_reinforce_baseline),
-    Preset("minimal-rl-raft", "Minimal-RL (Xiong et al. 2025)", "adv_estimator=raft", minimal_rl_raft),
-    Preset("minimal-rl-reinforce-rej", "Minimal-RL (Xiong et al. 2025)", "adv_estimator=reinforce_rej",
-           minimal_rl_reinforce_rej),
-    Preset("grpo-biased-std", "cookbook", "(r - mean) / (np.std(r) + eps)", grpo_biased_std),
-)}
-
-
-def _lookup(name: object) -> Preset:
-    try:
-        return PRESETS[name]  # type: ignore[index]
-    except (KeyError, TypeError):
-        raise ValueError(f"unknown preset {name!r}; valid presets: {', '.join(PRESETS)}") from None
+#: Registry: preset name -> :class:`Preset` (framework presets; the validation run sizes live in
+#: :mod:`rlvrlens.validation`).
+PRESETS = Registry("preset", [
+    Preset("trl-grpo", trl_grpo, "arcsin", "TRL", "GRPOConfig(scale_rewards='group'|'batch'|'none')"),
+    Preset("trl-rloo", trl_rloo, "t", "TRL", "RLOOConfig(normalize_advantages=False|True)"),
+    Preset("verl-grpo", verl_grpo, "arcsin", "verl", "algorithm.adv_estimator=grpo [norm_adv_by_std_in_grpo]"),
+    Preset("verl-rloo", verl_rloo, "t", "verl", "algorithm.adv_estimator=rloo"),
+    Preset("verl-gpg", verl_gpg, "t", "verl", "algorithm.adv_estimator=gpg"),
+    Preset("verl-dapo", verl_dapo, "arcsin", "verl",
+           "algorithm.adv_estimator=grpo, algorithm.filter_groups.enable=True (DAPO dynamic sampling)"),
+    Preset("trl-gpg", trl_gpg, "t", "TRL", "GPGConfig (scale_rewards='none', bias_correction=True)"),
+    Preset("verl-grpo-passk", verl_grpo_passk, None, "verl", "algorithm.adv_estimator=grpo_passk"),
+    Preset("verl-reinforce-plus-plus-baseline", verl_reinforce_plus_plus_baseline, "t", "verl",
+           "algorithm.adv_estimator=reinforce_plus_plus_baseline"),
+    Preset("openrlhf-group-norm", openrlhf_group_norm, "arcsin", "OpenRLHF", "--advantage_estimator group_norm"),
+    Preset("openrlhf-dr-grpo", openrlhf_dr_grpo, "t", "OpenRLHF", "--advantage_estimator dr_grpo"),
+    Preset("openrlhf-rloo", openrlhf_rloo, "t", "OpenRLHF", "--advantage_estimator rloo"),
+    Preset("openrlhf-reinforce-baseline", openrlhf_reinforce_baseline, "t", "OpenRLHF",
+           "--advantage_estimator reinforce_baseline"),
+    Preset("minimal-rl-raft", minimal_rl_raft, "t", "Minimal-RL (Xiong et al. 2025)", "adv_estimator=raft"),
+    Preset("minimal-rl-reinforce-rej", minimal_rl_reinforce_rej, "t", "Minimal-RL (Xiong et al. 2025)",
+           "adv_estimator=reinforce_rej"),
+    Preset("grpo-biased-std", grpo_biased_std, "arcsin", "cookbook", "(r - mean) / (np.std(r) + eps)"),
+])
 
 
 def preset_parameters(name: str) -> dict[str, Any]:
     """The keyword parameters of a preset with their defaults."""
-    return _lookup(name).parameters()
+    return PRESETS.parameters(name)
 
 
 def get_preset(name: str, M: int, **params: Any) -> WeightScheme:
@@ -440,13 +439,4 @@ def get_preset(name: str, M: int, **params: Any) -> WeightScheme:
     >>> get_preset("verl-grpo", 8, norm_adv_by_std_in_grpo=False).params["norm_adv_by_std_in_grpo"]
     False
     """
-    preset = _lookup(name)
-    allowed = preset.parameters()
-    unknown = sorted(set(params) - set(allowed))
-    if unknown:
-        raise ValueError(
-            f"preset {name!r} does not take parameter(s) {', '.join(unknown)}; "
-            f"it takes: {', '.join(allowed) or 'none besides M'}"
-        )
-    return preset.build(M, **params)
-
+    return PRESETS.build(name, M, **params)

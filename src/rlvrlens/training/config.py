@@ -43,7 +43,8 @@ class TrainConfig:
         model and 0 for a ``model``; the recorded config holds the number applied.
         device: ``cpu``, ``cuda`` or ``cuda:N`` for the model the trainer builds (``None``: the CPU,
         or a given policy's own device). precision: autocast of the forward passes, ``fp32``
-        (none), ``bf16`` (CPU or CUDA) or ``fp16`` (CUDA, with loss scaling). gradient_checkpointing:
+        (none), ``bf16`` (CPU or CUDA) or ``fp16`` (CUDA, with loss scaling); sampling and scoring run
+        under autocast, the logged success probabilities in full precision. gradient_checkpointing:
         recompute activations in the backward pass (less memory, more time; transformers models).
     The update (THEORY.md §1, §3)
         scheme, scheme_params: a catalogue weight scheme by name (``rlvrlens.objectives.get_scheme``).

@@ -180,6 +180,8 @@ def prepare(out: str | os.PathLike, *, resume: bool, overwrite: bool, owner: obj
     run is the same) or ``overwrite`` (its run files are deleted). Leftover temporary files of an
     interrupted checkpoint or model write are removed.
     """
+    if resume and overwrite:
+        raise ValueError("resume and overwrite exclude each other: continue the run, or replace it")
     path = check_out(out)
     lock = RunLock(path)
     lock.acquire(owner)
@@ -188,7 +190,7 @@ def prepare(out: str | os.PathLike, *, resume: bool, overwrite: bool, owner: obj
         if held is not None and not (resume or overwrite):
             raise RunDirError(f"run directory {str(path)!r} already holds a run: {held}; pass --resume "
                               "(resume=True) to continue it or --overwrite (overwrite=True) to replace it")
-        if overwrite and not resume:
+        if overwrite:
             guard_write(f"run directory {str(path)!r}", lambda: remove_run(path))
         for name in (CHECKPOINT + ".tmp", MODEL + ".tmp"):
             leftover = path / name

@@ -31,7 +31,7 @@ from rlvrlens.objectives import WeightScheme, get_scheme
 from rlvrlens.training import rundir
 from rlvrlens.training.config import TrainConfig
 from rlvrlens.training.losses import aggregate, clipped_policy_loss, group_weights, kl_estimate, masked_mean
-from rlvrlens.training.policy import CausalLMPolicy, Rollout
+from rlvrlens.training.policy import CausalLMPolicy, Rollout, TabularPolicy
 from rlvrlens.training.protocol import ExactKLPolicy, Policy, SavablePolicy
 from rlvrlens.training.rundir import CHECKPOINT, CONFIG, LOG, MODEL, SUCCESS
 from rlvrlens.training.sft import warm_start
@@ -121,8 +121,10 @@ def _model_sizes(config: TrainConfig, policy: Any) -> tuple[int, int, int]:
     """``(vocabulary, hidden width, layers)`` of the model a run will train, as far as known cheaply
     (unknown sizes count as 1, 0, 0: the estimate stays a lower bound)."""
     if policy is not None:
-        if not isinstance(policy, CausalLMPolicy):  # e.g. a tabular policy: one "token" over its answers
-            return len(getattr(policy, "answers", [1])), 0, 0
+        if isinstance(policy, TabularPolicy):  # one "token" over its answers
+            return len(policy.answers), 0, 0
+        if not isinstance(policy, CausalLMPolicy):
+            return 1, 0, 0
         sizes = policy.model.config.to_dict()
     elif config.model:
         try:
