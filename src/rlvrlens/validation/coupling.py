@@ -134,7 +134,7 @@ def one_step(policy, task: Task, scheme: WeightScheme, *, lr: float, repeats: in
     return [{"experiment": "coupling_one_step", "prompt": int(x), "p": float(p0[x]), "lr": lr, "repeats": repeats,
              "measured": float(mean[x]), "measured_se": float(se[x]), "predicted": float(pred[x]),
              "predicted_diagonal": float(pred_diag[x]), "ratio": float(mean[x] / pred[x]),
-             "z": float((mean[x] - pred[x]) / se[x]),
+             "z": float((mean[x] - pred[x]) / se[x]), "z_diagonal": float((mean[x] - pred_diag[x]) / se[x]),
              "cosines": [float(c) for c in cos[x]]} for x in range(len(p0))]
 
 

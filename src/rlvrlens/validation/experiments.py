@@ -84,7 +84,7 @@ VALIDATION_SIZES: dict[str, ValidationSize] = {
                            p_refs=(0.1, 0.5), fp_schemes=("grpo", "raft"), fp_steps=80, traj_steps=12,
                            ablations=("exact KL, mu=1", "k1 KL", "k3 KL"), cycle_steps=600, coupling_M=4,
                            coupling_repeats=6, coupling_steps=6, coupling_refresh=2, adam_steps=4,
-                           control_steps=4, lm_fp_schemes=("grpo",), lm_fp_betas=(2.0,), lm_fp_steps=40,
+                           control_steps=4, lm_fp_schemes=("grpo",), lm_fp_betas=(2.0,), lm_fp_steps=20,
                            lm_fp_beta2=(0.999,)),
     "cpu": ValidationSize("cpu"),
     "gpu": ValidationSize("gpu", n_layer=4, width=256, n_head=4, n_task_prompts=32, moduli=(3, 5, 7),

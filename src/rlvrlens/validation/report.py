@@ -105,7 +105,7 @@ def run_validation(size: ValidationSize, out: str | Path, *, log=print) -> list[
         recs = coupling.coupled_trajectories(setup.policy.clone(trainable=True), task, scheme, lr=lr,
                                              steps=size.coupling_steps, refresh=size.coupling_refresh,
                                              seed=size.seed, label="SGD")
-        single = task.subset([0], name="control")
+        single = task.subset([int(np.argmax(p0))], name="control")  # the prompt most likely to move
         pol = setup.policy.clone(trainable=True)
         p1, G1 = coupling.success_jacobian(pol, single)
         lr1 = coupling.step_size_for(coupling.kernel(G1), scheme, p1, 0.004)
@@ -224,7 +224,7 @@ def _verdicts(exp1, exp2, fp, ablation, exp4, cycle, one, traj, lmfp) -> list[di
                      "prediction": f"{r['predicted']:+.2e} (diagonal {r['predicted_diagonal']:+.2e}"
                                    f"{', sign flip' if flip else ''})",
                      "measurement": f"{r['measured']:+.2e} ± {r['measured_se']:.1e}",
-                     "gap": f"ratio {r['ratio']:.2f}, z {r['z']:+.2f}",
+                     "gap": f"ratio {r['ratio']:.2f}, z {r['z']:+.2f} (diagonal model: z {r['z_diagonal']:+.2f})",
                      "verdict": _verdict(abs(r["z"]) <= ONE_STEP_Z)})
     seen = set()
     for r in traj:
