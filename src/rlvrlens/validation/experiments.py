@@ -72,7 +72,7 @@ class ValidationSize:
     control_steps: int = 50
     lm_fp_schemes: tuple[str, ...] = ("grpo", "rloo")
     lm_fp_betas: tuple[float, ...] = (1.0, 2.0)
-    lm_fp_steps: int = 600
+    lm_fp_steps: int = 300
     lm_fp_beta2: tuple[float, ...] = (0.999, 0.99)
     seed: int = 0
     device: str = "cpu"
@@ -316,7 +316,7 @@ def _flow_p(build, p_ref: float, kl: str) -> float:
 def _attractor_p(build, p_ref: float) -> tuple[float, str]:
     """Mean of the map's attractor from ``p_0 = p_ref`` (a fixed point, or a cycle's average) and its kind."""
     a = attractor(build(p_ref), p_ref)
-    return float(np.mean(a.p)), a.kind.value if hasattr(a.kind, "value") else str(a.kind)
+    return float(np.mean(a.p)), a.kind
 
 
 def train_history(trainer: Trainer, steps: int) -> np.ndarray:
@@ -462,8 +462,7 @@ def two_cycle_training(size: ValidationSize, *, beta: float = 2.0, p_ref: float 
     with torch.no_grad():
         history.append(float(exact_success(policy, task)[0]))
     return {"experiment": "two_cycle", "beta": beta, "p_ref": p_ref, "eps": eps, "lr": lr,
-            "steps": size.cycle_steps, "map_attractor": cycle.kind.value if hasattr(cycle.kind, "value")
-            else str(cycle.kind), "cycle": [float(v) for v in cycle.p], "cycle_mean": float(np.mean(cycle.p)),
+            "steps": size.cycle_steps, "map_attractor": cycle.kind, "cycle": [float(v) for v in cycle.p], "cycle_mean": float(np.mean(cycle.p)),
             "fixed_point": target.p, "map_slope": float(F.logit_slope(target.logit)), "measured": history[-1],
             "logit_gap": _logit(history[-1]) - target.logit, "history": history}
 
