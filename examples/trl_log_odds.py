@@ -4,7 +4,9 @@ The scheme is designed so that the expected update ascends h_M(p) ≈ log(p / (1
 prompt's success probability p (Davis & Recht 2025: any weights Z = (1-R) a[S] + R b[S] ascend
 some h_M; ``rlvrlens.objectives.design`` picks a, b for a target h). Everything else is TRL's.
 
-One CPU, a tiny random GPT-2 and a built-in arithmetic task (about a minute)::
+One CPU, a tiny GPT-2 warm-started by a few SFT steps on half of a built-in modular-arithmetic
+task (rlvrlens.training's ``warm_start``, as ``rlvrlens train`` does), so that rewards are not all
+0 and the run visibly learns (a couple of minutes)::
 
     python examples/trl_log_odds.py --out runs/trl_log_odds
 
@@ -28,12 +30,14 @@ from pathlib import Path
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", default="tiny", help="local model directory, or 'tiny' (random 2-layer GPT-2)")
+    p.add_argument("--model", default="tiny",
+                   help="local model directory, or 'tiny' (2-layer GPT-2, warm-started on the built-in task)")
+    p.add_argument("--warm-start-steps", type=int, default=60, help="SFT steps of the tiny model before RL")
     p.add_argument("--data", default=None, help="JSONL of {prompt, answer[, prompt_id]}; default: built-in sums")
     p.add_argument("--scheme", default="designed",
                    help="'designed' (design('log(t/(1-t))', M)) or any catalogue name, e.g. log_odds, grpo")
     p.add_argument("--M", type=int, default=8, help="completions per prompt (TRL's num_generations)")
-    p.add_argument("--steps", type=int, default=20, help="optimizer steps (TRL's max_steps)")
+    p.add_argument("--steps", type=int, default=60, help="optimizer steps (TRL's max_steps)")
     p.add_argument("--batch-size", type=int, default=16, help="completions per device per step")
     p.add_argument("--max-completion-length", type=int, default=4)
     p.add_argument("--lr", type=float, default=1e-3, help="learning rate")
@@ -55,17 +59,32 @@ def make_scheme(name: str, M: int):
     return get_scheme(name, M)
 
 
-def tiny_model_and_tokenizer():
-    """A random 2-layer GPT-2 with rlvrlens's character tokenizer: nothing is downloaded."""
-    from rlvrlens.training import CausalLMPolicy
+def builtin_task():
+    """rlvrlens's modular-arithmetic task (32 prompts such as ``"7+5 mod 3="``)."""
+    from rlvrlens.training.tasks import modular_arithmetic
 
+    return modular_arithmetic(32, seed=0)
+
+
+def tiny_model_and_tokenizer(warm_start_steps: int):
+    """A 2-layer GPT-2 with rlvrlens's character tokenizer (nothing is downloaded), fitted by SFT on
+    the solutions of half of the built-in task: a random model is almost never exactly right, and a
+    0/1 reward that is 0 for every completion gives GRPO nothing to learn from."""
+    from rlvrlens.training import CausalLMPolicy
+    from rlvrlens.training.sft import warm_start
+
+    task = builtin_task()
     policy = CausalLMPolicy.from_config("gpt2", n_layer=2, width=64, n_head=2, seed=0)
+    if warm_start_steps:
+        losses = warm_start(policy, task, fraction=0.5, steps=warm_start_steps)
+        print(f"warm start: {warm_start_steps} SFT steps, loss {losses[0]:.3f} -> {losses[-1]:.3f}")
     return policy.model, policy.tokenizer
 
 
 def load_rows(path: str | None) -> list[dict]:
-    if path is None:  # one-digit sums mod 10: a random model is right about 1 time in 10
-        return [{"prompt": f"{a}+{b}=", "answer": str((a + b) % 10)} for a in range(10) for b in range(10)]
+    if path is None:
+        task = builtin_task()
+        return [{"prompt": p, "answer": a} for p, a in zip(task.prompts, task.answers)]
     return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
 
 
@@ -84,7 +103,11 @@ def main(argv: list[str] | None = None) -> None:
 
     scheme = make_scheme(args.scheme, args.M)
     if args.model == "tiny":
-        model, tokenizer = tiny_model_and_tokenizer()
+        model, tokenizer = tiny_model_and_tokenizer(args.warm_start_steps)
+        if args.beta > 0:  # TRL loads its reference model from a path: save the warm-started one
+            model.save_pretrained(args.out / "tiny_model")
+            tokenizer.save_pretrained(args.out / "tiny_model")
+            model = str(args.out / "tiny_model")
     else:
         model = AutoModelForCausalLM.from_pretrained(args.model)
         tokenizer = AutoTokenizer.from_pretrained(args.model)
@@ -106,6 +129,14 @@ def main(argv: list[str] | None = None) -> None:
     trainer.train()
     if trainer.accelerator.is_main_process:
         print(f"per-prompt records in {args.out / 'groups.jsonl'} and {args.out / 'success.jsonl'}")
+        train = [r for r in map(json.loads, (args.out / "groups.jsonl").read_text().splitlines())
+                 if r["split"] == "train"]
+        third = max(1, args.steps // 3)
+        early = [r["p_hat"] for r in train if r["step"] < third]
+        late = [r["p_hat"] for r in train if r["step"] >= args.steps - third]
+        if early and late:
+            print(f"mean train reward: steps < {third}: {sum(early) / len(early):.3f}, "
+                  f"last {third} steps: {sum(late) / len(late):.3f}")
 
 
 if __name__ == "__main__":

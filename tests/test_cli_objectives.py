@@ -66,6 +66,10 @@ def test_new_schemes_from_the_cli(capsys):
     assert main(["h", "--scheme", "pkpo", "--M", "8", "--k", "3", "--baseline", "loo", "--t", "0.3", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["h"][0] == pytest.approx(1 - 0.7**3)
     assert main(["h", "--scheme", "gpg", "--M", "4", "--p-batch", "0.2", "0.6", "--t", "0.5"]) == 0
+    capsys.readouterr()
+    assert main(["h", "--scheme", "rloo", "--M", "4", "--dynamic-sampling", "0.5", "--t", "0.3", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["dh"][0] == pytest.approx(1 / (1 - 2 / 16))  # RLOO's h' = 1, over the kept fraction
     assert main(["schemes"]) == 0
     out = capsys.readouterr().out
     for name in ("maxrl", "pkpo", "w_reinforce", "nsr", "f_grpo", "gpg"):

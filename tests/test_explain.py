@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from rlvrlens.cli import main
 from rlvrlens.commands.explain import demo, parse_params
+from rlvrlens.dynamics import Outcome
 from rlvrlens.explain import DEFAULT_SPREAD, difficulty_weight, explain, frac_reward_zero_std
 from rlvrlens.objectives import PRESETS, dh, get_preset, h, raft
 
@@ -176,7 +177,7 @@ def test_dr_grpo_fixed_point_is_closed_form():
     expected = 1 / (1 + np.exp(-(_logit(np.array([0.1, 0.5, 0.8])) + (M - 1) / (M * beta))))
     np.testing.assert_allclose(r.kl.p_star, expected, rtol=1e-10)
     np.testing.assert_allclose(r.kl.spread_p_star, expected, rtol=1e-8)
-    assert r.kl.outcome == ("fixed point",) * 3 and list(r.kl.n_fixed_points) == [1, 1, 1]
+    assert r.kl.outcome == (Outcome.FIXED_POINT,) * 3 and list(r.kl.n_fixed_points) == [1, 1, 1]
 
 
 def test_grpo_fixed_points_solve_the_fixed_point_equation():
@@ -193,7 +194,7 @@ def test_a_cycle_is_reported_and_is_a_true_two_cycle():
     beta, p_ref = 1.0, 0.001
     s = get_preset("trl-grpo", 64)
     r = explain("trl-grpo", 64, beta=beta, p_ref=[p_ref])
-    assert r.kl.outcome == ("2-cycle",) and np.isnan(r.kl.p_star[0]) and r.kl.spread_kind[0] == 2
+    assert r.kl.outcome == (Outcome.TWO_CYCLE,) and np.isnan(r.kl.p_star[0]) and r.kl.spread_kind[0] == Outcome.TWO_CYCLE
     lo, hi = r.kl.orbit[0]
 
     def F(p):

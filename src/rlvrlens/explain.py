@@ -30,9 +30,33 @@ import numpy as np
 from scipy import special
 
 from rlvrlens._validation import check_float, check_int, check_probabilities
-from rlvrlens.dynamics import attractor, fixed_point_grid, fixed_points, success_map
-from rlvrlens.objectives import LIMITS, PRESETS, WeightScheme, dh, get_preset, h, preset_parameters
+from rlvrlens.dynamics import Outcome, attractor, fixed_point_grid, fixed_points, success_map
+from rlvrlens.objectives import (
+    LIMITS,
+    PRESETS,
+    WeightScheme,
+    dh,
+    dr_grpo,
+    get_preset,
+    grpo,
+    h,
+    log_odds,
+    pass_at_k,
+    preset_parameters,
+    raft,
+    reinforce,
+    reinforce_rej,
+    rloo,
+)
+from rlvrlens.frameworks import FrameworkConfig, from_trl_config, from_verl_config, read_config_file
+from rlvrlens.objectives import dynamic_sampling as objectives_dynamic_sampling
 from rlvrlens.objectives.presets import MissingPBatch
+
+__all__ = [
+    "DEFAULT_SPREAD", "ExplainReport", "FrameworkConfig", "KLReport", "LimitAlignment", "align_with_limit",
+    "catalogue_curves", "cycle_threshold", "difficulty_weight", "explain", "frac_reward_zero_std", "from_trl_config",
+    "from_verl_config", "grid_outcomes", "kl_report", "read_config_file",
+]
 
 #: Default spread of success probabilities across prompts: uniform on (0, 1), as bin midpoints.
 DEFAULT_SPREAD = (np.arange(200) + 0.5) / 200
@@ -184,9 +208,9 @@ class KLReport:
     p_ref : ndarray
         The prompts listed one by one (the spread itself when it has at most
         :data:`MAX_KL_ROWS` values, else :data:`TABLE_P`).
-    outcome : tuple of str
-        ``"fixed point"``, ``"2-cycle"`` (``"k-cycle"``) or ``"unresolved"``, from
-        :func:`rlvrlens.dynamics.attractor` started at ``p_0 = p_ref``.
+    outcome : tuple of Outcome
+        What :func:`rlvrlens.dynamics.attractor` started at ``p_0 = p_ref`` settles on
+        (:class:`rlvrlens.dynamics.Outcome`; ``str()`` gives ``"fixed point"``, ``"2-cycle"``, ...).
     orbit : tuple of tuple of float
         The point(s) the iteration settles on (one for a fixed point).
     p_star : ndarray
@@ -198,15 +222,15 @@ class KLReport:
     n_fixed_points : ndarray of int
         How many fixed points the map has in ``[0, 1]`` (several: the outcome depends on ``p_0``).
     spread_kind, spread_p_star : ndarray
-        For every prompt of the spread (:func:`rlvrlens.dynamics.fixed_point_grid`): 1 converges
-        (``p*`` given), 2 cycles, 0 unresolved (``p*`` NaN).
+        For every prompt of the spread: its :class:`~rlvrlens.dynamics.Outcome` code (int8) and
+        ``p*`` (NaN unless ``Outcome.FIXED_POINT``).
     curve_p_ref, curve_kind, curve_p_star : ndarray
         The same on :data:`KL_CURVE_P`, for the figure.
     """
 
     beta: float
     p_ref: np.ndarray
-    outcome: tuple[str, ...]
+    outcome: tuple[Outcome, ...]
     orbit: tuple[tuple[float, ...], ...]
     p_star: np.ndarray
     one_minus_p_star: np.ndarray
@@ -224,14 +248,15 @@ class KLReport:
 
         kinds = self.spread_kind
         return {
-            "beta": self.beta, "p_ref": arr(self.p_ref), "outcome": list(self.outcome),
+            "beta": self.beta, "p_ref": arr(self.p_ref), "outcome": [o.label for o in self.outcome],
             "orbit": [list(o) for o in self.orbit], "p_star": arr(self.p_star),
             "one_minus_p_star": arr(self.one_minus_p_star), "multiplier": arr(self.multiplier),
             "n_fixed_points": [int(n) for n in self.n_fixed_points],
-            "spread": {"frac_converge": float(np.mean(kinds == 1)), "frac_cycle": float(np.mean(kinds == 2)),
-                       "frac_unresolved": float(np.mean(kinds == 0)),
+            "spread": {"frac_converge": float(np.mean(kinds == Outcome.FIXED_POINT)),
+                       "frac_cycle": float(np.mean((kinds == Outcome.TWO_CYCLE) | (kinds == Outcome.LONGER_CYCLE))),
+                       "frac_unresolved": float(np.mean(kinds == Outcome.UNRESOLVED)),
                        "mean_p_star_converged": _nanmean(self.spread_p_star)},
-            "curve": {"p_ref": arr(self.curve_p_ref), "kind": [int(k) for k in self.curve_kind],
+            "curve": {"p_ref": arr(self.curve_p_ref), "outcome": [Outcome(int(k)).label for k in self.curve_kind],
                       "p_star": arr(self.curve_p_star)},
         }
 
@@ -241,24 +266,26 @@ def _nanmean(x: np.ndarray) -> float | None:
     return None if np.isnan(x).all() else float(np.nanmean(x))
 
 
-def _grid_outcomes(scheme: WeightScheme, beta: float, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(kind, p*)`` for each reference ``p``: 1 fixed point, 2 cycle, 0 unresolved.
+def grid_outcomes(scheme: WeightScheme, beta: float, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(outcome, p*)`` for each reference ``p``: :class:`~rlvrlens.dynamics.Outcome` codes (int8)
+    and the fixed point reached (NaN unless ``FIXED_POINT``).
 
     Vectorised with :func:`rlvrlens.dynamics.fixed_point_grid`; the points it does not call
     converged are re-run one by one with :func:`rlvrlens.dynamics.attractor` (exact ``g``, longer
-    horizon), whose verdict is kept. 0 and 1 are absorbing fixed points.
+    horizon, periods up to 64), whose verdict is kept. 0 and 1 are absorbing fixed points.
     """
-    kind = np.ones(p.size, dtype=np.int8)
-    p_star = p.astype(float).copy()
+    p = np.asarray(p, dtype=float)
+    kind = np.full(p.size, Outcome.FIXED_POINT, dtype=np.int8)
+    p_star = p.copy()
     inner = np.flatnonzero((p > 0) & (p < 1))
     if inner.size:
         grid = fixed_point_grid(success_map(scheme, beta, 0.5), [beta], p[inner])
         kind[inner] = grid.kind[0]
         p_star[inner] = grid.p[0]
-    for i in np.flatnonzero(kind != 1):
+    for i in np.flatnonzero(kind != Outcome.FIXED_POINT):
         a = attractor(success_map(scheme, beta, float(p[i])))
-        kind[i] = {"fixed_point": 1, "cycle": 2}.get(a.kind, 0)
-        p_star[i] = float(a.p[0]) if a.kind == "fixed_point" else np.nan
+        kind[i] = a.outcome
+        p_star[i] = float(a.p[0]) if a.outcome == Outcome.FIXED_POINT else np.nan
     return kind, p_star
 
 
@@ -269,43 +296,125 @@ def kl_report(scheme: WeightScheme, beta: float, spread: np.ndarray) -> KLReport
     for p in rows:
         F = success_map(scheme, beta, float(p))
         a = attractor(F)
-        if a.kind == "fixed_point":
-            outcome.append("fixed point")
-            star.append(float(a.p[0]))
-            one_minus.append(float(special.expit(-a.logits[0])))
-        else:
-            outcome.append(f"{a.period}-cycle" if a.kind == "cycle" else "unresolved")
-            star.append(np.nan)
-            one_minus.append(np.nan)
+        count.append(len(fixed_points(F, find_reached=False)))
+        outcome.append(a.outcome)
+        fixed = a.outcome == Outcome.FIXED_POINT
+        star.append(float(a.p[0]) if fixed else np.nan)
+        one_minus.append(float(special.expit(-a.logits[0])) if fixed else np.nan)
         orbit.append(tuple(float(x) for x in a.p))
         mult.append(a.multiplier)
-        count.append(len(fixed_points(F, find_reached=False)))
-    spread_kind, spread_p = _grid_outcomes(scheme, beta, spread)
-    curve_kind, curve_p = _grid_outcomes(scheme, beta, KL_CURVE_P)
-    return KLReport(beta, np.asarray(rows, dtype=float), tuple(outcome), tuple(orbit),
+    rows = np.asarray(rows, dtype=float)
+    spread_kind, spread_p = grid_outcomes(scheme, beta, spread)
+    curve_kind, curve_p = grid_outcomes(scheme, beta, KL_CURVE_P)
+    return KLReport(beta, rows, tuple(outcome), tuple(orbit),
                     np.asarray(star), np.asarray(one_minus), np.asarray(mult, dtype=float), np.asarray(count),
                     spread_kind, spread_p, KL_CURVE_P, curve_kind, curve_p)
 
 
-def _limit_comparison(scheme: WeightScheme, t: np.ndarray):
-    """``(h_normalised, limit_normalised, normalisation, gap)`` for the scheme's limit."""
+@dataclass(frozen=True, eq=False)
+class LimitAlignment:
+    """``h_M`` and its ``M -> infinity`` limit, made comparable (:func:`align_with_limit`).
+
+    Attributes
+    ----------
+    t : ndarray
+    h : ndarray
+        ``h_M(t)`` aligned.
+    limit : ndarray or None
+        The limit aligned the same way (None: the scheme has no known limit).
+    mode : str
+        ``"ratio"``: both divided by their value at ``t = 1`` (limits finite on ``[0, 1]``);
+        ``"shift"``: both shifted to 0 at ``t = 1/2`` (limits infinite at an endpoint: ``log``,
+        ``logit``), compared on ``[0.05, 0.95]``.
+    gap : float or None
+        ``sup |h - limit|`` where they are compared.
+    limit_name, label : str or None
+        Key of :data:`rlvrlens.objectives.LIMITS` and its plot label.
+    """
+
+    t: np.ndarray
+    h: np.ndarray
+    limit: np.ndarray | None
+    mode: str
+    gap: float | None
+    limit_name: str | None
+    label: str | None
+
+    @property
+    def ylabel(self) -> str:
+        """What ``h`` is, for an axis label."""
+        return r"$h_M(t)\,/\,h_M(1)$" if self.mode == "ratio" else r"$h_M(t) - h_M(1/2)$"
+
+
+def align_with_limit(scheme: WeightScheme, t: object) -> LimitAlignment:
+    """The one way this package compares ``h_M`` with its ``M -> infinity`` limit.
+
+    A limit finite at both ends (``t``, ``2 arcsin sqrt t``) is compared in shape: ``h_M(t)/h_M(1)``
+    against ``f(t)/f(1)`` (Davis & Recht 2025, Fig. 3 normalise GRPO so). A limit infinite at an
+    endpoint (``log t``, ``logit t``: ``h_M`` tends to it only up to a diverging constant such as
+    ``H_M``) is compared after shifting both to 0 at ``t = 1/2``, on ``[0.05, 0.95]``. A scheme
+    without a known limit gets ``h_M/h_M(1)``.
+
+    Examples
+    --------
+    >>> from rlvrlens.objectives import grpo, raft
+    >>> a = align_with_limit(grpo(256, eps=1e-8), np.linspace(0, 1, 101))
+    >>> a.mode, a.gap < 0.05
+    ('ratio', True)
+    >>> align_with_limit(raft(64), np.linspace(0, 1, 101)).mode
+    'shift'
+    """
+    if not isinstance(scheme, WeightScheme):
+        raise TypeError(f"scheme must be a WeightScheme, got {type(scheme).__name__}")
+    t = check_probabilities("t", t)
     hv = h(scheme, t)
     h1 = float(h(scheme, 1.0))
     name = scheme.limit
-    fn = LIMITS[name][0] if name else None
-    if fn is not None and np.isfinite(fn(np.array([0.0, 1.0]))).all():
-        lv = fn(t)
-        lim = lv / float(fn(np.array(1.0)))
-        hn = hv / h1
-        return hn, lim, "ratio", float(np.max(np.abs(hn - lim)))
-    if fn is None:
-        return hv / h1, None, "ratio", None
+    fn, label = LIMITS[name] if name else (None, None)
+    finite = fn is not None and bool(np.isfinite(fn(np.array([0.0, 1.0]))).all())
+    if fn is None or (finite and h1 != 0):
+        hn = hv / h1 if h1 != 0 else hv
+        if fn is None:
+            return LimitAlignment(t, hn, None, "ratio", None, None, None)
+        lim = fn(t) / float(fn(np.array(1.0)))
+        return LimitAlignment(t, hn, lim, "ratio", float(np.max(np.abs(hn - lim))), name, label)
     half = np.array(0.5)
     hn = hv - float(h(scheme, half))
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):
         lim = fn(t) - float(fn(half))
     inside = (t >= _SHIFT_WINDOW[0]) & (t <= _SHIFT_WINDOW[1])
-    return hn, lim, "shift", float(np.max(np.abs(hn - lim)[inside]))
+    gap = float(np.max(np.abs(hn - lim)[inside])) if inside.any() else None
+    return LimitAlignment(t, hn, lim, "shift", gap, name, label)
+
+
+#: The catalogue as ``make demo`` draws it: one constructor per scheme with its default parameters.
+DEMO_CATALOGUE = {
+    "reinforce": reinforce, "rloo": rloo, "dr_grpo": dr_grpo, "grpo": grpo, "raft": raft,
+    "reinforce_rej": reinforce_rej, "log_odds": log_odds, "pass_at_k (k=2)": lambda M: pass_at_k(M, 2),
+}
+
+
+def catalogue_curves(t: object, Ms: tuple[int, ...] = (2, 16, 256)):
+    """``(curves, limits, ylabels)`` of :data:`DEMO_CATALOGUE` for
+    :func:`rlvrlens.figures.objectives.plot_catalogue`: each scheme's ``h_M`` for every ``M`` and
+    its limit, aligned by :func:`align_with_limit`.
+
+    Examples
+    --------
+    >>> curves, limits, ylabels = catalogue_curves(np.linspace(0.01, 1, 5), Ms=(2, 4))
+    >>> sorted(curves["grpo"]), "grpo" in limits
+    (['M=2', 'M=4'], True)
+    """
+    curves, limits, ylabels = {}, {}, {}
+    for name, ctor in DEMO_CATALOGUE.items():
+        curves[name] = {}
+        for M in Ms:
+            aligned = align_with_limit(ctor(M), t)
+            curves[name][f"M={M}"] = aligned.h
+        ylabels[name] = aligned.ylabel
+        if aligned.limit is not None:
+            limits[name] = (f"limit {aligned.label}", aligned.limit)
+    return curves, limits, ylabels
 
 
 def explain(
@@ -315,6 +424,8 @@ def explain(
     beta: float | None = None,
     p_ref: object = None,
     params: Mapping[str, Any] | None = None,
+    dynamic_sampling: bool = False,
+    framework_config: FrameworkConfig | None = None,
 ) -> ExplainReport:
     """Explain what a framework configuration optimises.
 
@@ -332,6 +443,13 @@ def explain(
     params : mapping, optional
         Keyword parameters of the preset (``{"scale_rewards": "batch"}``). Batch-level presets
         without ``p_batch`` get ``p_batch = p_ref``.
+    dynamic_sampling : bool, default False
+        DAPO's dynamic sampling (:func:`rlvrlens.objectives.dynamic_sampling`, with the batch
+        modelled by the spread of ``p``): groups whose rewards are all equal are dropped and the
+        batch refilled.
+    framework_config : FrameworkConfig, optional
+        The config file this report explains (:func:`from_trl_config`, :func:`from_verl_config`);
+        its honoured / neutral / not-covered options are kept in the report's notes.
 
     Returns
     -------
@@ -373,14 +491,30 @@ def explain(
             scheme = get_preset(preset, M, **params)
         info = PRESETS[preset]
         name, framework, config = preset, info.framework, info.config
+    if not isinstance(dynamic_sampling, bool):
+        raise TypeError(f"dynamic_sampling must be True or False, got {dynamic_sampling!r}")
+    if dynamic_sampling:
+        scheme = objectives_dynamic_sampling(scheme, spread)
+        kept = float(np.mean(1.0 - frac_reward_zero_std(spread, scheme.M)))
+        notes.append(f"dynamic sampling (rlvrlens.objectives.dynamic_sampling): groups with equal rewards dropped "
+                     f"(a_0 = b_(M-1) = 0) and the batch refilled, so every kept weight is divided by the kept "
+                     f"fraction {kept:.3g} of the spread (held at its initial value while the prompts move)")
+    if framework_config is not None:
+        fc = framework_config
+        notes.extend(f"honoured: {line}" for line in fc.honoured)
+        notes.extend(f"neutral: {line}" for line in fc.neutral)
+        notes.extend(f"NOT COVERED by the theory: {line}" for line in fc.not_covered)
+        if fc.kl_treatment not in (None, "forward"):
+            notes.append(f"the KL ({fc.kl_estimator}, {fc.kl_treatment}) is not the exact forward KL: section 4 "
+                         "shows Mroueh's map (forward KL); the estimator's own stationary points are in "
+                         "explain --run (predicted_point)")
     t = GRID
-    hn, lim, normalisation, gap = _limit_comparison(scheme, t)
-    label = LIMITS[scheme.limit][1] if scheme.limit else None
+    aligned = align_with_limit(scheme, t)
     table_p = np.asarray(TABLE_P)
     return ExplainReport(
         preset=name, framework=framework, config=config, scheme=scheme, t=t,
-        h_normalised=hn, limit_name=scheme.limit, limit_label=label, limit_normalised=lim,
-        normalisation=normalisation, limit_gap=gap,
+        h_normalised=aligned.h, limit_name=aligned.limit_name, limit_label=aligned.label,
+        limit_normalised=aligned.limit, normalisation=aligned.mode, limit_gap=aligned.gap,
         weight=difficulty_weight(scheme, t), table_p=table_p,
         table_weight=difficulty_weight(scheme, table_p),
         p_spread=spread, frac_zero_std=float(frac_reward_zero_std(spread, scheme.M).mean()),
@@ -388,3 +522,32 @@ def explain(
         kl=None if beta is None else kl_report(scheme, beta, spread), notes=tuple(notes),
     )
 
+
+
+def cycle_threshold(scheme: WeightScheme, beta: float, lo: float = 1e-4, hi: float = 0.5, *,
+                    rtol: float = 1e-6) -> float | None:
+    """The reference success probability below which the iteration from ``p_ref`` ends on a cycle.
+
+    Bisection (geometric) on the outcome of :func:`rlvrlens.dynamics.attractor` between ``lo``
+    (cycling) and ``hi`` (converging), to relative width ``rtol``; None if ``lo`` does not cycle or
+    ``hi`` does. Assumes one switch in ``[lo, hi]`` (checked only at the ends).
+
+    Examples
+    --------
+    >>> from rlvrlens.objectives import get_preset
+    >>> round(cycle_threshold(get_preset("trl-grpo", 64), 1.0), 5)  # README: p_ref ≈ 0.0089
+    0.00892
+    """
+    beta = check_float("beta", beta, low=0.0, low_open=True)
+    lo = check_float("lo", lo, low=0.0, high=1.0, low_open=True)
+    hi = check_float("hi", hi, low=lo, high=1.0, low_open=True)
+
+    def cycles(p: float) -> bool:
+        return attractor(success_map(scheme, beta, p)).outcome.is_cycle
+
+    if not cycles(lo) or cycles(hi):
+        return None
+    while hi / lo > 1.0 + rtol:
+        mid = float(np.sqrt(lo * hi))
+        lo, hi = (mid, hi) if cycles(mid) else (lo, mid)
+    return float(np.sqrt(lo * hi))

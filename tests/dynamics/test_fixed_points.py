@@ -320,3 +320,76 @@ def test_property_all_fixed_points_of_random_schemes(c, beta, p_ref):
     found = [fp.logit for fp in fixed_points(F, find_reached=False) if fp.kind != "neutral"]
     assert len(found) == len(scan)
     np.testing.assert_allclose(found, scan, atol=2 * step)
+
+
+# -- one outcome vocabulary, grid counting in dynamics (issue 12 item 4) -------------------------
+def test_outcome_codes_and_labels():
+    from rlvrlens.dynamics import Outcome
+
+    assert [Outcome.of_period(k) for k in range(5)] == [Outcome.UNRESOLVED, Outcome.FIXED_POINT,
+                                                        Outcome.TWO_CYCLE, Outcome.LONGER_CYCLE,
+                                                        Outcome.LONGER_CYCLE]
+    assert [int(o) for o in Outcome] == [0, 1, 2, 3]
+    assert str(Outcome.TWO_CYCLE) == "2-cycle" and Outcome.LONGER_CYCLE.is_cycle
+    with pytest.raises(ValueError, match="period"):
+        Outcome.of_period(-1)
+
+
+def test_attractor_outcome_matches_period_and_legacy_kind():
+    from rlvrlens.dynamics import Outcome
+
+    cases = [(grpo_success_map(1.0, 0.2, 1e-5), Outcome.FIXED_POINT, "fixed_point"),
+             (grpo_success_map(3.0, 1e-3, 1e-5), Outcome.TWO_CYCLE, "cycle")]
+    for F, outcome, legacy in cases:
+        a = attractor(F)
+        assert a.outcome == outcome and a.kind == legacy and Outcome.of_period(a.period) == outcome
+
+
+def test_grid_kind_uses_outcome_codes():
+    from rlvrlens.dynamics import Outcome
+
+    grid = fixed_point_grid(grpo_success_map(1.0, 0.5, 1e-5), [1.0, 3.0], [0.2, 1e-3])
+    assert grid.outcome(0, 0) == Outcome.FIXED_POINT and grid.outcome(1, 1) == Outcome.TWO_CYCLE
+    assert set(np.unique(grid.kind)) <= {int(o) for o in Outcome}
+
+
+@pytest.mark.parametrize("make,several", [(lambda: grpo_success_map(1.0, 0.5, 1e-5), True),
+                                          (lambda: success_map(grpo(8), 1.0, 0.5), False)], ids=["mroueh", "grpo8"])
+def test_count_fixed_points_agrees_with_fixed_points(make, several):
+    """The vectorised count equals the number of interior fixed points the per-map scan finds
+    (independent root finding with brentq and the touching-root search); a miscount by one fails."""
+    from rlvrlens.dynamics import count_fixed_points
+
+    F = make()
+    betas, p_refs = np.array([0.3, 1.0, 4.0]), np.array([1e-3, 0.05, 0.25, 0.7])
+    counts = count_fixed_points(F, betas, p_refs)
+    for i, b in enumerate(betas):
+        for j, r in enumerate(p_refs):
+            fps = [fp for fp in fixed_points(F.with_params(beta=b, p_ref=r), find_reached=False)
+                   if np.isfinite(fp.logit)]
+            assert counts[i, j] == len(fps), (b, r)
+    assert (counts >= 3).any() == several  # Mroueh's map has the case that matters: several fixed points
+
+
+def test_count_fixed_points_bad_input():
+    from rlvrlens.dynamics import count_fixed_points
+
+    with pytest.raises(ValueError, match="p_refs"):
+        count_fixed_points(grpo_success_map(1.0, 0.5), [1.0], [0.0])
+    with pytest.raises(ValueError, match="alpha"):
+        count_fixed_points(mirror_map(grpo_success_map(1.0, 0.5)), [1.0], [0.5])
+    with pytest.raises(TypeError, match="SuccessMap"):
+        count_fixed_points("grpo", [1.0], [0.5])
+
+
+def test_tabulated_map_interpolates_within_its_bound():
+    """Linear interpolation of g on a 0.005 grid: error <= h^2/8 max|g''(x)| (x = logit); measured
+    against the exact map at off-node points (the bound fails if the table were off by a node)."""
+    F = success_map(grpo(8), 1.0, 0.3)
+    T = F.tabulated()
+    x = np.linspace(-20, 20, 4001) + 0.0013
+    err = np.abs(T.step_logit(x) - F.step_logit(x))
+    d = 1e-3
+    g2 = np.abs(F.gap(x + d) - 2 * F.gap(x) + F.gap(x - d)) / d**2
+    assert np.all(err <= 0.005**2 / 8 * (g2.max() * 1.01) + 1e-14)
+    assert float(err.max()) > 0  # interpolated, not the exact g

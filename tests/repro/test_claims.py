@@ -9,7 +9,7 @@ import pytest
 from scipy import integrate
 
 from rlvrlens.repro import PAPERS, load
-from rlvrlens.repro.claims import Claim, at_least, at_most, close, summary
+from rlvrlens.repro.claims import KINDS, Claim, at_least, at_most, close, seed_mean, seeded, summary, tally
 
 
 # -- the framework -----------------------------------------------------------------------------
@@ -50,6 +50,84 @@ def test_bad_construction_is_refused() -> None:
         Claim("s", 1.0, 1.0, 0.0, relation="roughly")
     with pytest.raises(ValueError, match="tolerance"):
         Claim("s", 1.0, 1.0, -1.0)
+    with pytest.raises(ValueError, match="kind"):
+        Claim("s", 1.0, 1.0, kind="vibes")
+    with pytest.raises(ValueError, match="noise"):
+        Claim("s", 1.0, 1.0, noise=-1.0)
+    with pytest.raises(ValueError, match="confidence"):
+        seed_mean([1.0, 2.0], confidence=1.0)
+    with pytest.raises(ValueError, match="at least one"):
+        seed_mean([])
+
+
+# -- the three-way verdict -----------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    "relation, measured, noise, verdict",
+    [
+        # at_least 0 with z = 2: the interval measured ± 2 noise
+        ("at_least", 0.5, 0.2, "PASS"),          # [0.1, 0.9] ≥ 0
+        ("at_least", 0.3, 0.2, "INCONCLUSIVE"),  # [-0.1, 0.7] straddles 0
+        ("at_least", -0.5, 0.2, "FAIL"),         # [-0.9, -0.1] < 0
+        ("at_most", -0.5, 0.2, "PASS"),
+        ("at_most", 0.3, 0.2, "INCONCLUSIVE"),
+        ("at_most", 0.5, 0.2, "FAIL"),
+        # close to 0 within 1: the interval inside [-1, 1], overlapping it, or outside it
+        ("close", 0.5, 0.2, "PASS"),
+        ("close", 0.9, 0.2, "INCONCLUSIVE"),
+        ("close", 1.5, 0.2, "FAIL"),
+        ("close", -1.5, 0.2, "FAIL"),
+        ("at_least", 0.5, math.nan, "INCONCLUSIVE"),  # noise unknown (one seed)
+        ("at_least", math.nan, 0.2, "FAIL"),          # no measurement
+    ],
+)
+def test_verdict_with_noise(relation: str, measured: float, noise: float, verdict: str) -> None:
+    tol = 1.0 if relation == "close" else 0.0
+    c = Claim("s", measured, 0.0, tol, relation, noise=noise, z=2.0)
+    assert c.verdict == verdict
+    assert c.passed is (verdict == "PASS") and c.failed is (verdict == "FAIL")
+
+
+def test_zero_noise_is_the_exact_two_way_verdict() -> None:
+    for m in (-1e-9, 0.0, 1e-9):
+        exact = Claim("s", m, 0.0, relation="at_least")
+        assert exact.verdict == Claim("s", m, 0.0, relation="at_least", noise=0.0, z=4.3).verdict
+        assert exact.verdict in ("PASS", "FAIL")
+
+
+def test_seed_mean_against_scipy_t_interval() -> None:
+    from scipy import stats
+
+    x = [0.3, 0.1, 0.25, 0.4, 0.05]
+    m, se, z = seed_mean(x, confidence=0.9)
+    lo, hi = stats.t.interval(0.9, len(x) - 1, loc=np.mean(x), scale=stats.sem(x))
+    assert (m - z * se, m + z * se) == pytest.approx((lo, hi), rel=1e-12)
+    assert seed_mean([0.7]) == (0.7, pytest.approx(math.nan, nan_ok=True), 0.0)
+
+
+def test_seeded_claims_pass_fail_or_inconclusive_by_their_seed_noise() -> None:
+    clear = seeded("a", lambda: [0.10, 0.12, 0.11, 0.09])
+    assert clear.verdict == "PASS" and clear.kind == "paper" and clear.noise > 0
+    noisy = seeded("b", lambda: [0.10, -0.08, 0.02])  # mean 0.013, se 0.052, t(2) = 4.3
+    assert noisy.verdict == "INCONCLUSIVE"
+    opposite = seeded("c", lambda: [-0.10, -0.12, -0.11])
+    assert opposite.verdict == "FAIL"
+    assert seeded("d", lambda: [0.5]).verdict == "INCONCLUSIVE"  # one seed: no noise estimate
+    assert seeded("e", lambda: [0.01, 0.03, 0.02], relation="close", tolerance=0.05).verdict == "PASS"
+    assert seeded("f", lambda: [0.04, 0.06, 0.05], relation="close", tolerance=0.05).verdict == "INCONCLUSIVE"
+    broken = seeded("g", lambda: [])
+    assert broken.verdict == "FAIL" and "at least one" in broken.error
+    assert "se" in noisy.criterion and noisy.as_dict()["noise"] == pytest.approx(noisy.noise)
+
+
+def test_summary_leaves_consistency_checks_out_and_tally_counts_every_kind() -> None:
+    cs = [at_most("p", lambda: 0.0, bound=1.0, kind="paper"), at_most("i", lambda: 2.0, bound=1.0),
+          at_most("c", lambda: 0.0, bound=1.0, kind="consistency"), seeded("s", lambda: [0.1, -0.1])]
+    assert summary(cs) == (1, 3)
+    t = tally(cs)
+    assert set(t) == set(KINDS)
+    assert t["paper"] == {"PASS": 1, "FAIL": 0, "INCONCLUSIVE": 1}
+    assert t["independent"]["FAIL"] == 1 and t["consistency"]["PASS"] == 1
 
 
 def test_criterion_text_and_summary() -> None:
@@ -82,6 +160,10 @@ def test_claims_have_statements_and_sources(paper_claims: list[Claim]) -> None:
     for c in paper_claims:
         assert c.statement and c.source
         assert c.error is None
+        assert c.kind in KINDS
+        if c.kind == "paper":  # the paper's own result, cited by arXiv id
+            assert "arXiv:" in c.source, c.source
+    assert any(c.kind != "consistency" for c in paper_claims), "every reproduction states claims that can fail"
 
 
 # -- the independent sides of the Davis & Recht checks are themselves right ----------------------

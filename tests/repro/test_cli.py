@@ -34,9 +34,10 @@ def test_index_lists_every_figure_with_relative_links_and_every_claim(davis_rech
         assert (davis_recht_out / src).is_file()
     records = json.loads((davis_recht_out / "claims.json").read_text())["davis_recht"]
     assert len(records) >= 20
-    rows = re.findall(r'<tr><td class="(PASS|FAIL)">', page)
+    rows = re.findall(r'<tr class="(paper|independent|consistency)"><td class="(PASS|FAIL|INCONCLUSIVE)">', page)
     assert len(rows) == len(records)
-    assert [r["verdict"] for r in records] == rows
+    assert [(r["kind"], r["verdict"]) for r in records] == rows
+    assert {r["kind"] for r in records} == {"paper", "independent", "consistency"}
     for r in records:
         assert html.escape(r["statement"]) in page
     assert "Catalogue" in page and "rejection sampling / RAFT" in page
@@ -59,8 +60,21 @@ def test_strict_fails_on_a_failing_claim(monkeypatch, tmp_path: Path) -> None:
     monkeypatch.setattr(beyond, "claims", lambda: original() + [at_most("false on purpose", lambda: 2.0, bound=1.0)])
     assert main(["repro", "beyond", "--out", str(tmp_path), "--strict"]) == 1
     page = (tmp_path / "index.html").read_text(encoding="utf-8")
-    assert '<td class="FAIL">FAIL</td><td>false on purpose' in page
+    assert '<td class="FAIL">FAIL</td><td>independent</td><td>false on purpose' in page
     assert main(["repro", "beyond", "--out", str(tmp_path)]) == 0
+
+
+def test_strict_does_not_fail_on_an_inconclusive_claim(monkeypatch, tmp_path: Path, capsys) -> None:
+    import rlvrlens.repro.beyond as beyond
+    from rlvrlens.repro.claims import seeded
+
+    original = beyond.claims
+    monkeypatch.setattr(beyond, "claims", lambda: original() + [seeded("inside the noise", lambda: [0.1, -0.1, 0.05])])
+    assert main(["repro", "beyond", "--out", str(tmp_path), "--strict"]) == 0
+    out = capsys.readouterr().out
+    assert "INCONCLUSIVE" in out and "1 inconclusive" in out
+    page = (tmp_path / "index.html").read_text(encoding="utf-8")
+    assert '<td class="INCONCLUSIVE">INCONCLUSIVE</td><td>paper</td><td>inside the noise' in page
 
 
 def test_mroueh_figures_and_map(tmp_path: Path) -> None:
@@ -69,6 +83,7 @@ def test_mroueh_figures_and_map(tmp_path: Path) -> None:
     rep = mroueh.run(tmp_path)
     assert [f.name for f in rep.figures] == ["fig1", "fig2", "fig4", "fig5", "fixed_point_map"]
     assert all(f.png.is_file() for f in rep.figures)
-    failing = [c.statement for c in rep.claims if not c.passed and not c.statement.startswith("Consistency")]
+    failing = [c.statement for c in rep.claims if not c.passed]
     assert not failing, failing
     assert any("2-cycle" in c.statement for c in rep.claims)
+    assert sum(c.kind == "consistency" for c in rep.claims) >= 5

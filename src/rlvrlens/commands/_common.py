@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from rlvrlens.objectives import SCHEMES, WeightScheme, get_scheme, scheme_parameters
+from rlvrlens.objectives import SCHEMES, WeightScheme, dynamic_sampling, get_scheme, scheme_parameters
 
 #: CLI flag -> (scheme parameter, argparse keyword arguments)
 _SCHEME_FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -36,6 +36,9 @@ def add_scheme_args(parser: argparse.ArgumentParser, *, M_default: int | None = 
                         help="group size: answers sampled per prompt")
     for flag, (_, kwargs) in _SCHEME_FLAGS.items():
         parser.add_argument(flag, default=None, **kwargs)
+    parser.add_argument("--dynamic-sampling", type=float, nargs="+", metavar="P", default=None,
+                        help="DAPO dynamic sampling on the scheme: drop all-equal groups and refill, for a "
+                             "batch of prompts with these success probabilities")
 
 
 def scheme_from_args(args: argparse.Namespace) -> WeightScheme:
@@ -50,7 +53,10 @@ def scheme_from_args(args: argparse.Namespace) -> WeightScheme:
             raise ValueError(f"{flag} does not apply to scheme {args.scheme!r} (it takes: "
                              f"{', '.join(allowed) or 'only --M'})")
         params[name] = value
-    return get_scheme(args.scheme, args.M, **params)
+    scheme = get_scheme(args.scheme, args.M, **params)
+    if getattr(args, "dynamic_sampling", None) is not None:
+        scheme = dynamic_sampling(scheme, args.dynamic_sampling)
+    return scheme
 
 
 def print_json(obj: Any) -> None:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Sequence
-
 import numpy as np
 
 from rlvrlens.commands._common import add_scheme_args, print_json, print_table, scheme_from_args
 from rlvrlens.dynamics import (
+    Outcome,
     SuccessMap,
     attractor,
     dr_grpo_success_map,
@@ -76,10 +75,10 @@ def run_fixed_points(args: argparse.Namespace) -> int:
         print_json({"map": repr(F), "fixed_points": [_fp_row(fp) for fp in fps],
                     "two_cycles": [{"logits": list(c.logits), "p": list(c.p), "multiplier": c.multiplier,
                                     "type": c.kind} for c in cycles],
-                    "attractor_from_p_ref": {"kind": settled.kind, "logits": settled.logits.tolist(),
+                    "attractor_from_p_ref": {"kind": settled.kind, "outcome": settled.outcome.label, "logits": settled.logits.tolist(),
                                              "p": settled.p.tolist(), "multiplier": settled.multiplier}})
         return 0
-    print(repr(F))
+    print(F.title)
     print_table(["p*", "logit p*", "1 - p*", "F'(p*)", "type", "reached from p_ref"],
                 [[fp.p, float(fp.logit), fp.one_minus_p, fp.slope, fp.kind, "yes" if fp.reached else ""]
                  for fp in fps])
@@ -91,10 +90,10 @@ def run_fixed_points(args: argparse.Namespace) -> int:
 
 
 def _describe(settled) -> str:
-    if settled.kind == "unresolved":
+    if settled.outcome == Outcome.UNRESOLVED:
         return f"nothing of period <= 64 after {settled.steps} steps (unresolved, possibly chaotic)"
     pts = ", ".join(f"p = {p:.10g} (logit {x:.10g})" for p, x in zip(settled.p, settled.logits))
-    what = "a fixed point" if settled.kind == "fixed_point" else f"a cycle of period {settled.period}"
+    what = "a fixed point" if settled.outcome == Outcome.FIXED_POINT else f"a cycle of period {settled.period}"
     return f"{what}: {pts}; multiplier {settled.multiplier:.6g}"
 
 
@@ -105,7 +104,7 @@ def run_iterate(args: argparse.Namespace) -> int:
     if args.json:
         print_json({"map": repr(F), "p0": p0.tolist(), "p": tr.p.T.tolist(), "logit_p": tr.logit.T.tolist()})
     else:
-        print(repr(F))
+        print(F.title)
         headers = ["n"] + [h for x in p0 for h in (f"p_n (p0={x:g})", "logit p_n")]
         print_table(headers, [[n] + [float(v) for pair in zip(tr.p[n], tr.logit[n]) for v in pair]
                               for n in range(args.n + 1)])
@@ -113,47 +112,45 @@ def run_iterate(args: argparse.Namespace) -> int:
         from rlvrlens.figures.dynamics import plot_trajectories
         from rlvrlens.figures.style import save
 
-        fig = plot_trajectories({f"$p_0$={x:g}": tr.p[:, i] for i, x in enumerate(p0)}, title=repr(F))
+        fig = plot_trajectories({f"$p_0$={x:g}": tr.p[:, i] for i, x in enumerate(p0)}, title=F.title)
         suffix = args.plot.rsplit(".", 1)[-1] if "." in args.plot else "png"
         for path in save(fig, args.plot, formats=(suffix,)):
             print(f"wrote {path}")
     return 0
 
 
-#: Mroueh (2025), Fig. 5: beta x p_ref grid, 50 iterations from p_0 = 0.1, eps = 1e-5.
-FIG5_BETAS: Sequence[float] = (0.01, 0.2, 0.4, 0.8, 1.0, 5.0)
-FIG5_P_REFS: Sequence[float] = (1e-4, 0.2, 0.5, 0.8)
-
-
 def demo(out: Path) -> None:
-    """The dynamics part of ``make demo``: fixed points of a few maps, and Mroueh's Fig. 5 grid."""
+    """The dynamics part of ``make demo``: fixed points of a few maps, and Mroueh's Fig. 5 grid
+    (data from :mod:`rlvrlens.repro.mroueh`)."""
     from rlvrlens.figures.dynamics import plot_iteration_grid
     from rlvrlens.figures.style import save
+    from rlvrlens.repro import mroueh
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     print("== Fixed points of KL-regularised iterations, beta = 1, p_ref = 0.2 (Mroueh 2025, THEORY.md §2) ==")
-    maps = {
-        "population GRPO (eps=1e-5)": grpo_success_map(1.0, 0.2, 1e-5),
-        "population Dr. GRPO": dr_grpo_success_map(1.0, 0.2),
-        "grpo M=16": success_map(grpo(16), 1.0, 0.2),
-        "dr_grpo M=16": success_map(dr_grpo(16), 1.0, 0.2),
-        "rloo M=16": success_map(rloo(16), 1.0, 0.2),
-        "raft M=16": success_map(raft(16), 1.0, 0.2),
-    }
-    rows = []
-    for name, F in maps.items():
-        for fp in fixed_points(F):
-            rows.append([name, fp.p, float(fp.logit), fp.slope, fp.kind, "yes" if fp.reached else ""])
+    rows = [[name, fp.p, float(fp.logit), fp.slope, fp.kind, "yes" if fp.reached else ""]
+            for name, F in demo_maps().items() for fp in fixed_points(F)]
     print_table(["map", "p*", "logit p*", "F'(p*)", "type", "reached"], rows)
     F = grpo_success_map(3.0, 1e-3, 1e-5)
-    print(f"{F!r}: from p_ref the iteration settles on {_describe(attractor(F))}")
+    print(f"{F.title}: from p_ref the iteration settles on {_describe(attractor(F))}")
 
-    tr = iterate(grpo_success_map(np.asarray(FIG5_BETAS)[:, None], np.asarray(FIG5_P_REFS)[None, :], 1e-5), 0.1, 50)
-    titles = [[f"$p_{{50}}$ = {tr.p[-1, i, j]:.3g}" for j in range(len(FIG5_P_REFS))] for i in range(len(FIG5_BETAS))]
-    fig = plot_iteration_grid(tr.p, titles, row_labels=[rf"$\beta$ = {b:g}" for b in FIG5_BETAS],
-                              col_labels=[f"$p_{{ref}}$ = {pr:g}" for pr in FIG5_P_REFS],
-                              suptitle=r"Population GRPO iterations $p_{n+1}=h_{\epsilon,p_{ref}}(p_n)$, $p_0=0.1$, "
-                                       r"$\epsilon=10^{-5}$ (Mroueh 2025, Fig. 5)")
+    tr = mroueh.fig5_trajectories()
+    betas, p_refs = mroueh.FIG5_BETAS, mroueh.FIG5_PREFS
+    titles = [[f"$p_{{50}}$ = {mroueh.format_p(tr.logit[-1, i, j])}" for j in range(len(p_refs))]
+              for i in range(len(betas))]
+    fig = plot_iteration_grid(tr.p, titles, row_labels=[rf"$\beta$ = {b:g}" for b in betas],
+                              col_labels=[f"$p_{{ref}}$ = {pr:g}" for pr in p_refs],
+                              suptitle=r"Population GRPO iterations $p_{n+1}=h_{\epsilon,p_{ref}}(p_n)$, "
+                                       rf"$p_0={mroueh.FIG5_P0:g}$, $\epsilon=10^{{-5}}$ (Mroueh 2025, Fig. 5)")
     for path in save(fig, out / "dynamics_trajectories"):
         print(f"wrote {path}")
+
+
+def demo_maps() -> dict[str, SuccessMap]:
+    """The maps of the demo's table, at beta = 1, p_ref = 0.2."""
+    return {
+        "population GRPO (eps=1e-5)": grpo_success_map(1.0, 0.2, 1e-5),
+        "population Dr. GRPO": dr_grpo_success_map(1.0, 0.2),
+        **{f"{s.name} M=16": success_map(s, 1.0, 0.2) for s in (grpo(16), dr_grpo(16), rloo(16), raft(16))},
+    }

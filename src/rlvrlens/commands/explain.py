@@ -11,7 +11,16 @@ from typing import Any
 import numpy as np
 
 from rlvrlens.commands._common import print_json, print_table
-from rlvrlens.explain import DEFAULT_SPREAD, TABLE_P, ExplainReport, explain
+from rlvrlens.dynamics import Outcome
+from rlvrlens.explain import (
+    DEFAULT_SPREAD,
+    TABLE_P,
+    ExplainReport,
+    explain,
+    from_trl_config,
+    from_verl_config,
+    read_config_file,
+)
 from rlvrlens.objectives import PRESETS
 
 
@@ -21,8 +30,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_presets)
 
     p = sub.add_parser("explain", help="what a framework configuration optimises, printed and plotted")
-    p.add_argument("--preset", required=True, help=f"preset name: {', '.join(PRESETS)}")
-    p.add_argument("--num-generations", "--M", dest="M", type=int, required=True,
+    p.add_argument("--preset", help=f"preset name: {', '.join(PRESETS)}")
+    p.add_argument("--trl-config", metavar="FILE",
+                   help="a TRL GRPOConfig as YAML (trl grpo --config) or JSON (GRPOConfig.to_json_string())")
+    p.add_argument("--verl-config", metavar="FILE", help="a verl trainer YAML (ppo_trainer.yaml layout)")
+    p.add_argument("--run", metavar="DIR",
+                   help="a run directory (success.jsonl + config.json; or a TRL PromptSuccessRecorder file): "
+                        "measured per-prompt success against the prediction")
+    p.add_argument("--num-generations", "--M", dest="M", type=int,
                    help="answers sampled per prompt (TRL num_generations, verl rollout.n, "
                         "OpenRLHF n_samples_per_prompt)")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
@@ -68,6 +83,8 @@ def read_p_file(path: str) -> np.ndarray:
         text = Path(path).read_text()
     except OSError as exc:
         raise ValueError(f"--p-ref-file: cannot read {path!r} ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"--p-ref-file: {path!r} is not a text file of numbers") from None
     tokens = [tok for line in text.splitlines() for tok in re.split(r"[,\s]+", line.split("#")[0]) if tok]
     try:
         values = np.array([float(tok) for tok in tokens])
@@ -157,8 +174,11 @@ def _print_kl(items: list[tuple[str, ExplainReport]]) -> None:
         for _, r in items:
             kl = r.kl
             orbit = " <-> ".join(f"{x:.4g}" for x in kl.orbit[i])
-            cycling = kl.outcome[i] != "fixed point"
-            row += [kl.outcome[i] if not cycling else f"{kl.outcome[i]} {orbit}",
+            cycling = kl.outcome[i] != Outcome.FIXED_POINT
+            what = kl.outcome[i].label
+            if kl.outcome[i] == Outcome.LONGER_CYCLE:
+                what = f"{len(kl.orbit[i])}-cycle"
+            row += [what if not cycling else f"{what} {orbit}",
                     "-" if cycling else f"{float(kl.p_star[i]):.6f}",
                     "-" if cycling else f"{float(kl.one_minus_p_star[i]):.3g}",
                     f"{float(kl.multiplier[i]):.3g}", str(int(kl.n_fixed_points[i]))]
@@ -168,18 +188,49 @@ def _print_kl(items: list[tuple[str, ExplainReport]]) -> None:
         kinds, n = r.kl.spread_kind, r.kl.spread_kind.size
         mean_star = r.kl.to_dict()["spread"]["mean_p_star_converged"]
         after = "none converge" if mean_star is None else f"mean p* {mean_star:.4g} over the converging ones"
-        print(f"   {tag}: over the {n} prompts of the spread: {np.mean(kinds == 1):.0%} converge, "
-              f"{np.mean(kinds == 2):.0%} cycle, {np.mean(kinds == 0):.0%} unresolved; "
+        spread = r.kl.to_dict()["spread"]
+        print(f"   {tag}: over the {n} prompts of the spread: {spread['frac_converge']:.0%} converge, "
+              f"{spread['frac_cycle']:.0%} cycle, {spread['frac_unresolved']:.0%} unresolved; "
               f"mean p_ref {r.p_spread.mean():.4g} -> {after}")
     print("   (F'(p*): slope at the fixed point, |F'| < 1 attracting; for a cycle, the product along it. "
           "Several fixed points: where p ends depends on where it starts.)")
 
 
+def _source(args: argparse.Namespace):
+    """The framework config the flags name (None for --preset), refusing ambiguous combinations."""
+    given = [flag for flag, value in (("--preset", args.preset), ("--trl-config", args.trl_config),
+                                      ("--verl-config", args.verl_config)) if value]
+    if len(given) > 1:
+        raise ValueError(f"give one of --preset, --trl-config, --verl-config (got {', '.join(given)})")
+    if not given and not args.run:
+        raise ValueError("give --preset NAME --num-generations M, --trl-config FILE, --verl-config FILE or --run DIR")
+    if args.trl_config:
+        return from_trl_config(read_config_file(args.trl_config, "--trl-config"))
+    if args.verl_config:
+        return from_verl_config(read_config_file(args.verl_config, "--verl-config"))
+    if args.preset and args.M is None:
+        raise ValueError("--preset needs --num-generations M")
+    return None
+
+
 def run_explain(args: argparse.Namespace) -> int:
+    fc = _source(args)
+    if args.run:
+        return run_explain_run(args, fc)
     p_ref = read_p_file(args.p_ref_file) if args.p_ref_file else None
-    reports = [explain(args.preset, args.M, beta=args.beta, p_ref=p_ref, params=parse_params(args.param))]
+    if fc is not None:
+        if args.param:
+            raise ValueError("--param applies to --preset; a config file sets the preset's parameters itself")
+        for flag, value in (("--num-generations", args.M), ("--beta", args.beta)):
+            if value is not None:
+                raise ValueError(f"{flag} is read from the config file; remove it (or edit the file)")
+        first = explain(fc.preset, fc.M, beta=fc.beta, p_ref=p_ref, params=fc.params,
+                        dynamic_sampling=fc.dynamic_sampling, framework_config=fc)
+    else:
+        first = explain(args.preset, args.M, beta=args.beta, p_ref=p_ref, params=parse_params(args.param))
+    reports = [first]
     if args.compare:
-        reports.append(explain(args.compare, args.M, beta=args.beta, p_ref=p_ref,
+        reports.append(explain(args.compare, first.M, beta=first.kl.beta if first.kl else None, p_ref=p_ref,
                                params=parse_params(args.compare_param)))
     elif args.compare_param:
         raise ValueError("--compare-param needs --compare")
@@ -194,6 +245,56 @@ def run_explain(args: argparse.Namespace) -> int:
     elif not args.json:
         print("\n(add --out DIR for the figure)")
     return 0
+
+
+def run_explain_run(args: argparse.Namespace, fc) -> int:
+    """``explain --run DIR``: per-prompt measured success against the prediction."""
+    from rlvrlens.objectives import get_preset
+    from rlvrlens.runs import explain_run
+
+    scheme = beta = kl = None
+    if fc is not None:
+        scheme, beta, kl = get_preset(fc.preset, fc.M, **fc.params), fc.beta or 0.0, fc.kl_estimator
+        if fc.kl_treatment == "forward" and kl == "k3":
+            kl = "exact"  # TRL's ratio-corrected k3: the exact forward-KL gradient
+    elif args.preset:
+        scheme = get_preset(args.preset, args.M, **parse_params(args.param))
+    if args.beta is not None:
+        beta = args.beta
+    rep = explain_run(args.run, scheme=scheme, beta=beta, kl_estimator=kl)
+    if args.json:
+        print_json(rep.to_dict())
+    else:
+        print_run(rep)
+    if args.out:
+        from rlvrlens.figures.explain import plot_run
+        from rlvrlens.figures.style import save
+
+        for path in save(plot_run(rep), Path(args.out) / "explain_run"):
+            if not args.json:
+                print(f"wrote {path}")
+    return 0
+
+
+def print_run(rep) -> None:
+    print(f"run {rep.run}: scheme {rep.scheme.name} M={rep.scheme.M}, beta = {rep.beta:g}, KL estimator "
+          f"{rep.kl_estimator}; {rep.history.shape[0]} records (steps {rep.steps[0]:g} .. {rep.steps[-1]:g})")
+    for note in rep.notes:
+        print(f"   note: {note}")
+    rows = []
+    for i, pid in enumerate(rep.prompt_ids):
+        pred = rep.predicted[i]
+        exact = rep.low[i] == rep.high[i]
+        rows.append([pid, round(float(rep.p_ref[i]), 4), round(float(rep.p_now[i]), 4),
+                     "exact" if exact else f"[{rep.low[i]:.3f}, {rep.high[i]:.3f}]", rep.outcome[i].label,
+                     "-" if np.isnan(pred) else (f"1 - {1 - pred:.1e}" if 0.999 < pred < 1 else f"{pred:.4f}"),
+                     "NO SIGNAL" if rep.no_signal[i] else ""])
+    print_table(["prompt", "p first", "p now", "interval", "prediction", "p* predicted", "learning signal"], rows)
+    measured = "not recorded" if rep.zero_std_measured is None else f"{rep.zero_std_measured:.3f}"
+    print(f"zero-variance groups (frac_reward_zero_std): measured {measured}, predicted from the recorded p "
+          f"{rep.zero_std_predicted:.3f}")
+    print(f"prompts with no learning signal (p within {1e-3:g} of 0 or 1): {int(rep.no_signal.sum())} of "
+          f"{rep.no_signal.size}")
 
 
 def write_figure(reports: list[ExplainReport], out: Path) -> list[Path]:

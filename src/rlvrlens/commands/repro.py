@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("papers", nargs="*", metavar="PAPER",
                    help=f"papers to reproduce (default: all): {', '.join(PAPERS)}")
     p.add_argument("--out", default="out/repro", help="output folder (default: out/repro)")
-    p.add_argument("--strict", action="store_true", help="exit with status 1 if any claim fails")
+    p.add_argument("--strict", action="store_true", help="exit with status 1 if any claim fails (an INCONCLUSIVE one does not)")
     p.set_defaults(func=run_repro)
 
 
@@ -28,7 +28,7 @@ def reproduce(papers: Sequence[str], out: Path, *, echo: bool = True) -> tuple[P
     """Run the reproductions ``papers`` (all if empty) into ``out``; return the index page and the
     :class:`~rlvrlens.repro.report.Reproduction` objects."""
     from rlvrlens.repro import PAPERS, PENDING, load
-    from rlvrlens.repro.report import write_index
+    from rlvrlens.repro.report import counts_line, write_index
 
     keys = list(papers) or list(PAPERS)
     modules = [load(k) for k in keys]  # unknown names fail before any work
@@ -39,11 +39,11 @@ def reproduce(papers: Sequence[str], out: Path, *, echo: bool = True) -> tuple[P
         rep = module.run(out / key)
         reps.append(rep)
         if echo:
-            passed = sum(c.passed for c in rep.claims)
             print(f"== {rep.title} ({time.perf_counter() - start:.1f} s): {len(rep.figures)} figures, "
-                  f"{passed}/{len(rep.claims)} claims pass")
+                  f"{counts_line(rep.claims)}")
             for claim in rep.claims:
-                print(f"  {claim.verdict}  x = {claim.measured:<12.6g} ({claim.criterion})  {claim.statement}")
+                print(f"  {claim.verdict:<12} {claim.kind:<11} x = {claim.measured:<12.6g} ({claim.criterion})  "
+                      f"{claim.statement}")
     pending = PENDING if not papers else {}
     index = write_index(reps, out, pending=pending)
     if echo:
@@ -53,7 +53,7 @@ def reproduce(papers: Sequence[str], out: Path, *, echo: bool = True) -> tuple[P
 
 def run_repro(args: argparse.Namespace) -> int:
     _, reps = reproduce(args.papers, Path(args.out))
-    failed = sum(not c.passed for rep in reps for c in rep.claims)
+    failed = sum(c.failed for rep in reps for c in rep.claims)
     if failed:
         print(f"{failed} claim(s) FAIL")
     return 1 if (failed and args.strict) else 0

@@ -14,11 +14,12 @@ from rlvrlens.dynamics.fixed_points import (
     FixedPoint,
     FixedPointGrid,
     TwoCycle,
+    count_fixed_points,
     fixed_point_grid,
     fixed_points,
     two_cycles,
 )
-from rlvrlens.dynamics.iteration import Attractor, Trajectory, attractor, iterate
+from rlvrlens.dynamics.iteration import Attractor, Outcome, Trajectory, attractor, check_map, iterate
 from rlvrlens.dynamics.maps import (
     SuccessMap,
     dr_grpo_success_map,
@@ -52,8 +53,8 @@ from rlvrlens.dynamics.theory import (
 __all__ = [
     "ESTIMATOR_KL", "KL_KINDS", "StationaryPoint", "flow", "flow_target", "kl_reward_map",
     "map_stationary_points", "softmax_flow", "stationary_points", "velocity",
-    "Amplification", "Attractor", "FixedPoint", "FixedPointGrid", "Simulation", "SuccessMap",
-    "Trajectory", "TwoCycle", "amplification", "attractor", "contraction_beta",
+    "Amplification", "Attractor", "FixedPoint", "FixedPointGrid", "Outcome", "Simulation", "SuccessMap",
+    "Trajectory", "TwoCycle", "amplification", "attractor", "check_map", "contraction_beta", "count_fixed_points",
     "dr_grpo_success_map", "fixed_point_grid", "fixed_points", "grpo_success_map", "iterate",
     "logit", "mirror_map", "mixture_map", "mroueh_bound", "parametric_bound", "sample_gap",
     "simulate", "stability_beta", "success_map", "two_cycles",

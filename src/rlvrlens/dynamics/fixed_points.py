@@ -16,7 +16,7 @@ import numpy as np
 from scipy import optimize, special
 
 from rlvrlens._validation import check_int
-from rlvrlens.dynamics.iteration import _check_map, attractor
+from rlvrlens.dynamics.iteration import Outcome, check_map, attractor
 from rlvrlens.dynamics.maps import SuccessMap
 
 #: Dense part of the scan: |x| <= _T with step _H.
@@ -110,7 +110,7 @@ def scan_nodes(lo: float, hi: float) -> np.ndarray:
     return nodes[(nodes >= lo) & (nodes <= hi)]
 
 
-def _roots(fn, nodes: np.ndarray) -> list[float]:
+def sign_change_roots(fn, nodes: np.ndarray) -> list[float]:
     """Roots of ``fn`` (vectorised) on ``[nodes[0], nodes[-1]]``: sign changes refined by brentq,
     plus touching (double) roots: a local minimum of ``|fn|`` between same-sign neighbours whose
     refined value is zero to ``1e-12 (1 + |x|)`` (a tangent fixed point, slope exactly 1)."""
@@ -185,7 +185,7 @@ def fixed_points(success: SuccessMap, *, find_reached: bool = True) -> list[Fixe
     >>> fps[2].p, fps[2].one_minus_p < 1e-136  # the third is indistinguishable from 1 in float64
     (1.0, True)
     """
-    success = _check_map(success)
+    success = check_map(success)
     if not success.is_scalar:
         raise ValueError("fixed_points needs a map with a single beta and p_ref (use fixed_point_grid)")
     points = _endpoint_fixed_points(success)
@@ -196,14 +196,14 @@ def fixed_points(success: SuccessMap, *, find_reached: bool = True) -> list[Fixe
         def residual(x: np.ndarray) -> np.ndarray:
             return success.step_logit(x) - x
 
-        for x in _roots(residual, nodes):
+        for x in sign_change_roots(residual, nodes):
             slope = float(success.logit_slope(x))
             p = float(special.expit(x))
             points.append(FixedPoint(x, p, float(special.expit(-x)), slope, _classify(slope)))
     points.sort(key=lambda fp: fp.logit)
     if find_reached:
         settled = attractor(success)
-        if settled.kind == "fixed_point" and points:
+        if settled.outcome == Outcome.FIXED_POINT and points:
             target = float(settled.logits[0])
             gaps = [abs(fp.logit - target) if np.isfinite(fp.logit) else (0.0 if fp.logit == target else np.inf)
                     for fp in points]
@@ -211,6 +211,10 @@ def fixed_points(success: SuccessMap, *, find_reached: bool = True) -> list[Fixe
             if gaps[best] <= 1e-6 * (1.0 + abs(target)):
                 points[best] = FixedPoint(**{**points[best].__dict__, "reached": True})
     return points
+
+
+#: Former private name, kept for modules not yet switched to :func:`sign_change_roots`.
+_roots = sign_change_roots
 
 
 def two_cycles(success: SuccessMap) -> list[TwoCycle]:
@@ -227,7 +231,7 @@ def two_cycles(success: SuccessMap) -> list[TwoCycle]:
     >>> [c.kind for c in cyc]
     ['attracting']
     """
-    success = _check_map(success)
+    success = check_map(success)
     if not success.is_scalar:
         raise ValueError("two_cycles needs a map with a single beta and p_ref")
     if float(success.p_ref) in (0.0, 1.0) and success.alpha > 0:
@@ -238,7 +242,7 @@ def two_cycles(success: SuccessMap) -> list[TwoCycle]:
         return success.step_logit(success.step_logit(x)) - x
 
     cycles: dict[tuple[float, float], TwoCycle] = {}
-    for a in _roots(residual2, nodes):
+    for a in sign_change_roots(residual2, nodes):
         b = float(success.step_logit(a))
         if abs(b - a) <= 1e-7 * (1.0 + abs(a)):
             continue  # a fixed point of F
@@ -265,7 +269,9 @@ class FixedPointGrid:
         The attracting fixed point reached (``logit p*``, ``p*``, ``F'(p*)``); NaN where the
         iteration ends on a cycle or is unresolved.
     kind : ndarray of int8
-        1: attracting fixed point, 2: 2-cycle (or longer cycle of even period), 0: unresolved.
+        The :class:`~rlvrlens.dynamics.Outcome` of each cell: ``FIXED_POINT`` (1), ``TWO_CYCLE``
+        (2) or ``UNRESOLVED`` (0; the grid detects periods 1 and 2 only, a longer cycle times out
+        as unresolved: :func:`rlvrlens.dynamics.attractor` tells them apart).
     """
 
     betas: np.ndarray
@@ -275,41 +281,9 @@ class FixedPointGrid:
     slope: np.ndarray
     kind: np.ndarray
 
-
-class _GapTable:
-    """``g`` on a uniform logit table, linearly interpolated: used only to locate the attractor,
-    which is then polished with the exact ``g``."""
-
-    def __init__(self, success: SuccessMap):
-        self.success = success
-        self.nodes = np.linspace(-_T, _T, int(round(2 * _T / _H)) + 1)
-        self.values = success.gap(self.nodes)
-        self.slopes = success.gap_slope(self.nodes)
-        far = success.gap(np.array([-_X_CAP, -np.inf, _X_CAP, np.inf]))
-        # beyond the table g is taken constant only if it is flat to rounding there
-        self.flat_low = bool(np.allclose(far[:2], self.values[0], rtol=1e-14, atol=0))
-        self.flat_high = bool(np.allclose(far[2:], self.values[-1], rtol=1e-14, atol=0))
-
-    def _interp(self, table: np.ndarray, x: np.ndarray) -> np.ndarray:
-        u = np.clip((x + _T) / _H, 0.0, self.nodes.size - 1.0)
-        i = np.minimum(u.astype(np.int64), self.nodes.size - 2)
-        w = u - i
-        return table[i] * (1.0 - w) + table[i + 1] * w
-
-    def gap(self, x: np.ndarray) -> np.ndarray:
-        out = self._interp(self.values, x)
-        outside = np.zeros(x.shape, dtype=bool)
-        if not self.flat_high:
-            outside |= x > _T
-        if not self.flat_low:
-            outside |= x < -_T
-        if outside.any():
-            out[outside] = self.success.gap(x[outside])
-        return out
-
-    def gap_slope(self, x: np.ndarray) -> np.ndarray:
-        out = self._interp(self.slopes, x)
-        return np.where(np.abs(x) > _T, 0.0, out)
+    def outcome(self, i: int, j: int) -> Outcome:
+        """The outcome of cell ``(i, j)`` as an :class:`~rlvrlens.dynamics.Outcome`."""
+        return Outcome(int(self.kind[i, j]))
 
 
 def fixed_point_grid(success: SuccessMap, betas: object = None, p_refs: object = None, *,
@@ -317,10 +291,12 @@ def fixed_point_grid(success: SuccessMap, betas: object = None, p_refs: object =
     """The attracting fixed point reached from ``p_ref`` for every ``(beta, p_ref)`` of a grid.
 
     Vectorised over the whole grid (no Python loop over points): (1) iterate the map from
-    ``x_0 = logit p_ref`` with ``g`` interpolated on a table (step 0.005 in logit) until each
-    orbit has period 1 or 2 to ``tol`` (points that settle leave the active set); (2) polish the
-    period-1 ones by two Newton steps on ``G(x) = F(x) - x`` with the exact ``g``; (3) keep those
-    whose residual is below ``1e-8 (1 + |x|)`` and whose exact slope has ``|F'| < 1``.
+    ``x_0 = logit p_ref`` with ``g`` interpolated on a table (:meth:`SuccessMap.tabulated`, step
+    0.005 in logit) until each orbit has period 1 or 2 to ``tol`` (points that settle leave the
+    active set); (2) polish the period-1 ones by two Newton steps on ``G(x) = F(x) - x`` with the
+    exact ``g`` (slope from the table's :meth:`SuccessMap.logit_slope`); (3) keep those whose
+    residual is below ``1e-8 (1 + |x|)`` and whose exact slope has ``|F'| < 1``. Every step is
+    :meth:`SuccessMap.step_logit` of the tabulated or the exact map.
 
     Parameters
     ----------
@@ -329,7 +305,7 @@ def fixed_point_grid(success: SuccessMap, betas: object = None, p_refs: object =
     betas, p_refs : array_like
         1-D axes; ``betas > 0``, ``p_refs`` in ``(0, 1)``. Default: the map's own (then scalar).
     max_steps : int
-        Iterations before an orbit is declared unresolved (``kind = 0``).
+        Iterations before an orbit is declared unresolved.
 
     Examples
     --------
@@ -337,45 +313,39 @@ def fixed_point_grid(success: SuccessMap, betas: object = None, p_refs: object =
     >>> grid = fixed_point_grid(dr_grpo_success_map(1.0, 0.5), [1.0, 2.0], [0.5])
     >>> np.round(grid.logit.ravel(), 12).tolist()  # logit p_ref + 1/beta
     [1.0, 0.5]
+    >>> grid.outcome(0, 0)
+    <Outcome.FIXED_POINT: 1>
     """
-    success = _check_map(success)
+    success = check_map(success)
     if success.alpha == 0:
         raise ValueError("fixed_point_grid needs alpha > 0 (the mirror map has no interior attractor)")
     max_steps = check_int("max_steps", max_steps, minimum=1)
-    betas = np.atleast_1d(success.beta if betas is None else np.asarray(betas, dtype=float))
-    p_refs = np.atleast_1d(success.p_ref if p_refs is None else np.asarray(p_refs, dtype=float))
-    if betas.ndim != 1 or p_refs.ndim != 1:
-        raise ValueError("betas and p_refs must be 1-D")
+    betas, p_refs = _grid_axes(success, betas, p_refs)
     flat = success.with_params(beta=np.repeat(betas, p_refs.size), p_ref=np.tile(p_refs, betas.size))
     if ((flat.p_ref <= 0) | (flat.p_ref >= 1)).any():
         raise ValueError("p_refs must lie in the open interval (0, 1) for fixed_point_grid")
-    table = _GapTable(success)
-    a, x_ref, beta = flat.alpha, flat.logit_ref, flat.beta
-
-    def step(x: np.ndarray, idx: np.ndarray) -> np.ndarray:
-        own = (1.0 - a) * x if a < 1 else 0.0
-        return a * x_ref[idx] + own + table.gap(x) / beta[idx]
+    table = success.tabulated(half_width=_T, step=_H)
 
     n = betas.size * p_refs.size
-    kind = np.zeros(n, dtype=np.int8)
+    kind = np.full(n, Outcome.UNRESOLVED, dtype=np.int8)
     x_end = np.full(n, np.nan)
     idx = np.arange(n)
-    x = x_ref.copy()
+    x = flat.logit_ref.copy()
     for k in range(0, max_steps, 8):
+        live_map = table.with_params(beta=flat.beta[idx], p_ref=flat.p_ref[idx])
         for _ in range(6):
-            x = step(x, idx)
-        x1 = step(x, idx)
-        x2 = step(x1, idx)
+            x = live_map.step_logit(x)
+        x1 = live_map.step_logit(x)
+        x2 = live_map.step_logit(x1)
         scale = tol * (1.0 + np.abs(x))
         with np.errstate(invalid="ignore"):
             # an orbit that reached p = 1 exactly (logit inf, g unbounded: eps = 0) stays there
             fixed = (np.abs(x1 - x) <= scale) | (np.isinf(x1) & (x1 == x))
-        # a 2-cycle needs a visible amplitude: a slow oscillation into a fixed point with slope
-        # near -1 also has x2 ~ x, and is left to converge (or to time out as unresolved)
-        with np.errstate(invalid="ignore"):
+            # a 2-cycle needs a visible amplitude: a slow oscillation into a fixed point with slope
+            # near -1 also has x2 ~ x, and is left to converge (or to time out as unresolved)
             cycle = ~fixed & (np.abs(x2 - x) <= scale) & (np.abs(x1 - x) > _MIN_AMPLITUDE * (1.0 + np.abs(x)))
-        kind[idx[fixed]] = 1
-        kind[idx[cycle]] = 2
+        kind[idx[fixed]] = Outcome.FIXED_POINT
+        kind[idx[cycle]] = Outcome.TWO_CYCLE
         x_end[idx[fixed]] = x1[fixed]
         live = ~(fixed | cycle)
         idx, x = idx[live], x2[live]
@@ -383,21 +353,20 @@ def fixed_point_grid(success: SuccessMap, betas: object = None, p_refs: object =
             break
 
     # polish the finite period-1 points with the exact g (Newton with the table's slope, twice)
-    at_end = np.flatnonzero((kind == 1) & np.isinf(x_end))
-    sel = np.flatnonzero((kind == 1) & np.isfinite(x_end))
-    polished = flat.with_params(beta=beta[sel], p_ref=flat.p_ref[sel])
+    settled = kind == Outcome.FIXED_POINT
+    at_end = np.flatnonzero(settled & np.isinf(x_end))
+    sel = np.flatnonzero(settled & np.isfinite(x_end))
+    polished = flat.with_params(beta=flat.beta[sel], p_ref=flat.p_ref[sel])
+    slope_map = table.with_params(beta=flat.beta[sel], p_ref=flat.p_ref[sel])
     xs = x_end[sel]
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         for _ in range(2):
-            resid = polished.step_logit(xs) - xs
-            pq = special.expit(xs) * special.expit(-xs)
-            d_resid = (1.0 - a) + pq * table.gap_slope(xs) / polished.beta - 1.0
-            newton = xs - resid / d_resid
+            newton = xs - (polished.step_logit(xs) - xs) / (slope_map.logit_slope(xs) - 1.0)
             xs = np.where(np.isfinite(newton), newton, xs)
         resid = polished.step_logit(xs) - xs
         slope = polished.logit_slope(xs)
         good = (np.abs(resid) <= 1e-8 * (1.0 + np.abs(xs))) & (np.abs(slope) < 1.0)
-    kind[sel[~good]] = 0
+    kind[sel[~good]] = Outcome.UNRESOLVED
     out_logit = np.full(n, np.nan)
     out_slope = np.full(n, np.nan)
     out_logit[sel[good]] = xs[good]
@@ -408,3 +377,56 @@ def fixed_point_grid(success: SuccessMap, betas: object = None, p_refs: object =
     out_logit = out_logit.reshape(shape)
     return FixedPointGrid(betas, p_refs, out_logit, special.expit(out_logit),
                           out_slope.reshape(shape), kind.reshape(shape))
+
+
+def _grid_axes(success: SuccessMap, betas: object, p_refs: object) -> tuple[np.ndarray, np.ndarray]:
+    betas = np.atleast_1d(success.beta if betas is None else np.asarray(betas, dtype=float))
+    p_refs = np.atleast_1d(success.p_ref if p_refs is None else np.asarray(p_refs, dtype=float))
+    if betas.ndim != 1 or p_refs.ndim != 1:
+        raise ValueError("betas and p_refs must be 1-D")
+    return betas, p_refs
+
+
+def count_fixed_points(success: SuccessMap, betas: object = None, p_refs: object = None) -> np.ndarray:
+    """How many fixed points in ``(0, 1)`` the map has at each ``(beta, p_ref)`` of a grid.
+
+    Counts the sign changes of ``G(x) = F(x) - x`` (:meth:`SuccessMap.step_logit`) on the nodes of
+    :func:`scan_nodes` over the union of the cells' :func:`scan_interval` (which contains every
+    interior fixed point), vectorised over ``p_refs`` one ``beta`` at a time. A pair of fixed points
+    closer than the node spacing (0.005 in logit; 1% beyond ``|x| = 100``), e.g. at a tangency, is
+    missed, as in :func:`fixed_points`; a double root without a sign change is not counted.
+
+    Parameters
+    ----------
+    success : SuccessMap
+        Supplies ``g`` and ``alpha > 0``; its ``beta`` and ``p_ref`` are replaced by the grid's.
+    betas, p_refs : array_like
+        1-D axes; ``betas > 0``, ``p_refs`` in ``(0, 1)``. Default: the map's own.
+
+    Returns
+    -------
+    ndarray of int, shape ``(len(betas), len(p_refs))``
+
+    Examples
+    --------
+    >>> from rlvrlens.dynamics import grpo_success_map
+    >>> count_fixed_points(grpo_success_map(1.0, 0.5), [1.0], [0.2, 0.5]).tolist()  # 0.2: bistable
+    [[3, 1]]
+    """
+    success = check_map(success)
+    if success.alpha == 0:
+        raise ValueError("count_fixed_points needs alpha > 0 (the mirror map has no interior fixed point)")
+    betas, p_refs = _grid_axes(success, betas, p_refs)
+    if ((p_refs <= 0) | (p_refs >= 1)).any():
+        raise ValueError("p_refs must lie in the open interval (0, 1) for count_fixed_points")
+    rows = success.with_params(beta=betas[:, None], p_ref=p_refs[None, :])  # validates beta
+    # the interval's ends are monotone in 1/beta and logit p_ref: the union is spanned by the corners
+    corners = [scan_interval(rows.with_params(beta=b, p_ref=r))
+               for b in (betas.min(), betas.max()) for r in (p_refs.min(), p_refs.max())]
+    nodes = scan_nodes(min(c[0] for c in corners), max(c[1] for c in corners))
+    out = np.empty((betas.size, p_refs.size), dtype=int)
+    for i, beta in enumerate(betas):  # one row at a time bounds memory; each row is vectorised
+        F = success.with_params(beta=beta, p_ref=p_refs[:, None])
+        resid = F.step_logit(nodes[None, :]) - nodes[None, :]
+        out[i] = np.count_nonzero(np.diff(np.sign(resid), axis=1) != 0, axis=1)
+    return out

@@ -1,7 +1,8 @@
-"""Iterating a success map: trajectories, and what an iteration settles on (fixed point or cycle)."""
+"""Iterating a success map: trajectories, and what an iteration settles on (:class:`Outcome`)."""
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,7 +19,60 @@ MIN_CYCLE_GAP = 1e-6
 _P_ONE_LOGIT = 745.0
 
 
-def _check_map(success: object) -> SuccessMap:
+class Outcome(enum.IntEnum):
+    """What an iteration of a success map settles on: the one vocabulary of the dynamics layer.
+
+    Used by :func:`attractor` (``Attractor.outcome``), :func:`~rlvrlens.dynamics.fixed_point_grid`
+    (its ``kind`` array holds these codes), :func:`rlvrlens.explain.explain` and the
+    reproductions. The integer codes are stable (arrays of outcomes are ``int8`` arrays of them).
+
+    Examples
+    --------
+    >>> Outcome.of_period(2), Outcome.of_period(4).label
+    (<Outcome.TWO_CYCLE: 2>, 'longer cycle')
+    >>> str(Outcome.FIXED_POINT)
+    'fixed point'
+    """
+
+    #: No period <= 64 detected within the step budget (possibly chaotic); never called converged.
+    UNRESOLVED = 0
+    #: Converges to a fixed point (period 1).
+    FIXED_POINT = 1
+    #: Settles on a 2-cycle.
+    TWO_CYCLE = 2
+    #: Settles on a cycle of period 3 or more.
+    LONGER_CYCLE = 3
+
+    @classmethod
+    def of_period(cls, period: int) -> "Outcome":
+        """The outcome of an orbit of the given period (0: none detected)."""
+        period = int(period)
+        if period < 0:
+            raise ValueError(f"period must be >= 0, got {period}")
+        return (cls.UNRESOLVED, cls.FIXED_POINT, cls.TWO_CYCLE)[period] if period <= 2 else cls.LONGER_CYCLE
+
+    @property
+    def label(self) -> str:
+        """Human-readable name: ``"fixed point"``, ``"2-cycle"``, ``"longer cycle"``, ``"unresolved"``."""
+        return _OUTCOME_LABELS[self]
+
+    @property
+    def is_cycle(self) -> bool:
+        return self in (Outcome.TWO_CYCLE, Outcome.LONGER_CYCLE)
+
+    def __str__(self) -> str:
+        return self.label
+
+
+_OUTCOME_LABELS = {Outcome.UNRESOLVED: "unresolved", Outcome.FIXED_POINT: "fixed point",
+                   Outcome.TWO_CYCLE: "2-cycle", Outcome.LONGER_CYCLE: "longer cycle"}
+#: ``Attractor.kind``'s strings (kept for compatibility), by outcome.
+_LEGACY_KIND = {Outcome.UNRESOLVED: "unresolved", Outcome.FIXED_POINT: "fixed_point",
+                Outcome.TWO_CYCLE: "cycle", Outcome.LONGER_CYCLE: "cycle"}
+
+
+def check_map(success: object) -> SuccessMap:
+    """``success`` itself if it is a :class:`SuccessMap`; else a ``TypeError`` naming its type."""
     if not isinstance(success, SuccessMap):
         raise TypeError(f"map must be a SuccessMap, got {type(success).__name__}")
     return success
@@ -65,7 +119,7 @@ def iterate(success: SuccessMap, p0: object, n: int, *, logit0: object = None) -
     >>> tr.logit[1:].tolist()  # logit p_ref + 1/beta after one step, whatever p0
     [[1.0, 1.0], [1.0, 1.0]]
     """
-    success = _check_map(success)
+    success = check_map(success)
     n = check_int("n", n, minimum=0)
     x = logit(p0) if logit0 is None else np.asarray(logit0, dtype=float)
     if np.isnan(x).any():
@@ -84,8 +138,8 @@ class Attractor:
 
     Attributes
     ----------
-    kind : str
-        ``"fixed_point"``, ``"cycle"`` (period >= 2) or ``"unresolved"`` (no period <= 64 within
+    outcome : Outcome
+        ``FIXED_POINT``, ``TWO_CYCLE``, ``LONGER_CYCLE`` or ``UNRESOLVED`` (no period <= 64 within
         ``max_steps``; never reported as converged).
     logits, p : ndarray
         The orbit's points, sorted (one point for a fixed point; empty when unresolved).
@@ -96,11 +150,17 @@ class Attractor:
         Iterations taken until the period was detected.
     """
 
-    kind: str
+    outcome: Outcome
     logits: np.ndarray
     p: np.ndarray
     multiplier: float
     steps: int
+
+    @property
+    def kind(self) -> str:
+        """The outcome as the strings of earlier versions: ``"fixed_point"``, ``"cycle"`` (any
+        period >= 2) or ``"unresolved"``; prefer :attr:`outcome`."""
+        return _LEGACY_KIND[self.outcome]
 
     @property
     def period(self) -> int:
@@ -108,7 +168,7 @@ class Attractor:
 
     @property
     def converged(self) -> bool:
-        return self.kind != "unresolved"
+        return self.outcome != Outcome.UNRESOLVED
 
 
 def attractor(success: SuccessMap, p0: object = None, *, max_steps: int = 20_000,
@@ -126,10 +186,12 @@ def attractor(success: SuccessMap, p0: object = None, *, max_steps: int = 20_000
     --------
     >>> from rlvrlens.dynamics import grpo_success_map
     >>> a = attractor(grpo_success_map(beta=1.0, p_ref=0.2, eps=1e-5))
-    >>> a.kind, a.period
-    ('fixed_point', 1)
+    >>> a.outcome, a.period
+    (<Outcome.FIXED_POINT: 1>, 1)
+    >>> attractor(grpo_success_map(beta=3.0, p_ref=1e-3, eps=1e-5)).outcome.label
+    '2-cycle'
     """
-    success = _check_map(success)
+    success = check_map(success)
     if not success.is_scalar:
         raise ValueError("attractor needs a map with a single beta and p_ref (use fixed_point_grid for arrays)")
     max_steps = check_int("max_steps", max_steps, minimum=1)
@@ -162,9 +224,8 @@ def attractor(success: SuccessMap, p0: object = None, *, max_steps: int = 20_000
                 if k > 1 and np.min(np.diff(points)) <= MIN_CYCLE_GAP * (1.0 + np.max(np.abs(points))):
                     break  # points not distinct: a slow oscillation into a fixed point, go on
                 multiplier = float(np.prod(success.logit_slope(points)))
-                kind = "fixed_point" if k == 1 else "cycle"
-                return Attractor(kind, points, special.expit(points), multiplier, steps)
-    return Attractor("unresolved", np.array([]), np.array([]), float("nan"), steps)
+                return Attractor(Outcome.of_period(k), points, special.expit(points), multiplier, steps)
+    return Attractor(Outcome.UNRESOLVED, np.array([]), np.array([]), float("nan"), steps)
 
 
 def _endpoint(success: SuccessMap, x: float):
@@ -180,5 +241,5 @@ def _endpoint(success: SuccessMap, x: float):
         else:
             multiplier = 0.0  # p_ref absorbing (constant map) or g infinite at the endpoint
         point = np.array([side * np.inf])
-        return lambda steps: Attractor("fixed_point", point, special.expit(point), multiplier, steps)
+        return lambda steps: Attractor(Outcome.FIXED_POINT, point, special.expit(point), multiplier, steps)
     return None

@@ -114,6 +114,73 @@ class SuccessMap:
         kl = {1.0: "", 0.0: ", mirror"}.get(self.alpha, f", alpha={self.alpha:g}")
         return f"SuccessMap({self.name}, beta={fmt(self.beta)}, p_ref={fmt(self.p_ref)}{kl})"
 
+    @property
+    def title(self) -> str:
+        """A plain-language one-liner for figure titles and printed headers (no Python repr).
+
+        >>> from rlvrlens.objectives import grpo
+        >>> success_map(grpo(8), 0.5, 0.2).title
+        'grpo M=8 (eps=1e-06, std=sample, eps_inside_sqrt=False): β = 0.5, p_ref = 0.2'
+        """
+        def fmt(v: np.ndarray) -> str:
+            return f"{float(v):g}" if v.ndim == 0 else f"{v.size} values"
+
+        kl = {1.0: "", 0.0: ", KL to the previous policy"}.get(self.alpha, f", α = {self.alpha:g}")
+        return f"{self.name}: β = {fmt(self.beta)}, p_ref = {fmt(self.p_ref)}{kl}"
+
+    def tabulated(self, *, half_width: float = 100.0, step: float = 0.005) -> "SuccessMap":
+        """The same map with ``g`` and ``g'`` linearly interpolated on a uniform logit table.
+
+        ``g`` is tabulated on ``[-half_width, half_width]`` with spacing ``step``; beyond the table
+        it is taken constant where the exact ``g`` is flat to 1e-14 relative there (true of every
+        bounded scheme) and evaluated exactly otherwise; ``g'`` is 0 beyond the table. Used by the
+        vectorised grid (:func:`rlvrlens.dynamics.fixed_point_grid`) to *locate* an attractor fast;
+        it then polishes with the exact map. The interpolation error of ``g`` is at most
+        ``step^2/8 max|d^2 g/dx^2|``.
+
+        Examples
+        --------
+        >>> from rlvrlens.dynamics import grpo_success_map
+        >>> F = grpo_success_map(1.0, 0.2)
+        >>> bool(abs(F.tabulated().step_logit(0.3) - F.step_logit(0.3)) < 1e-5)
+        True
+        """
+        half_width = check_float("half_width", half_width, low=0.0, low_open=True)
+        step = check_float("step", step, low=0.0, low_open=True)
+        nodes = np.linspace(-half_width, half_width, int(round(2 * half_width / step)) + 1)
+        h = nodes[1] - nodes[0]
+        values = np.asarray(self.gap(nodes), dtype=float)
+        slopes = np.asarray(self.gap_slope(nodes), dtype=float)
+        far = np.asarray(self.gap(np.array([-1e4, -np.inf, 1e4, np.inf])), dtype=float)
+        flat_low = bool(np.allclose(far[:2], values[0], rtol=1e-14, atol=0))
+        flat_high = bool(np.allclose(far[2:], values[-1], rtol=1e-14, atol=0))
+        exact = self.gap
+
+        def interp(table: np.ndarray, x: np.ndarray) -> np.ndarray:
+            u = np.clip((x + half_width) / h, 0.0, nodes.size - 1.0)
+            i = np.minimum(u.astype(np.int64), nodes.size - 2)
+            w = u - i
+            return table[i] * (1.0 - w) + table[i + 1] * w
+
+        def gap(x: np.ndarray) -> np.ndarray:
+            x = np.asarray(x, dtype=float)
+            out = np.asarray(interp(values, x))
+            outside = np.zeros(x.shape, dtype=bool)
+            if not flat_high:
+                outside |= x > half_width
+            if not flat_low:
+                outside |= x < -half_width
+            if outside.any():
+                out = out.copy()
+                out[outside] = exact(x[outside])
+            return out
+
+        def gap_slope(x: np.ndarray) -> np.ndarray:
+            x = np.asarray(x, dtype=float)
+            return np.where(np.abs(x) > half_width, 0.0, interp(slopes, x))
+
+        return replace(self, gap=gap, gap_slope=gap_slope, name=f"{self.name} (tabulated)")
+
     # -- the map ----------------------------------------------------------------------------
     def step_logit(self, x: object) -> np.ndarray:
         """``logit p_n`` from ``x = logit p_{n-1}``; broadcasts ``x`` with ``beta`` and ``p_ref``.
@@ -212,8 +279,10 @@ def success_map(scheme: WeightScheme, beta: object, p_ref: object, *, alpha: flo
         return d2h(scheme, special.expit(x))
 
     c = scheme.c
+    params = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in scheme.params.items()
+                       if not isinstance(v, (tuple, list)))
     return SuccessMap(gap, gap_slope, (float(c.min()), float(c.max())), beta, p_ref, alpha,
-                      name=f"{scheme!r}")
+                      name=f"{scheme.name} M={scheme.M}" + (f" ({params})" if params else ""))
 
 
 def grpo_success_map(beta: object, p_ref: object, eps: float = 1e-5, *, alpha: float = 1.0) -> SuccessMap:

@@ -17,7 +17,7 @@ from scipy import special
 
 from rlvrlens._validation import check_float, check_probabilities
 from rlvrlens.dynamics.fixed_points import FixedPoint, fixed_points
-from rlvrlens.dynamics.iteration import _check_map
+from rlvrlens.dynamics.iteration import check_map as _check_map
 from rlvrlens.dynamics.maps import SuccessMap
 from rlvrlens.objectives import WeightScheme, d2h
 

@@ -18,8 +18,8 @@ CATEGORY_COLOURS = ("#4c9be8", "#f2a541", "#d1495b", "#9e9e9e", "#7bc96f", "#6a4
 
 def plot_iteration_grid(p: np.ndarray, titles: Sequence[Sequence[str]], *,
                         row_labels: Sequence[str] = (), col_labels: Sequence[str] = (),
-                        reference: np.ndarray | None = None, ylabel: str = r"$p_n$",
-                        suptitle: str = "") -> Figure:
+                        reference: np.ndarray | None = None, reference_label: str = r"$p_{ref}$",
+                        ylabel: str = r"$p_n$", suptitle: str = "") -> Figure:
     """A grid of trajectories ``p[n, i, j]`` (``n`` = step), one panel per ``(i, j)``.
 
     Parameters
@@ -30,7 +30,7 @@ def plot_iteration_grid(p: np.ndarray, titles: Sequence[Sequence[str]], *,
     row_labels, col_labels : strings, optional
         Written on the left of each row and above each column.
     reference : ndarray, shape (rows, cols), optional
-        A horizontal dotted line per panel (e.g. ``p_ref``).
+        A horizontal dotted line per panel (e.g. ``p_ref``), named ``reference_label`` in a legend.
 
     Examples
     --------
@@ -48,9 +48,9 @@ def plot_iteration_grid(p: np.ndarray, titles: Sequence[Sequence[str]], *,
     for i in range(rows):
         for j in range(cols):
             ax = axes[i, j]
-            ax.plot(n, p[:, i, j], marker=".", markersize=3, linewidth=0.9)
+            ax.plot(n, p[:, i, j], marker=".", markersize=3, linewidth=0.9, label=ylabel)
             if reference is not None:
-                ax.axhline(reference[i, j], color="0.4", linestyle=":", linewidth=1.0)
+                ax.axhline(reference[i, j], color="0.4", linestyle=":", linewidth=1.0, label=reference_label)
             ax.set_title(titles[i][j], fontsize=8)
             ax.set_ylim(-0.03, 1.03)
             if i == rows - 1:
@@ -62,6 +62,8 @@ def plot_iteration_grid(p: np.ndarray, titles: Sequence[Sequence[str]], *,
                             fontsize=10, fontweight="bold")
     if suptitle:
         fig.suptitle(suptitle, y=1.0)
+    if reference is not None:  # one legend for the grid: every panel draws the same two lines
+        axes[0, 0].legend(loc="best", fontsize=7)
     fig.tight_layout()
     return fig
 
@@ -166,7 +168,9 @@ def plot_fixed_point_curves(betas: np.ndarray, curves: Mapping[str, Mapping[str,
             ax.set_ylim(-0.03, 1.03)
     for ax in axes.ravel()[len(names):]:
         ax.set_visible(False)
-    axes.ravel()[0].legend(fontsize=7)
+    for ax in axes.ravel()[:len(names)]:
+        if len(ax.lines) > 1:
+            ax.legend(fontsize=7)
     if suptitle:
         fig.suptitle(suptitle, y=1.01)
     fig.tight_layout()

@@ -9,6 +9,7 @@ from typing import Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
+from rlvrlens.dynamics import Outcome
 from rlvrlens.explain import ExplainReport
 from rlvrlens.figures.style import new_figure
 from rlvrlens.objectives import PRESETS
@@ -36,17 +37,19 @@ def plot_explain(reports: Sequence[ExplainReport]) -> Figure:
         if r.limit_normalised is not None:
             with np.errstate(invalid="ignore"):
                 ax_h.plot(r.t, r.limit_normalised, color=col, linestyle="--", linewidth=1.1,
-                          label=f"limit {r.limit_label}")
+                          label=f"{_label(r)}: limit {r.limit_label}")
         ax_w.plot(r.t, r.weight, color=col, label=_label(r))
-        ax_z.plot(r.t, r.frac_zero_std_curve, color=col, label=f"M={r.M}: mean {r.frac_zero_std:.3f}")
+        ax_z.plot(r.t, r.frac_zero_std_curve, color=col, label=f"{_label(r)}: mean {r.frac_zero_std:.3f}")
     norm = reports[0].normalisation
     ax_h.set_title(r"objective $h_M$ vs $M\to\infty$ limit" + (" (÷ value at 1)" if norm == "ratio"
                                                                 else " (0 at 1/2)"))
     ax_h.set_xlabel(r"success probability $t$")
+    ax_h.set_ylabel(r"$h_M(t)/h_M(1)$" if norm == "ratio" else r"$h_M(t) - h_M(1/2)$")
     ax_h.legend(loc="lower right")
     ax_w.axhline(1.0, color="0.5", linewidth=0.8, linestyle=":")
     ax_w.set_title("relative step by difficulty  $h'_M(p)/h_M(1)$")
     ax_w.set_xlabel("prompt success probability $p$")
+    ax_w.set_ylabel(r"$h'_M(p)\,/\,h_M(1)$")
     ax_w.set_yscale("log" if max(float(np.max(r.weight)) for r in reports) > 20 else "linear")
     ax_w.legend(loc="best")
     spread = reports[0].p_spread
@@ -59,6 +62,7 @@ def plot_explain(reports: Sequence[ExplainReport]) -> Figure:
     ax_z.set_title("zero-variance groups  $p^M+(1-p)^M$")
     ax_z.set_xlabel("prompt success probability $p$ (grey: spread)")
     ax_z.set_ylim(0, 1.02)
+    ax_z.set_ylabel("P(all right or all wrong)")
     ax_z.legend(loc="upper center")
     if with_kl:
         _plot_kl(axes[0, 3], [(r, col) for r, col in zip(reports, colours) if r.kl is not None])
@@ -70,19 +74,44 @@ def _plot_kl(ax, items) -> None:
     """``p*`` against ``p_ref``; reference probabilities whose iteration cycles marked below."""
     for r, col in items:
         kl = r.kl
-        ok = kl.curve_kind == 1
+        ok = kl.curve_kind == Outcome.FIXED_POINT
         ax.plot(kl.curve_p_ref, np.where(ok, kl.curve_p_star, np.nan), color=col,
                 label=f"{_label(r)}, β={kl.beta:g}")
-        cyc = kl.curve_kind == 2
+        cyc = (kl.curve_kind == Outcome.TWO_CYCLE) | (kl.curve_kind == Outcome.LONGER_CYCLE)
         if cyc.any():
-            ax.plot(kl.curve_p_ref[cyc], np.full(cyc.sum(), -0.03), "|", color=col, markersize=8,
-                    label="cycles (no fixed point reached)")
-        und = kl.curve_kind == 0
+            lo, hi = float(kl.curve_p_ref[cyc].min()), float(kl.curve_p_ref[cyc].max())
+            ax.axvspan(lo, hi, color=col, alpha=0.15, linewidth=0)
+            ax.plot(kl.curve_p_ref[cyc], np.full(cyc.sum(), -0.03), "|", color=col, markersize=9,
+                    label=f"{_label(r)}: cycles, no fixed point ($p_{{ref}}$ ≤ {hi:.3g})")
+        und = kl.curve_kind == Outcome.UNRESOLVED
         if und.any():
             ax.plot(kl.curve_p_ref[und], np.full(und.sum(), -0.06), "x", color=col, markersize=4,
-                    label="unresolved")
+                    label=f"{_label(r)}: unresolved")
     ax.plot([0, 1], [0, 1], color="0.5", linestyle=":", linewidth=0.8)
     ax.set_ylim(-0.1, 1.03)
     ax.set_title(r"where $p$ is driven: $p^*$ from $p_0 = p_{\rm ref}$")
     ax.set_xlabel(r"reference success probability $p_{\rm ref}$")
-    ax.legend(loc="lower right")
+    ax.set_ylabel(r"fixed point reached $p^*$")
+    ax.legend(loc="lower right", fontsize=7)
+
+
+def plot_run(rep) -> Figure:
+    """Each prompt's measured success (solid, with its interval at the last record) against the
+    predicted ``p*`` (dashed, same colour) from a :class:`rlvrlens.runs.RunReport`."""
+    fig, axes = new_figure(width=6.5, height=4.2)
+    ax = axes[0, 0]
+    for i, pid in enumerate(rep.prompt_ids):
+        col = f"C{i % 10}"
+        ax.plot(rep.steps, rep.history[:, i], color=col, linewidth=1.3, label=f"prompt {pid}")
+        ax.errorbar([rep.steps[-1]], [rep.p_now[i]], yerr=[[rep.p_now[i] - rep.low[i]], [rep.high[i] - rep.p_now[i]]],
+                    color=col, capsize=2, linewidth=0.8)
+        if np.isfinite(rep.predicted[i]):
+            ax.axhline(rep.predicted[i], color=col, linestyle="--", linewidth=0.9)
+    ax.plot([], [], color="0.4", linestyle="--", label=r"predicted $p^*$ (same colour)")
+    ax.set_xlabel("training step")
+    ax.set_ylabel("success probability $p$")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_title(f"{rep.scheme.name} M={rep.scheme.M}, β = {rep.beta:g}, KL {rep.kl_estimator}")
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=7)
+    fig.tight_layout()
+    return fig

@@ -14,7 +14,9 @@ def plot_success(records: list[dict], title: str = "") -> Figure:
     P = np.array([r["p"] for r in records])
     fig, axes = new_figure(width=5.5)
     ax = axes[0, 0]
-    ax.plot(steps, P, color="0.6", linewidth=0.6, alpha=0.7)
+    lines = ax.plot(steps, P, color="0.6", linewidth=0.6, alpha=0.7)
+    if lines:
+        lines[0].set_label(f"each prompt ({P.shape[1]})" if P.ndim == 2 else "each prompt")
     ax.plot(steps, P.mean(axis=1), color="C0", linewidth=2.2, label="mean over prompts")
     ax.set(xlabel="RL step", ylabel="success probability p(C|x)", ylim=(0, 1), title=title)
     ax.legend(loc="lower right")

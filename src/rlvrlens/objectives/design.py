@@ -339,7 +339,10 @@ def _fit(method: str, M: int, grid: np.ndarray, y_fn: Callable[[np.ndarray], np.
     r_dense = y_dense - A_dense @ c
     if 0.5 * float(r_dense.max() - r_dense.min()) < best_err and _feasible(c, bound):
         best_c = c
-    return best_c if bound is None else np.clip(best_c, *bound)
+    if bound is None:
+        return best_c
+    best_c = np.clip(best_c, *bound)
+    return np.where(np.abs(best_c) < 1e-12 * float(np.abs(best_c).max()), 0.0, best_c)  # rounding residue
 
 
 def _linprog(cost: np.ndarray, A_ub: np.ndarray, b_ub: np.ndarray, bounds: list) -> np.ndarray | None:

@@ -24,6 +24,7 @@ from scipy import special
 from rlvrlens.repro.claims import Claim, at_least, at_most, close
 from rlvrlens.repro.report import FigureFile, Reproduction
 from rlvrlens.dynamics import (
+    Outcome,
     attractor,
     dr_grpo_success_map,
     fixed_point_grid,
@@ -34,12 +35,14 @@ from rlvrlens.dynamics import (
     mroueh_bound,
     stability_beta,
 )
+from rlvrlens.dynamics import count_fixed_points as dynamics_count_fixed_points
 from rlvrlens.objectives import grpo
 
 KEY = "mroueh"
 TITLE = "Mroueh (2025): GRPO's success-probability dynamics and success amplification"
 REFERENCE = ('Y. Mroueh, "Reinforcement learning with verifiable rewards: GRPO\'s effective loss, dynamics, '
-             'and success amplification", 2025. Figures 1, 2, 4, 5 (THEORY.md §2), and a fixed-point map.')
+             'and success amplification", 2025, arXiv:2503.06639. Figures 1, 2, 4, 5 (THEORY.md §2), and a '
+             "fixed-point map.")
 
 EPS = 1e-5
 #: Fig. 2: beta x p_ref.
@@ -71,6 +74,22 @@ def omega_closed(p: np.ndarray, eps: float = EPS) -> tuple[np.ndarray, np.ndarra
 def h_closed(p: np.ndarray, beta, p_ref, eps: float = EPS) -> np.ndarray:
     """``h_{eps,p_ref}(p) = sigmoid(logit p_ref + (p(1-p)+eps)^{-1/2} / beta)``."""
     return special.expit(special.logit(p_ref) + (p * (1 - p) + eps) ** -0.5 / beta)
+
+
+def bound_closed(p_star: np.ndarray, eps: float = EPS) -> np.ndarray:
+    """``B(p*) = p*(1-p*)|2p*-1| / (2 (p*(1-p*)+eps)^{3/2})``: the local-convergence bound (Mroueh, Fig. 4)."""
+    v = p_star * (1 - p_star)
+    return v * np.abs(2 * p_star - 1) / (2 * (v + eps) ** 1.5)
+
+
+def fig5_closed(steps: int = FIG5_STEPS, p0: float = FIG5_P0) -> np.ndarray:
+    """``logit p_steps`` of the 6 x 4 panels of Fig. 5, iterating the paper's recursion written out
+    here in logit space, ``x_(n+1) = logit p_ref + (sigma(x) sigma(-x) + eps)^{-1/2} / beta``."""
+    B, P = np.array(FIG5_BETAS)[:, None], np.array(FIG5_PREFS)[None, :]
+    x = np.full((len(FIG5_BETAS), len(FIG5_PREFS)), special.logit(p0))
+    for _ in range(steps):
+        x = special.logit(P) + (np.exp(-np.logaddexp(0, x) - np.logaddexp(0, -x)) + EPS) ** -0.5 / B
+    return x
 
 
 def dh_closed(p: np.ndarray, beta, p_ref, eps: float = EPS) -> np.ndarray:
@@ -123,20 +142,9 @@ def format_p(logit: float) -> str:
 
 
 def count_fixed_points(betas: np.ndarray, p_refs: np.ndarray) -> np.ndarray:
-    """Number of fixed points in ``(0, 1)`` of the map at each ``(beta, p_ref)``, vectorised.
-
-    Sign changes of ``F(x) - x`` (``x`` = logit, from :meth:`SuccessMap.step_logit`) on logit nodes
-    spaced 0.005 on ``[-12, 60]`` and 1% apart beyond, up to ``4e4`` (every fixed point lies below
-    ``logit p_ref + eps^{-1/2}/beta <= 3.2e4`` on this grid). A pair of fixed points closer than the
-    node spacing (at a tangency) is missed.
-    """
-    nodes = np.concatenate([np.arange(-12.0, 60.0, 0.005), np.geomspace(60.0, 4e4, 700)])
-    out = np.empty((betas.size, p_refs.size), dtype=int)
-    for i, beta in enumerate(betas):  # one row at a time bounds memory; each row is vectorised
-        F = grpo_success_map(beta, p_refs[:, None], EPS)
-        resid = F.step_logit(nodes[None, :]) - nodes[None, :]
-        out[i] = np.count_nonzero(np.diff(np.sign(resid), axis=1) != 0, axis=1)
-    return out
+    """Number of fixed points in ``(0, 1)`` of the map at each ``(beta, p_ref)``
+    (:func:`rlvrlens.dynamics.count_fixed_points` for population GRPO with ``eps = EPS``)."""
+    return dynamics_count_fixed_points(grpo_success_map(1.0, 0.5, EPS), betas, p_refs)
 
 
 def fixed_point_map(betas: np.ndarray = MAP_BETAS, p_refs: np.ndarray = MAP_PREFS):
@@ -144,9 +152,10 @@ def fixed_point_map(betas: np.ndarray = MAP_BETAS, p_refs: np.ndarray = MAP_PREF
     grid = fixed_point_grid(grpo_success_map(1.0, 0.5, EPS), betas, p_refs)
     n_fp = count_fixed_points(betas, p_refs)
     category = np.full(grid.kind.shape, 3)
-    category[(grid.kind == 1) & (n_fp <= 1)] = 0
-    category[(grid.kind == 1) & (n_fp > 1)] = 1
-    category[grid.kind == 2] = 2
+    converged = grid.kind == Outcome.FIXED_POINT
+    category[converged & (n_fp <= 1)] = 0
+    category[converged & (n_fp > 1)] = 1
+    category[grid.kind == Outcome.TWO_CYCLE] = 2
     return category, grid.logit, n_fp
 
 
@@ -154,7 +163,9 @@ def fixed_point_map(betas: np.ndarray = MAP_BETAS, p_refs: np.ndarray = MAP_PREF
 # Claims
 # ---------------------------------------------------------------------------------------------
 
-_SRC = "Mroueh 2025"
+_SRC = "Mroueh, arXiv:2503.06639"
+#: The paper's recursion and weights as published (also in the author's post https://ymroueh.me/post/post_2).
+_EQ = f"{_SRC}, §3 (ω±, the recursion p_n = h_(ε,p_ref)(p_(n−1)))"
 
 
 def _neutral_at_bound(p_stars=(0.05, 0.2, 0.35, 0.65, 0.8, 0.95)) -> float:
@@ -171,11 +182,6 @@ def _neutral_at_bound(p_stars=(0.05, 0.2, 0.35, 0.65, 0.8, 0.95)) -> float:
     return worst
 
 
-def _bound_difference() -> float:
-    ps = np.linspace(0.01, 0.99, 980)  # even count: 1/2 is not a node
-    return float(np.max(np.abs(stability_beta(grpo_success_map(1.0, 0.5, EPS), ps) / mroueh_bound(ps, EPS) - 1)))
-
-
 def claims() -> list[Claim]:
     """The fast claims: closed forms, amplification, the bound, the iterations of Fig. 5."""
     p = np.linspace(0.0, 1.0, 2001)
@@ -188,17 +194,23 @@ def claims() -> list[Claim]:
         return max(np.max(np.abs(wp / cp - 1)), np.max(np.abs(wm / cm - 1)))
 
     def omega_error() -> float:
-        q, wp, wm = grpo_weights(eps=EPS)
+        q = np.linspace(0.001, 0.999, 999)
         gap = grpo_success_map(1.0, 0.5, EPS).gap(special.logit(q))
-        return float(np.max(np.abs((wp + wm) / gap - 1)))
+        return float(np.max(np.abs(gap / np.add(*omega_closed(q)) - 1)))
+
+    def fig5_error() -> float:
+        x, ref = fig5_trajectories().logit[-1], fig5_closed()
+        return float(np.max(np.abs(x - ref) / (1 + np.abs(ref))))
+
+    def bound_error() -> float:
+        ps = np.linspace(0.01, 0.99, 980)  # even count: 1/2 is not a node
+        ref = bound_closed(ps)
+        general = stability_beta(grpo_success_map(1.0, 0.5, EPS), ps)
+        return float(max(np.max(np.abs(mroueh_bound(ps, EPS) / ref - 1)), np.max(np.abs(general / ref - 1))))
 
     def fig5_margin() -> float:
         tr = fig5_trajectories()
         return float(np.min(tr.logit[1:] - special.logit(np.array(FIG5_PREFS))[None, None, :]))
-
-    def fig5_unsettled() -> float:
-        x = fig5_trajectories().logit
-        return float(np.count_nonzero(np.abs(x[-1] - x[-2]) > 1e-6 * (1 + np.abs(x[-1]))))
 
     def fixed_points_missed() -> float:
         missed = 0
@@ -206,7 +218,7 @@ def claims() -> list[Claim]:
             for pr in FIG5_PREFS:
                 F = grpo_success_map(b, pr, EPS)
                 end = attractor(F)
-                if end.kind == "fixed_point":
+                if end.outcome == Outcome.FIXED_POINT:
                     x = float(end.logits[0])
                     missed += not any(abs(fp.logit - x) <= 1e-6 * (1 + abs(x)) for fp in fixed_points(F))
         return float(missed)
@@ -219,54 +231,61 @@ def claims() -> list[Claim]:
     return [
         at_most("Fig. 1: GRPO's weight of a right answer is √((1−p)/p) and of a wrong one √(p/(1−p)) (ε = 0, "
                 "from GRPO's advantage formula on groups of 1000): max relative error",
-                fig1_error, bound=1e-12, source=f"{_SRC}, Fig. 1"),
-        at_most("Ω(p) = ω⁺ + ω⁻ = (p(1−p)+ε)^(−1/2): the dynamics layer's gap against GRPO's advantages "
-                "(ε = 1e-5 inside the root): max relative error", omega_error, bound=1e-12,
-                source=f"{_SRC}, §3"),
+                fig1_error, bound=1e-12, source=f"{_SRC}, Fig. 1 and §3 (ω± as published)", kind="paper"),
+        at_most("Ω(p) = ω⁺ + ω⁻ = (p(1−p)+ε)^(−1/2): the dynamics layer's gap against the paper's ω⁺ + ω⁻ "
+                "(ε = 1e-5 inside the root), p ∈ [0.001, 0.999]: max relative error", omega_error, bound=1e-12,
+                source=_EQ, kind="paper"),
         at_most("Fig. 2: the map equals σ(logit p_ref + Ω(p)/β) for the 12 (β, p_ref) pairs: max abs error",
                 lambda: np.max(np.abs(fig2_maps(p) - h_closed(p, betas, prefs))), bound=1e-12,
-                source=f"{_SRC}, Fig. 2"),
+                source=f"{_SRC}, Fig. 2 and §3 (the published recursion)", kind="paper"),
         at_least("Success amplification: h(p) > p_ref for every p: min over the 12 pairs and p of "
                  "logit h(p) − logit p_ref",
                  lambda: np.min(special.logit(fig2_maps(p)) - special.logit(prefs)), bound=0.0,
-                 source=f"{_SRC}, Theorem (amplification)"),
+                 source=f"{_SRC}, abstract (amplification); true by construction of the map (Ω > 0)",
+                 kind="consistency"),
         at_most("h'(p) = −h(1−h)(1−2p)/(2β(p(1−p)+ε)^(3/2)): the map's derivative against the formula, "
                 "12 pairs, p ∈ (0, 1): max |difference| / (1 + |h'|)",
                 lambda: max(np.max(np.abs(grpo_success_map(b, pr, EPS).derivative(interior)
                                           - dh_closed(interior, b, pr)) / (1 + np.abs(dh_closed(interior, b, pr))))
                             for b in FIG2_BETAS for pr in FIG2_PREFS), bound=1e-9,
-                source=f"{_SRC}, Lemma (h')"),
+                source=f"{_SRC}, h' of the published recursion (closed form written out here)"),
         at_most("h is smallest at p = 1/2 (Ω is): max over the 12 pairs of |argmin_p logit h(p) − 1/2| "
                 "(in logit space: at β = 0.01, h rounds to 1 everywhere)",
                 lambda: max(abs(interior[np.argmin(grpo_success_map(b, pr, EPS).step_logit(special.logit(interior)))]
                                 - 0.5) for b in FIG2_BETAS for pr in FIG2_PREFS), bound=5e-4,
-                source=f"{_SRC}, §4"),
+                source=f"{_SRC}, §4; true by construction (Ω is smallest at p = 1/2)", kind="consistency"),
         at_most("Fig. 4: at β = B(p*) the fixed point p* is neutral, |h'(p*)| = 1 (finite differences, "
                 "p* = 0.05 … 0.95): max ||h'(p*)| − 1|", _neutral_at_bound, bound=1e-5,
-                source=f"{_SRC}, Fig. 4"),
-        at_most("Fig. 4: the dynamics layer's general bound p*(1−p*)|g'(p*)| equals Mroueh's B(p*) on "
-                "[0.01, 0.99] (p* ≠ 1/2, where both vanish): max relative difference", _bound_difference,
-                bound=1e-9, source=f"{_SRC}, Fig. 4"),
+                source=f"{_SRC}, Fig. 4 (B(p*) against finite differences of the map)"),
+        at_most("Fig. 4: mroueh_bound and the dynamics layer's general bound p*(1−p*)|g'(p*)| both equal the "
+                "paper's B(p*) = p*(1−p*)|2p*−1|/(2(p*(1−p*)+ε)^(3/2)) on [0.01, 0.99] (p* ≠ 1/2, where it "
+                "vanishes): max relative difference", bound_error, bound=1e-9,
+                source=f"{_SRC}, Fig. 4 (the published bound)", kind="paper"),
         at_least("Fig. 5: every iterate p_n (n ≥ 1) exceeds p_ref in all 24 panels: min logit p_n − logit p_ref",
-                 fig5_margin, bound=0.0, source=f"{_SRC}, Fig. 5"),
+                 fig5_margin, bound=0.0, source=f"{_SRC}, Fig. 5; true by construction of the map (Ω > 0)",
+                 kind="consistency"),
         at_least("Every fixed point exceeds p_ref: min logit p* − logit p_ref over all fixed points of the "
                  "24 (β, p_ref) pairs of Fig. 5", fixed_point_margin, bound=0.0,
-                 source=f"{_SRC}, Theorem (amplification)"),
+                 source=f"{_SRC}, abstract (the fixed point exceeds the reference); true by construction of the "
+                 "map", kind="consistency"),
         at_most("Consistency of the dynamics layer: the fixed point the iteration from p_ref reaches is among "
                 "those fixed_points() finds, for the 24 (β, p_ref) pairs of Fig. 5: pairs missed",
-                fixed_points_missed, bound=0.0, source="rlvrlens.dynamics (attractor vs fixed_points)"),
-        at_least("Fig. 5: the iteration need not converge: panels still moving at n = 50 "
-                 "(|logit p_50 − logit p_49| > 1e-6)", fig5_unsettled, bound=1.0, source=f"{_SRC}, Fig. 5"),
+                fixed_points_missed, bound=0.0, source="rlvrlens.dynamics (attractor vs fixed_points)",
+                kind="consistency"),
+        at_most("Fig. 5's panel titles p_50 (24 panels, 50 steps from p_0 = 0.1): the dynamics layer's iterate "
+                "against the paper's recursion iterated here in logit space: max |Δ logit| / (1 + |logit|)",
+                fig5_error, bound=1e-6, source=f"{_SRC}, Fig. 5 (recursion of §3, iterated independently)"),
         close("Dr. GRPO (mean only): logit p* = logit p_ref + 1/β, reached in one step from any p_0: "
               "max |logit p_1 − logit p_ref − 1/β| over p_0, β, p_ref",
               lambda: np.max(np.abs(iterate(dr_grpo_success_map(np.array([0.1, 1.0, 5.0])[:, None], 0.3),
                                             np.array([0.01, 0.5, 0.99]), 3).logit[1:]
                                     - special.logit(0.3) - 1 / np.array([0.1, 1.0, 5.0])[:, None])),
-              expected=0.0, tolerance=1e-12, source=f"{_SRC}, §5 (Dr. GRPO)"),
+              expected=0.0, tolerance=1e-12, source=f"{_SRC}, §5 (Dr. GRPO; fixed point written out here)"),
         at_least("Mirror GRPO (KL to the previous policy): p_n increases to 1: min_n (logit p_(n+1) − logit p_n) "
                  "over 200 steps, β = 0.5, 1, 5",
                  lambda: np.min(np.diff(iterate(mirror_map(grpo_success_map(np.array([0.5, 1.0, 5.0]), 0.2, EPS)),
-                                                0.2, 200).logit, axis=0)), bound=0.0, source=f"{_SRC}, §5 (mirror)"),
+                                                0.2, 200).logit, axis=0)), bound=0.0,
+                 source=f"{_SRC}, §5 (mirror); true by construction (each step adds Ω/β > 0)", kind="consistency"),
     ]
 
 
@@ -275,15 +294,17 @@ def map_claims(category: np.ndarray, logit_star: np.ndarray, n_fp: np.ndarray) -
     x_ref = special.logit(MAP_PREFS)[None, :]
     return [
         at_least("Fixed points need not be unique: cells of the (β, p_ref) map with ≥ 3 fixed points",
-                 lambda: np.count_nonzero(n_fp >= 3), bound=1.0, source=f"{_SRC}, §4"),
+                 lambda: np.count_nonzero(n_fp >= 3), bound=1.0,
+                 source=f"{_SRC}, §4 (count_fixed_points, tested against brute-force roots)"),
         at_least("The iteration can cycle: cells ending on a 2-cycle (from p_0 = p_ref)",
-                 lambda: np.count_nonzero(category == 2), bound=1.0, source=f"{_SRC}, §4"),
+                 lambda: np.count_nonzero(category == 2), bound=1.0, source=f"{_SRC}, §4 (attractor)"),
         at_least("Every reached fixed point of the map exceeds p_ref: min logit p* − logit p_ref",
-                 lambda: np.nanmin(logit_star - x_ref), bound=0.0, source=f"{_SRC}, Theorem (amplification)"),
+                 lambda: np.nanmin(logit_star - x_ref), bound=0.0,
+                 source=f"{_SRC}, abstract (amplification); true by construction of the map", kind="consistency"),
         at_least("A fixed point attracts only if β > B(p*): min over converged cells of (β − B(p*))/β",
                  lambda: np.min((1 - mroueh_bound(special.expit(np.nan_to_num(logit_star)), EPS)
                                  / MAP_BETAS[:, None])[np.isfinite(logit_star)]),
-                 bound=0.0, source=f"{_SRC}, Fig. 4 / Theorem (local convergence)"),
+                 bound=0.0, source=f"{_SRC}, Fig. 4 / local convergence (iteration outcome against the bound)"),
     ]
 
 
@@ -300,7 +321,11 @@ def run(out_dir: str | Path) -> Reproduction:
     out_dir = Path(out_dir)
     rep = Reproduction(KEY, TITLE, REFERENCE)
     rep.notes.append("Not reproduced: the paper's training experiment (Qwen2.5-0.5B-Instruct on GSM8K, mean success "
-                     "21% → 37.5%); it needs the training layer and a GPU.")
+                     "21% → 37.5% as reported earlier in this project; the number could not be re-read in the paper "
+                     "with the search tool and is not encoded as a claim); it needs the training layer and a GPU. "
+                     "The claims labelled 'paper' compare with the paper's published formulas (ω±, the recursion, "
+                     "B(p*)) and its stated results; the panel titles of the paper's Fig. 5 could not be retrieved, "
+                     "so Fig. 5 is checked against the recursion iterated independently.")
 
     q, wp, wm = grpo_weights()
     fig = plot_curves(q, {r"$\omega^+(p) = \sqrt{(1-p)/p}$ (right answer)": wp,

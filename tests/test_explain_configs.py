@@ -1,0 +1,233 @@
+"""``explain --trl-config / --verl-config / --run`` (issue 15 §3), on configs written the way each
+framework writes them: TRL's own ``GRPOConfig(...).to_json_string()`` and a ``trl grpo --config``
+YAML; verl's trainer YAML transcribed from ``verl/trainer/config/ppo_trainer.yaml`` (volcengine/verl,
+commit 008db456bf612da5543c9bb6e26fe654029ad5b8) with the GRPO overrides of its docs."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import yaml
+
+from rlvrlens.cli import main
+from rlvrlens.dynamics import Outcome, attractor, success_map
+from rlvrlens.explain import explain, from_trl_config, from_verl_config, read_config_file
+from rlvrlens.objectives import dh, dynamic_sampling, get_preset, grpo, reinforce
+from rlvrlens.runs import explain_run
+
+#: The defaults of verl's ppo_trainer.yaml that the mapping reads (commit 008db45), nested as verl writes them.
+VERL_DEFAULTS = {
+    "data": {"train_batch_size": 1024, "max_prompt_length": 512, "max_response_length": 512},
+    "actor_rollout_ref": {
+        "actor": {"ppo_mini_batch_size": 256, "clip_ratio": 0.2, "loss_agg_mode": "token-mean", "entropy_coeff": 0,
+                  "use_kl_loss": False, "kl_loss_coef": 0.001, "kl_loss_type": "low_var_kl", "ppo_epochs": 1,
+                  "optim": {"lr": 1e-6}},
+        "rollout": {"name": "vllm", "temperature": 1.0, "n": 1},
+    },
+    "algorithm": {"gamma": 1.0, "lam": 1.0, "adv_estimator": "gae", "norm_adv_by_std_in_grpo": True,
+                  "use_kl_in_reward": False, "kl_penalty": "kl",
+                  "kl_ctrl": {"type": "fixed", "kl_coef": 0.001, "horizon": 10000, "target_kl": 0.1}},
+    "trainer": {"total_epochs": 30, "n_gpus_per_node": 8},
+}
+
+
+def verl_config(**overrides) -> dict:
+    """VERL_DEFAULTS with dotted overrides, e.g. ``{"algorithm.adv_estimator": "grpo"}``."""
+    cfg = json.loads(json.dumps(VERL_DEFAULTS))
+    for dotted, value in overrides.items():
+        node = cfg
+        *path, last = dotted.split(".")
+        for part in path:
+            node = node.setdefault(part, {})
+        node[last] = value
+    return cfg
+
+
+GRPO_VERL = {"algorithm.adv_estimator": "grpo", "actor_rollout_ref.rollout.n": 5,
+             "actor_rollout_ref.actor.use_kl_loss": True, "actor_rollout_ref.actor.kl_loss_coef": 0.001}
+
+
+@pytest.fixture(scope="module")
+def trl_json(tmp_path_factory):
+    trl = pytest.importorskip("trl")
+    cfg = trl.GRPOConfig(output_dir=str(tmp_path_factory.mktemp("o")), use_cpu=True, bf16=False,
+                         num_generations=16, per_device_train_batch_size=16, beta=0.04, scale_rewards="batch",
+                         loss_type="dr_grpo",
+                         report_to=[])
+    path = tmp_path_factory.mktemp("trl") / "grpo_config.json"
+    path.write_text(cfg.to_json_string())
+    return path
+
+
+def test_trl_json_written_by_trl_is_read(trl_json):
+    raw = read_config_file(trl_json, "--trl-config")
+    c = from_trl_config(raw)
+    assert (c.preset, c.M, c.params, c.beta, c.kl_estimator, c.kl_treatment) == (
+        "trl-grpo", 16, {"scale_rewards": "batch"}, 0.04, "k3", "forward")
+    assert any("loss_type = 'dr_grpo'" in line for line in c.neutral)
+    others = next(line for line in c.neutral if "other field(s)" in line)  # named, not hidden
+    assert int(others.split()[0]) == len(raw) - 14  # TRL writes all 14 fields the mapping reads
+
+
+def test_trl_yaml_as_users_keep_it(tmp_path):
+    path = tmp_path / "grpo.yaml"
+    path.write_text("model_name_or_path: Qwen/Qwen2.5-0.5B\nnum_generations: 8\nbeta: 0.0\nscale_rewards: false\n"
+                    "num_iterations: 2\nentropy_coef: 0.01\nlearning_rate: 1.0e-6\n")
+    c = from_trl_config(read_config_file(path, "--trl-config"))
+    assert c.params == {"scale_rewards": "none"} and c.beta is None and c.kl_estimator is None
+    assert any("num_iterations = 2" in line for line in c.not_covered)
+    assert any("entropy_coef" in line for line in c.not_covered)
+
+
+def test_trl_without_bias_correction_is_reverse_kl():
+    c = from_trl_config({"num_generations": 4, "beta": 0.1, "use_bias_correction_kl": False})
+    assert c.kl_treatment == "reverse"
+
+
+@pytest.mark.parametrize("loss_type", ["cispo", "sapo"])
+def test_trl_loss_types_outside_the_theory_are_listed(loss_type):
+    c = from_trl_config({"num_generations": 4, "loss_type": loss_type})
+    assert any(loss_type in line for line in c.not_covered)
+
+
+def test_trl_report_matches_the_preset_and_lists_options():
+    c = from_trl_config({"num_generations": 8, "beta": 0.5, "scale_rewards": "group", "num_iterations": 4})
+    r = explain(c.preset, c.M, beta=c.beta, params=c.params, framework_config=c, p_ref=[0.2, 0.6])
+    direct = explain("trl-grpo", 8, beta=0.5, p_ref=[0.2, 0.6])
+    np.testing.assert_array_equal(r.weight, direct.weight)
+    np.testing.assert_array_equal(r.kl.p_star, direct.kl.p_star)
+    assert any(n.startswith("NOT COVERED") and "num_iterations = 4" in n for n in r.notes)
+
+
+def test_verl_defaults_refuse_gae():
+    with pytest.raises(ValueError, match="critic"):
+        from_verl_config(verl_config())
+
+
+def test_verl_grpo_with_kl_loss(tmp_path):
+    path = tmp_path / "ppo_trainer.yaml"
+    path.write_text(yaml.safe_dump(verl_config(**GRPO_VERL)))
+    c = from_verl_config(read_config_file(path, "--verl-config"))
+    assert (c.preset, c.M, c.params, c.beta, c.kl_estimator, c.kl_treatment, c.dynamic_sampling) == (
+        "verl-grpo", 5, {"norm_adv_by_std_in_grpo": True}, 0.001, "k3", "reverse", False)
+
+
+@pytest.mark.parametrize("kind,estimator,treatment", [("kl", "k1", "none"), ("mse", "k2", "forward"),
+                                                      ("low_var_kl", "k3", "reverse")])
+def test_verl_kl_loss_types(kind, estimator, treatment):
+    c = from_verl_config(verl_config(**GRPO_VERL, **{"actor_rollout_ref.actor.kl_loss_type": kind}))
+    assert (c.kl_estimator, c.kl_treatment) == (estimator, treatment)
+
+
+def test_explain_applies_dynamic_sampling_from_a_config():
+    c = from_verl_config(verl_config(**GRPO_VERL, **{"algorithm.filter_groups": {"enable": True}}))
+    r = explain(c.preset, c.M, params=c.params, dynamic_sampling=c.dynamic_sampling, framework_config=c,
+                p_ref=[0.1, 0.5])
+    expected = dynamic_sampling(get_preset("verl-grpo", 5), [0.1, 0.5])
+    np.testing.assert_array_equal(r.scheme.c, expected.c)
+    assert any("dynamic sampling" in n for n in r.notes)
+
+
+def test_verl_kl_in_reward_and_dynamic_sampling():
+    c = from_verl_config(verl_config(**{"algorithm.adv_estimator": "rloo", "actor_rollout_ref.rollout.n": 8,
+                                        "algorithm.use_kl_in_reward": True, "algorithm.kl_ctrl.kl_coef": 0.02,
+                                        "algorithm.filter_groups": {"enable": True, "metric": "acc"}}))
+    assert (c.preset, c.beta, c.kl_treatment, c.dynamic_sampling) == ("verl-rloo", 0.02, "reward", True)
+
+
+def test_verl_options_outside_the_theory_are_listed():
+    c = from_verl_config(verl_config(**GRPO_VERL, **{"actor_rollout_ref.actor.ppo_epochs": 2,
+                                                     "actor_rollout_ref.actor.entropy_coeff": 0.001}))
+    assert any("ppo_epochs" in x for x in c.not_covered) and any("entropy_coeff" in x for x in c.not_covered)
+    others = next(x for x in c.neutral if "other field(s)" in x)  # read, counted and named as irrelevant
+    assert others.startswith("14 other field(s)") and "data.max_prompt_length" in others
+
+
+def test_dynamic_sampling_against_brute_force():
+    """Brute force: enumerate all 2^M reward vectors, drop the all-equal ones, and average the step
+    E[(1/M) sum Z_i (R_i - p)/(p(1-p))] per kept group, weighted by P(kept | p) / E[P(kept)] over the
+    batch's spread: it equals h'_M of rlvrlens.objectives.dynamic_sampling's scheme, which explain
+    applies for a config with dynamic sampling (independent of h, dh's sums)."""
+    import itertools
+
+    M, spread = 4, np.array([0.1, 0.3, 0.8])
+    for base in (grpo(M), reinforce(M)):
+        scheme = dynamic_sampling(base, spread)
+        q = 1 - spread**M - (1 - spread) ** M
+        for p in (0.2, 0.5, 0.7):
+            step = 0.0
+            for R in itertools.product((0, 1), repeat=M):
+                R = np.array(R, dtype=float)
+                if R.min() == R.max():
+                    continue
+                prob = p ** R.sum() * (1 - p) ** (M - R.sum())
+                step += prob * float(np.mean(base.weights(R) * (R - p) / (p * (1 - p))))
+            assert float(dh(scheme, p)) == pytest.approx(step / q.mean(), rel=1e-12)
+
+
+# -- runs -----------------------------------------------------------------------------------------
+def _write_run(path, config, history, log=None, key="success.jsonl", extra=None):
+    path.mkdir(parents=True, exist_ok=True)
+    if config is not None:
+        (path / "config.json").write_text(json.dumps(config))
+    with (path / key).open("w") as fh:
+        for step, p in enumerate(history):
+            fh.write(json.dumps({"step": 10 * step, "method": "exact", "p": list(p), **(extra or {})}) + "\n")
+    if log is not None:
+        (path / "log.jsonl").write_text("".join(json.dumps({"step": i, "frac_reward_zero_std": v}) + "\n"
+                                                for i, v in enumerate(log)))
+
+
+def test_run_report_predicts_with_the_run_config(tmp_path):
+    cfg = {"scheme": "grpo", "num_generations": 8, "beta": 0.5, "kl_estimator": "exact", "scheme_params": {}}
+    history = [[0.2, 0.0, 0.6], [0.3, 0.0, 0.7], [0.35, 0.0, 0.8]]
+    _write_run(tmp_path / "run", cfg, history, log=[0.5, 0.4, 0.3])
+    rep = explain_run(tmp_path / "run")
+    scheme = get_preset  # noqa: F841 - the run's own scheme is the catalogue's grpo
+    expected = attractor(success_map(grpo(8), 0.5, 0.2))
+    assert rep.outcome[0] == expected.outcome and rep.predicted[0] == pytest.approx(float(expected.p[0]))
+    assert list(rep.no_signal) == [False, True, False]  # p = 0 exactly: all-wrong groups
+    assert rep.zero_std_measured == pytest.approx(0.4)
+    p = np.array(history)
+    assert rep.zero_std_predicted == pytest.approx(float(np.mean(p**8 + (1 - p) ** 8)))
+
+
+def test_run_with_k3_is_not_given_a_forward_kl_number(tmp_path):
+    cfg = {"scheme": "grpo", "num_generations": 8, "beta": 0.5, "kl_estimator": "k3"}
+    _write_run(tmp_path / "run", cfg, [[0.2, 0.5]])
+    rep = explain_run(tmp_path / "run")
+    assert np.isnan(rep.predicted).all() and any("stationary_points" in n for n in rep.notes)
+
+
+def test_trl_recorder_file_with_a_trl_config(tmp_path, capsys):
+    """The PromptSuccessRecorder summary format (prompt_ids, low/high) and a TRL YAML for the scheme."""
+    run = tmp_path / "trl_run"
+    extra = {"prompt_ids": ["a", "b"], "low": [0.1, 0.4], "high": [0.5, 0.9], "source": "trl"}
+    _write_run(run, None, [[0.25, 0.6], [0.3, 0.7]], key="eval_success.jsonl", extra=extra)
+    (tmp_path / "grpo.yaml").write_text("num_generations: 8\nbeta: 0.5\n")
+    code = main(["explain", "--run", str(run), "--trl-config", str(tmp_path / "grpo.yaml"), "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert code == 0 and "trl-grpo M=8" in out and "[0.100, 0.500]" in out
+    assert (tmp_path / "explain_run.png").exists()
+    rep = explain_run(run, scheme=get_preset("trl-grpo", 8), beta=0.5, kl_estimator="exact")
+    assert rep.prompt_ids == ("a", "b")
+    assert rep.outcome[0] == attractor(success_map(get_preset("trl-grpo", 8), 0.5, 0.25)).outcome
+    assert rep.outcome[0] in (Outcome.FIXED_POINT, Outcome.TWO_CYCLE)
+
+
+def test_cli_trl_and_verl_configs_print(tmp_path, capsys):
+    (tmp_path / "t.yaml").write_text("num_generations: 8\nbeta: 0.5\nscale_rewards: none\n")
+    (tmp_path / "v.yaml").write_text(yaml.safe_dump(verl_config(**GRPO_VERL)))
+    assert main(["explain", "--trl-config", str(tmp_path / "t.yaml"), "--p-ref-file", _p_file(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "scale_rewards=none" in out and "honoured: beta = 0.5" in out
+    assert main(["explain", "--verl-config", str(tmp_path / "v.yaml"), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["preset"] == "verl-grpo" and data["M"] == 5 and data["kl"]["beta"] == 0.001
+
+
+def _p_file(tmp_path):
+    (tmp_path / "p.txt").write_text("0.1 0.5 0.9\n")
+    return str(tmp_path / "p.txt")

@@ -1,0 +1,71 @@
+"""The README's numbers are what the package computes (issue 11 item 7): the `explain` paragraph
+is parsed and every number is compared with `rlvrlens.explain` at the README's rounding, so a
+changed result or an edited number fails (the smallest detected change is one unit in the last
+printed digit)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from rlvrlens.explain import cycle_threshold, explain
+from rlvrlens.objectives import get_preset
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+@pytest.fixture(scope="module")
+def paragraph() -> str:
+    text = README.read_text(encoding="utf-8")
+    start = text.index("## What is my trainer optimising?")
+    return " ".join(text[start:text.index("![explain]", start)].split())
+
+
+@pytest.fixture(scope="module")
+def reports():
+    return explain("trl-grpo", 64, beta=1.0), explain("openrlhf-dr-grpo", 64, beta=1.0)
+
+
+def _number(pattern: str, text: str) -> str:
+    match = re.search(pattern, text)
+    assert match, f"README no longer says {pattern!r}"
+    return match.group(1)
+
+
+def test_readme_command_is_the_one_computed(paragraph):
+    assert "rlvrlens explain --preset trl-grpo --num-generations 64 --beta 1 --compare openrlhf-dr-grpo" in paragraph
+
+
+def test_weight_ratio(paragraph, reports):
+    said = _number(r"puts ([\d.]+)× more step on a prompt solved 1% of the time", paragraph)
+    grpo = reports[0]
+    assert f"{grpo.table_weight[0] / grpo.table_weight[4]:.1f}" == said  # p = 0.01 vs p = 0.5
+
+
+def test_fixed_points_at_half(paragraph, reports):
+    grpo, dr = reports
+    said_grpo = _number(r"p_ref = 0\.5 to p\* ≈ ([\d.]+)", paragraph)
+    said_dr = _number(r"against ([\d.]+) for Dr\. GRPO", paragraph)
+    half = list(grpo.kl.p_ref).index(0.5)
+    assert f"{grpo.kl.p_star[half]:.{len(said_grpo) - 2}f}" == said_grpo
+    assert f"{dr.kl.p_star[half]:.{len(said_dr) - 2}f}" == said_dr
+
+
+def test_three_fixed_points_at_a_quarter(paragraph, reports):
+    words = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5}
+    said = _number(r"At p_ref = 0\.25 the GRPO map has (\w+) fixed points", paragraph)
+    grpo = reports[0]
+    assert int(grpo.kl.n_fixed_points[list(grpo.kl.p_ref).index(0.25)]) == words[said]
+
+
+def test_two_cycle_threshold(paragraph):
+    said = _number(r"prompts below p_ref ≈ ([\d.]+) end in a 2-cycle", paragraph)
+    threshold = cycle_threshold(get_preset("trl-grpo", 64), 1.0)
+    assert f"{threshold:.{len(said) - 2}f}" == said
+
+
+def test_zero_variance_fraction(paragraph, reports):
+    said = _number(r"uniform spread of p, (\d+)% of groups have zero reward variance", paragraph)
+    assert f"{reports[0].frac_zero_std:.0%}" == f"{said}%"
