@@ -11,7 +11,7 @@ import torch
 
 from rlvrlens.objectives import dh, get_scheme
 from rlvrlens.validation.experiments import (
-    PromptSample, _coefficients, expected_step, get_preset, tabular_setup, trajectories,
+    PromptSample, _coefficients, expected_step, get_size, tabular_setup, trajectories,
 )
 
 
@@ -53,11 +53,14 @@ def test_expected_step_error_shrinks_and_detects_a_wrong_target():
     assert abs(raft_mean[0] - wrong) / wrong > 10 * recs[-1]["clt_rel_error"]
 
 
-def test_tabular_exact_trajectory_is_the_map():
-    pre = get_preset("tiny")
-    recs = [r for r in trajectories(pre) if r["source"] == "tabular-exact"]
-    assert recs and all(r["logit_rms"] < 1e-8 for r in recs)
-    assert all(r["steps_per_iteration"] == 1.0 for r in recs)
+def test_tabular_trajectories_exact_step_is_the_map_and_sgd_is_the_ode():
+    recs = trajectories(get_size("tiny"))
+    exact = [r for r in recs if r["source"] == "tabular-exact"]
+    sgd = [r for r in recs if r["source"] == "tabular-sgd"]
+    assert exact and all(r["logit_rms"] < 1e-8 for r in exact)
+    assert sgd and all(r["logit_rms"] < 0.15 for r in sgd)
+    # the ODE is not the map: iterating the map per step would be far off (the comparison can fail)
+    assert all("steps_per_iteration" not in r for r in recs)
 
 
 def test_tabular_setup_has_the_requested_reference():
@@ -66,10 +69,10 @@ def test_tabular_setup_has_the_requested_reference():
     np.testing.assert_allclose(exact_success(pol, task).detach().numpy(), p_ref, rtol=1e-12)
 
 
-def test_presets_and_errors():
-    assert get_preset("gpu").device == "cuda"
+def test_sizes_and_errors():
+    assert get_size("gpu").device == "cuda"
     with pytest.raises(ValueError, match="unknown validation preset 'huge'; valid: tiny, cpu, gpu"):
-        get_preset("huge")
+        get_size("huge")
 
 
 @pytest.mark.slow
@@ -79,15 +82,19 @@ def test_validate_end_to_end_tiny(tmp_path, capsys):
     torch.manual_seed(0)
     assert main(["validate", "--preset", "tiny", "--out", str(tmp_path)]) == 0
     for name in ("measurements.jsonl", "report.md", "expected_step.png", "relative_speed.png",
-                 "fixed_points.png", "trajectories.png"):
+                 "fixed_points.png", "trajectories.png", "coupling.png", "coupling_one_step.png",
+                 "lm_fixed_points.png"):
         assert (tmp_path / name).stat().st_size > 0, name
     records = [json.loads(line) for line in (tmp_path / "measurements.jsonl").read_text().splitlines()]
     kinds = {r["experiment"] for r in records}
-    assert kinds == {"expected_step", "relative_speed", "fixed_points", "fixed_point_ablation", "trajectory"}
+    assert kinds == {"expected_step", "relative_speed", "fixed_points", "fixed_point_ablation", "trajectory",
+                     "two_cycle", "coupling_one_step", "coupling_trajectory", "lm_fixed_points"}
     report = (tmp_path / "report.md").read_text()
     assert "| verdict |" in report and "agrees" in report
     # the theory's central claims hold on the tiny preset
     exp1 = [r for r in records if r["experiment"] == "expected_step" and r["groups"] == 64]
     assert all(r["rel_error"] < 4 * r["clt_rel_error"] for r in exp1)
+    assert all(abs(r["z_projected"]) < 4.5 and 0 < r["detectable_rel_error"] < 1 for r in exp1)
+    assert "coupled kernel model" in report and "logit RMS" in report
     fp = [r for r in records if r["experiment"] == "fixed_points" and r["beta"] >= 2.0]
     assert all(abs(r["logit_gap"]) < 0.15 for r in fp)

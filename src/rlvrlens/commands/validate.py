@@ -8,23 +8,25 @@ from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("validate", help="predicted vs measured: expected step, speed, fixed points, trajectories")
-    p.add_argument("--preset", default="cpu", help="tiny (tests), cpu (minutes), gpu (a lent accelerator)")
+    p = sub.add_parser("validate", help="predicted vs measured: expected step, speed, fixed points, trajectories, "
+                       "coupling")
+    p.add_argument("--preset", default="cpu", choices=("tiny", "cpu", "gpu"),
+                   help="run size: tiny (tests), cpu (minutes), gpu (a lent accelerator)")
     p.add_argument("--out", default="out/validation", help="output folder")
     p.add_argument("--device", help="override the preset's device (cpu, cuda)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from rlvrlens.validation.experiments import get_preset
+    from rlvrlens.validation.experiments import get_size
     from rlvrlens.validation.report import run_validation
 
     overrides = {"device": args.device} if args.device else {}
-    preset = get_preset(args.preset, **overrides)
-    verdicts = run_validation(preset, args.out)
+    size = get_size(args.preset, **overrides)
+    verdicts = run_validation(size, args.out)
     counts = Counter(v["verdict"] for v in verdicts)
     for v in verdicts:
-        print(f"{v['verdict']:>9s}  {v['experiment']:18s} {v['case']:45s} {v['gap']}")
+        print(f"{v['verdict']:>9s}  {v['experiment']:28s} {v['case']:60s} {v['gap']}")
     print(f"wrote {Path(args.out) / 'report.md'} ({dict(counts)})")
     return 0
 

@@ -60,50 +60,145 @@ def plot_relative_speed(records: Sequence[dict]) -> Figure:
 
 
 def plot_fixed_points(records: Sequence[dict], ablations: Sequence[dict]) -> Figure:
-    """Left: measured stationary p against the predicted attractor (log-odds axes would hide nothing;
-    plain probabilities). Right: the logit gap of each training variant."""
+    """Left: measured stationary p against the estimator-aware flow target. Right: the logit gap of
+    each training variant against its own prediction (and, hollow, against the forward point)."""
     fig, axes = new_figure(1, 2, width=5.0, height=4.2)
     ax = axes[0, 0]
     by = defaultdict(list)
     for r in records:
         by[r["scheme"]].append(r)
     for scheme, rows in by.items():
-        line, = ax.plot([r["predicted"] for r in rows], [r["measured"] for r in rows], "o", label=f"{scheme} (finite-M map)")
+        line, = ax.plot([r["predicted"] for r in rows], [r["measured"] for r in rows], "o",
+                        label=f"{scheme} (finite-M flow target)")
         if "predicted_population" in rows[0]:
             ax.plot([r["predicted_population"] for r in rows], [r["measured"] for r in rows], "x",
                     color=line.get_color(), label=f"{scheme} (Mroueh population map)")
-    ax.plot([0, 1], [0, 1], "k--", linewidth=1)
-    ax.set_xlabel(r"predicted attracting fixed point $p^*$")
+    ax.plot([0, 1], [0, 1], "k--", linewidth=1, label="measured = predicted")
+    ax.set_xlabel(r"predicted stationary point $p^*$ (flow target)")
     ax.set_ylabel("measured stationary success")
     ax.set_title(r"fixed points vs $\beta$ (tabular policy, sampled groups)")
     ax.legend(fontsize=7)
     ax2 = axes[0, 1]
     variants = list(dict.fromkeys(r["variant"] for r in ablations))
     for k, v in enumerate(variants):
-        gaps = [r["logit_gap"] for r in ablations if r["variant"] == v]
-        ax2.plot([k] * len(gaps), gaps, "o")
+        rows = [r for r in ablations if r["variant"] == v]
+        own = [r["logit_gap"] for r in rows if r["logit_gap"] is not None]
+        ax2.plot([k] * len(own), own, "o", color="C0", label="against its estimator's prediction" if k == 0 else None)
+        ax2.plot([k] * len(rows), [r["logit_gap_forward"] for r in rows], "o", mfc="none", color="C3",
+                 label="against the forward (map) point" if k == 0 else None)
     ax2.axhline(0, color="k", linewidth=1)
     ax2.set_xticks(range(len(variants)))
     ax2.set_xticklabels(variants, rotation=35, ha="right", fontsize=7)
     ax2.set_ylabel(r"logit $p_{\mathrm{measured}}$ - logit $p^*$")
     ax2.set_title("gap by inner steps, KL estimator, clipping (GRPO)")
+    ax2.legend(fontsize=7)
     fig.tight_layout()
     return fig
 
 
-def plot_trajectories(records: Sequence[dict]) -> Figure:
-    """Measured per-prompt success trajectories (solid) on the map's iteration (dashed), one panel per source."""
+def plot_trajectories(records: Sequence[dict], cycle: dict | None = None) -> Figure:
+    """Tabular trajectories: measured (solid) against the prediction (dashed), one panel per source,
+    and the 2-cycle regime: a small-step run against the map's cycle and its fixed point."""
     sources = list(dict.fromkeys(r["source"] for r in records))
-    fig, axes = new_figure(1, len(sources), width=4.2)
+    fig, axes = new_figure(1, len(sources) + (cycle is not None), width=4.2)
     for ax, src in zip(axes.ravel(), sources):
         rows = [r for r in records if r["source"] == src]
         for r in rows:
-            line, = ax.plot(r["measured"], linewidth=1.4)
+            line, = ax.plot(r["measured"], linewidth=1.4, label=f"p_ref = {r['p_ref']:.2g}")
             ax.plot(r["predicted"], "--", color=line.get_color(), linewidth=1)
-        k = rows[0]["steps_per_iteration"]
-        ax.set_title(f"{src}: {k:.3g} steps per map iteration")
-        ax.set_xlabel("outer training step")
+        ax.plot([], [], "k--", linewidth=1, label=rows[0]["model"])
+        ax.set_title(f"{src}: logit RMS {rows[0]['logit_rms']:.2g}")
+        ax.set_xlabel("training step")
         ax.set_ylabel("success probability p")
         ax.set_ylim(0, 1)
+        ax.legend(fontsize=7)
+    if cycle is not None:
+        ax = axes[0, -1]
+        ax.semilogy(cycle["history"], label="small-step SGD run")
+        ax.axhline(cycle["fixed_point"], color="k", linestyle="--", linewidth=1,
+                   label=f"fixed point (map slope {cycle['map_slope']:.2f})")
+        for k, v in enumerate(cycle["cycle"]):
+            ax.axhline(v, color="C3", linestyle=":", linewidth=1, label="map's 2-cycle" if k == 0 else None)
+        ax.axhline(cycle["cycle_mean"], color="C3", linewidth=0.8, label="cycle mean")
+        ax.set_title(rf"Mroueh's map cycles, the flow does not ($\beta$={cycle['beta']:g}, p_ref={cycle['p_ref']:g})")
+        ax.set_xlabel("training step")
+        ax.set_ylabel("p (log scale)")
+        ax.legend(fontsize=7)
     fig.tight_layout()
+    return fig
+
+
+def plot_coupling(records: Sequence[dict]) -> Figure:
+    """Per-prompt trajectories of the tiny transformer: measured (solid) against the coupled kernel
+    model (dashed), K diagonal (dotted) and the uncoupled flow (dash-dot); one panel per run."""
+    runs = list(dict.fromkeys(r["run"] for r in records))
+    fig, axes = new_figure(1, len(runs), width=4.4, height=3.8)
+    for ax, run in zip(axes.ravel(), runs):
+        rows = [r for r in records if r["run"] == run]
+        for r in rows:
+            line, = ax.plot(r["measured"], linewidth=1.6, label=f"prompt {r['prompt']} (p_ref {r['p_ref']:.2f})")
+            c = line.get_color()
+            ax.plot(r["coupled"], "--", color=c, linewidth=1.1)
+            ax.plot(r["diagonal"], ":", color=c, linewidth=1.1)
+            ax.plot(r["uncoupled"], "-.", color=c, linewidth=0.9)
+        for style, name, key in (("--", "coupled K model", "coupled"), (":", "K diagonal", "diagonal"),
+                                 ("-.", "uncoupled flow", "uncoupled")):
+            ax.plot([], [], style, color="k", linewidth=1, label=f"{name} (logit RMS {rows[0]['logit_rms_' + key]:.2f})")
+        ax.set_title(f"{run}: {len(rows)} prompt{'s' if len(rows) > 1 else ''}, lr {rows[0]['lr']:.2g}")
+        ax.set_xlabel("training step")
+        ax.set_ylabel("success probability p")
+        ax.legend(fontsize=6.5)
+    fig.tight_layout()
+    return fig
+
+
+def plot_lm_fixed_points(records: Sequence[dict]) -> Figure:
+    """Transformer fixed points: measured stationary p against the per-prompt flow target (left) and
+    one run's per-prompt histories with their predictions (right)."""
+    fig, axes = new_figure(1, 2, width=4.6, height=4.0)
+    ax = axes[0, 0]
+    groups = defaultdict(list)
+    for r in records:
+        groups[(r["scheme"], r["kl"], r["adam_beta2"])].append(r)
+    for (scheme, kl, b2), rows in groups.items():
+        ax.plot([r["predicted"] for r in rows], [r["measured"] for r in rows], "o",
+                label=f"{scheme}, {kl} KL, Adam beta2 {b2:g}")
+    ax.plot([0, 1], [0, 1], "k--", linewidth=1, label="measured = predicted")
+    ax.set_xlabel("predicted p* (per prompt, flow target)")
+    ax.set_ylabel("measured stationary p")
+    ax.set_title("tiny transformer, exact sequence KL")
+    ax.legend(fontsize=6.5)
+    ax = axes[0, 1]
+    key = next(iter(groups))
+    for r in groups[key]:
+        line, = ax.plot(r["history"], label=f"prompt {r['prompt']} (p_ref {r['p_ref']:.2f})")
+        ax.axhline(r["predicted"], color=line.get_color(), linestyle="--", linewidth=1)
+    ax.plot([], [], "k--", linewidth=1, label="prediction")
+    ax.set_title(f"{key[0]}, beta {groups[key][0]['beta']:g}, {key[1]} KL")
+    ax.set_xlabel("training step")
+    ax.set_ylabel("success probability p")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def plot_one_step(records: Sequence[dict]) -> Figure:
+    """One SGD step of the tiny transformer from fixed parameters: measured mean change of each
+    prompt's p (error bars: 2 standard errors) against the coupled and the diagonal prediction."""
+    fig, axes = new_figure(width=4.8, height=4.0)
+    ax = axes[0, 0]
+    pred = [r["predicted"] for r in records]
+    meas = [r["measured"] for r in records]
+    err = [2 * r["measured_se"] for r in records]
+    ax.errorbar(pred, meas, yerr=err, fmt="o", label="coupled prediction (K)")
+    ax.errorbar([r["predicted_diagonal"] for r in records], meas, yerr=err, fmt="s", mfc="none",
+                label="diagonal prediction (K_xx only)")
+    lo, hi = min(pred + meas) * 1.2, max(pred + meas) * 1.2
+    lo = min(lo, 0.0)
+    ax.plot([lo, hi], [lo, hi], "k--", linewidth=1, label="measured = predicted")
+    ax.axhline(0, color="grey", linewidth=0.6)
+    ax.set_xlabel(r"predicted $\Delta p_x$")
+    ax.set_ylabel(r"measured mean $\Delta p_x$ ($\pm$ 2 SE)")
+    ax.set_title("one SGD step: prompts coupled through the network")
+    ax.legend(fontsize=7)
     return fig

@@ -1,19 +1,21 @@
 """Theory against measurement on real policies: the experiments behind ``rlvrlens validate``.
 
 1. :func:`expected_step`: the Monte-Carlo mean of ``(1/M) sum_i Z_i grad log pi(y_i|x)`` against
-   ``h'_M(p) grad p`` (Davis & Recht 2025, Theorem 1), with the CLT error scale, as the number of
-   groups grows.
+   ``h'_M(p) grad p`` (Davis & Recht 2025, Theorem 1), with the CLT error scale, and the statistic
+   projected on ``grad p`` with its power (the smallest relative error in ``h'`` it detects).
 2. :func:`relative_speed`: one small parameter step per scheme from the same parameters; the
    measured change of ``p`` relative to REINFORCE's against ``h'_A(p) / h'_REINFORCE(p)``.
-3. :func:`fixed_points_vs_beta`: KL-regularised training (tabular policy, sampled groups, gradient
-   steps) to convergence, against the attracting fixed point of the scheme's success map
-   (THEORY.md §2), with ablations over inner steps, KL estimator and clipping.
-4. :func:`trajectories`: measured per-prompt success trajectories against the map's iteration;
-   iteration ``n`` is outer step ``n`` for the exact inner optimisation (tabular), and ``n k`` for
-   the sampled trainer with a calibration ``k`` fitted by least squares (stated in the output).
+3. :func:`fixed_points_vs_beta`: KL-regularised training (tabular policy, sampled groups) to
+   convergence, against the estimator-aware prediction (:func:`rlvrlens.dynamics.flow_target`:
+   exact/k2 KL -> forward, k3 -> reverse, k1 -> none; THEORY.md §4), with ablations over inner
+   steps, KL estimator and clipping.
+4. :func:`trajectories`: the exact KL-regularised step is the map, step for step; SGD training is
+   the mean-field ODE (:func:`rlvrlens.dynamics.softmax_flow`), with no fitted constant; and
+   :func:`two_cycle_training`: where Mroueh's map has a 2-cycle, small steps converge to its fixed point.
 
-Every prediction comes from :mod:`rlvrlens.objectives` and :mod:`rlvrlens.dynamics`; every
-measurement from :mod:`rlvrlens.training`.
+The transformer's coupled trajectories are in :mod:`rlvrlens.validation.coupling`, its fixed
+points in :mod:`rlvrlens.validation.lm_fixed_points`. Every prediction comes from
+:mod:`rlvrlens.objectives` and :mod:`rlvrlens.dynamics`; every measurement from :mod:`rlvrlens.training`.
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ import numpy as np
 import torch
 from scipy import special
 
-from rlvrlens.dynamics import attractor, grpo_success_map, iterate, success_map
+from rlvrlens.dynamics import (
+    ESTIMATOR_KL, attractor, flow_target, grpo_success_map, iterate, softmax_flow, success_map,
+)
 from rlvrlens.objectives import WeightScheme, design, dh, get_scheme
 from rlvrlens.training.config import TrainConfig
 from rlvrlens.training.policy import CausalLMPolicy, TabularPolicy
@@ -37,9 +41,10 @@ from rlvrlens.training.trainer import Trainer
 
 
 @dataclass(frozen=True)
-class ValidationPreset:
-    """Sizes of the four experiments. ``tiny`` is for tests, ``cpu`` for ``make demo`` (minutes),
-    ``gpu`` for a lent accelerator (larger model, more prompts and groups)."""
+class ValidationSize:
+    """Sizes of the experiments. ``tiny`` is for tests, ``cpu`` for ``make demo`` (minutes),
+    ``gpu`` for a lent accelerator (larger model, more prompts and groups). (The CLI's
+    ``--preset``; not a scheme preset of :data:`rlvrlens.objectives.PRESETS`.)"""
 
     name: str
     n_layer: int = 2
@@ -56,30 +61,46 @@ class ValidationPreset:
     fp_schemes: tuple[str, ...] = ("grpo", "grpo_population", "dr_grpo", "raft")
     fp_steps: int = 300
     ablations: tuple[str, ...] = ("exact KL, mu=1", "exact KL, mu=4, clip 0.2", "exact KL, mu=4, no clip",
-                                  "k1 KL", "k3 KL", "k3 KL, mu=4, clip 0.2")
+                                  "k1 KL", "k2 KL", "k3 KL", "k3 KL, mu=4, clip 0.2")
     traj_steps: int = 40
-    traj_lm_steps: int = 30
+    cycle_steps: int = 3000
+    coupling_M: int = 8
+    coupling_repeats: int = 40
+    coupling_steps: int = 100
+    coupling_refresh: int = 5
+    adam_steps: int = 50
+    control_steps: int = 50
+    lm_fp_schemes: tuple[str, ...] = ("grpo", "rloo")
+    lm_fp_betas: tuple[float, ...] = (1.0, 2.0)
+    lm_fp_steps: int = 300
+    lm_fp_beta2: tuple[float, ...] = (0.999, 0.99)
     seed: int = 0
     device: str = "cpu"
 
 
-PRESETS: dict[str, ValidationPreset] = {
-    "tiny": ValidationPreset("tiny", groups=(16, 64), n_prompts=2, betas=(0.5, 1.0, 2.0, 4.0, 8.0),
-                             p_refs=(0.1, 0.5), fp_schemes=("grpo", "raft"), fp_steps=80, traj_steps=12,
-                             traj_lm_steps=4, ablations=("exact KL, mu=1", "k1 KL")),
-    "cpu": ValidationPreset("cpu"),
-    "gpu": ValidationPreset("gpu", n_layer=4, width=256, n_head=4, n_task_prompts=32, moduli=(3, 5, 7),
-                            warm_start_steps=80, M=8, n_prompts=8, groups=(256, 1024, 4096, 16384),
-                            betas=(0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0), p_refs=(0.01, 0.05, 0.2, 0.4, 0.6, 0.8),
-                            fp_steps=1500, traj_steps=60, traj_lm_steps=200, device="cuda"),
+#: The run sizes of ``rlvrlens validate --preset NAME``.
+VALIDATION_SIZES: dict[str, ValidationSize] = {
+    "tiny": ValidationSize("tiny", groups=(16, 64), n_prompts=2, betas=(0.5, 1.0, 2.0, 4.0, 8.0),
+                           p_refs=(0.1, 0.5), fp_schemes=("grpo", "raft"), fp_steps=80, traj_steps=12,
+                           ablations=("exact KL, mu=1", "k1 KL", "k3 KL"), cycle_steps=600, coupling_M=4,
+                           coupling_repeats=6, coupling_steps=6, coupling_refresh=2, adam_steps=4,
+                           control_steps=4, lm_fp_schemes=("grpo",), lm_fp_betas=(2.0,), lm_fp_steps=20,
+                           lm_fp_beta2=(0.999,)),
+    "cpu": ValidationSize("cpu"),
+    "gpu": ValidationSize("gpu", n_layer=4, width=256, n_head=4, n_task_prompts=32, moduli=(3, 5, 7),
+                          warm_start_steps=80, M=8, n_prompts=8, groups=(256, 1024, 4096, 16384),
+                          betas=(0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0), p_refs=(0.01, 0.05, 0.2, 0.4, 0.6, 0.8),
+                          fp_steps=1500, traj_steps=60, coupling_M=16, coupling_repeats=200, coupling_steps=300,
+                          adam_steps=300, control_steps=200, lm_fp_schemes=("grpo", "rloo", "raft"),
+                          lm_fp_betas=(0.5, 1.0, 2.0, 4.0), lm_fp_steps=5000, device="cuda"),
 }
 
 
-def get_preset(name: str, **overrides: Any) -> ValidationPreset:
-    """A preset by name (``tiny``, ``cpu``, ``gpu``) with optional field overrides."""
-    if name not in PRESETS:
-        raise ValueError(f"unknown validation preset {name!r}; valid: {', '.join(PRESETS)}")
-    return replace(PRESETS[name], **overrides)
+def get_size(name: str, **overrides: Any) -> ValidationSize:
+    """A validation run size by name (``tiny``, ``cpu``, ``gpu``) with optional field overrides."""
+    if name not in VALIDATION_SIZES:
+        raise ValueError(f"unknown validation preset {name!r}; valid: {', '.join(VALIDATION_SIZES)}")
+    return replace(VALIDATION_SIZES[name], **overrides)
 
 
 def validation_schemes(M: int) -> dict[str, WeightScheme]:
@@ -107,7 +128,7 @@ class LMSetup:
     prompts: list[int] = field(default_factory=list)
 
 
-def lm_setup(preset: ValidationPreset) -> LMSetup:
+def lm_setup(preset: ValidationSize) -> LMSetup:
     """Build and warm-start the preset's transformer on modular arithmetic (exact success available),
     and choose ``n_prompts`` prompts whose success probabilities spread over (0.05, 0.95)."""
     task = modular_arithmetic(preset.n_task_prompts, moduli=preset.moduli, seed=preset.seed + 1)
@@ -184,11 +205,21 @@ def _coefficients(sample: PromptSample, scheme: WeightScheme) -> np.ndarray:
 # experiment 1: the expected step is h'_M(p) grad p
 # ------------------------------------------------------------------------------------------------
 
+#: z threshold of the projected identity statistic (two-sided, P ~ 3e-3 under the identity).
+IDENTITY_Z = 3.0
+
+
 def expected_step(samples: Sequence[PromptSample], schemes: dict[str, WeightScheme],
                   groups: Sequence[int]) -> list[dict[str, Any]]:
     """One record per (prompt, scheme, number of groups ``G``): the Monte-Carlo mean update against
     ``h'_M(p) grad p``: relative error, cosine, and the CLT scale of the relative error
-    ``sqrt(tr Cov(update) / G) / |target|`` (an error within ~3 of it is what sampling explains)."""
+    ``sqrt(tr Cov(update) / G) / |target|`` (an error within ~3 of it is what sampling explains).
+
+    The test with power is the statistic projected on ``u = grad p / |grad p|`` (as in
+    ``tests/training/test_theory.py``): per group ``s_g = <update_g, u>``, ``z = (mean s -
+    h'_M(p) |grad p|) / SE(s)``; it rejects a relative error ``delta`` in ``h'`` when
+    ``|delta| h'|grad p| > IDENTITY_Z SE``, so ``detectable_rel_error = IDENTITY_Z SE / (h' |grad p|)``
+    is the smallest error in ``h'`` this number of groups would detect."""
     records = []
     for sample in samples:
         gram = sample.J @ sample.J.T
@@ -201,12 +232,16 @@ def expected_step(samples: Sequence[PromptSample], schemes: dict[str, WeightSche
                 mean = Cg.mean(0) @ sample.J
                 cov = np.atleast_2d(np.cov(Cg, rowvar=False))
                 clt = float(np.sqrt(max(np.sum(cov * gram), 0.0) / G) / tnorm)
+                proj = Cg @ (sample.J @ (target / tnorm))  # s_g
+                se = float(proj.std(ddof=1) / np.sqrt(G))
                 records.append({
                     "experiment": "expected_step", "prompt": sample.prompt, "p": sample.p, "scheme": name,
                     "groups": int(G), "dh": float(dh(scheme, sample.p)),
                     "rel_error": float(np.linalg.norm(mean - target) / tnorm),
                     "cosine": float(mean @ target / (np.linalg.norm(mean) * tnorm)),
                     "clt_rel_error": clt,
+                    "z_projected": float((proj.mean() - tnorm) / se),
+                    "detectable_rel_error": float(IDENTITY_Z * se / tnorm),
                 })
     return records
 
@@ -273,28 +308,38 @@ def _scheme_and_maps(name: str, M: int, beta: float):
     return scheme, {"predicted": lambda pr: success_map(scheme, beta, pr)}
 
 
+def _flow_p(build, p_ref: float, kl: str) -> float:
+    """Where a small-step run from ``pi_ref`` stops (THEORY.md §4): 1 for ``kl = "none"`` while h' > 0."""
+    return float(flow_target(build(p_ref), kl).p)
+
+
 def _attractor_p(build, p_ref: float) -> tuple[float, str]:
-    """Mean of the attractor reached from ``p_0 = p_ref`` (a fixed point, or a cycle's average) and its kind."""
+    """Mean of the map's attractor from ``p_0 = p_ref`` (a fixed point, or a cycle's average) and its kind."""
     a = attractor(build(p_ref), p_ref)
     return float(np.mean(a.p)), a.kind
 
 
-def _train_tabular(scheme: WeightScheme, beta: float, p_refs: Sequence[float], steps: int, seed: int,
-                   **cfg: Any) -> tuple[np.ndarray, np.ndarray]:
+def train_history(trainer: Trainer, steps: int) -> np.ndarray:
+    """Run ``trainer.train(steps)`` recording the exact per-prompt success at every step: ``(steps + 1, prompts)``."""
+    first = trainer.step
+    trainer.train(steps, success_at=range(first, first + steps + 1))
+    return np.array([h["p"] for h in trainer.success_history if h["step"] >= first])
+
+
+def _train_tabular(scheme: WeightScheme, beta: float, p_refs: Sequence[float], steps: int, seed: int, *,
+                   optimizer: str = "adamw", copies: int = 4, **cfg: Any) -> tuple[np.ndarray, np.ndarray]:
     """Train a tabular policy with sampled groups and the KL penalty; return (p_ref per prompt,
-    success history of shape (steps + 1, prompts))."""
-    policy, task, p_ref = tabular_setup(p_refs)
+    success history of shape (steps + 1, prompts)). ``optimizer="sgd"`` swaps the trainer's AdamW
+    for ``torch.optim.SGD`` (the system the mean-field ODE describes)."""
+    policy, task, p_ref = tabular_setup(p_refs, copies=copies)
     options = dict(num_generations=scheme.M, prompts_per_step=len(task), steps=steps, beta=beta,
-                   kl_estimator="exact", learning_rate=0.05, max_grad_norm=0.0, loss_aggregation="token-mean",
+                   kl_estimator="exact", learning_rate=0.05, max_grad_norm=0.0, loss_aggregation="bnpo",
                    eval_steps=10**6, save_steps=10**6, seed=seed)
     options.update(cfg)
     trainer = Trainer(TrainConfig(**options), None, policy=policy, task=task, scheme=scheme)
-    history = [p_ref.copy()]
-    for _ in range(steps):
-        trainer.rl_step()
-        with torch.no_grad():
-            history.append(exact_success(policy, task).double().numpy())
-    return p_ref, np.array(history)
+    if optimizer == "sgd":
+        trainer.optimizer = torch.optim.SGD(policy.parameters(), lr=options["learning_rate"])
+    return p_ref, train_history(trainer, steps)
 
 
 #: Variants of the training loop for the fixed-point gap (experiment 3), as TrainConfig overrides.
@@ -303,117 +348,129 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "exact KL, mu=4, clip 0.2": {"num_iterations": 4},
     "exact KL, mu=4, no clip": {"num_iterations": 4, "epsilon_low": 1.0, "epsilon_high": 1e6},
     "k1 KL": {"kl_estimator": "k1"},
+    "k2 KL": {"kl_estimator": "k2"},
     "k3 KL": {"kl_estimator": "k3"},
     "k3 KL, mu=4, clip 0.2": {"kl_estimator": "k3", "num_iterations": 4},
 }
 
 
-def fixed_points_vs_beta(preset: ValidationPreset) -> list[dict[str, Any]]:
-    """Measured stationary success (mean of the last 40% of steps) against the predicted attractor,
-    for every (scheme, beta, p_ref); then, for GRPO at the middle beta, the gap's dependence on inner
-    steps, the KL estimator and clipping."""
+def _logit(p: float) -> float:
+    return float(special.logit(np.clip(p, 1e-12, 1 - 1e-12)))
+
+
+def fixed_points_vs_beta(size: ValidationSize) -> list[dict[str, Any]]:
+    """Measured stationary success (mean of the last 40% of steps) against the estimator-aware flow
+    target (and, for reference, the map's attractor), for every (scheme, beta, p_ref); then, for GRPO
+    at the middle beta, the gap's dependence on inner steps, the KL estimator and clipping."""
     records = []
-    tail = max(1, int(0.4 * preset.fp_steps))
-    for name in preset.fp_schemes:
-        for beta in preset.betas:
-            scheme, maps = _scheme_and_maps(name, preset.M, beta)
-            p_ref, hist = _train_tabular(scheme, beta, preset.p_refs, preset.fp_steps, preset.seed)
+    tail = max(1, int(0.4 * size.fp_steps))
+    for name in size.fp_schemes:
+        for beta in size.betas:
+            scheme, maps = _scheme_and_maps(name, size.M, beta)
+            p_ref, hist = _train_tabular(scheme, beta, size.p_refs, size.fp_steps, size.seed)
             measured = hist[-tail:].mean(0)
-            for pr in preset.p_refs:
+            for pr in size.p_refs:
                 rows = p_ref == pr
-                rec = {"experiment": "fixed_points", "scheme": name, "M": preset.M, "beta": beta, "p_ref": pr,
-                       "measured": float(measured[rows].mean()), "measured_sd": float(measured[rows].std())}
+                rec = {"experiment": "fixed_points", "scheme": name, "M": size.M, "beta": beta, "p_ref": pr,
+                       "kl": "forward", "measured": float(measured[rows].mean()),
+                       "measured_sd": float(measured[rows].std())}
                 for key, build in maps.items():
-                    rec[key], kind = _attractor_p(build, pr)
+                    rec[key] = _flow_p(build, pr, "forward")
+                    rec[key.replace("predicted", "map_attractor")], kind = _attractor_p(build, pr)
                     rec.setdefault("attractor", kind)
-                rec["logit_gap"] = float(special.logit(rec["measured"]) - special.logit(rec["predicted"]))
+                rec["logit_gap"] = _logit(rec["measured"]) - _logit(rec["predicted"])
                 records.append(rec)
-    beta = preset.betas[len(preset.betas) // 2]
-    scheme, maps = _scheme_and_maps("grpo", preset.M, beta)
-    for label in preset.ablations:
-        p_ref, hist = _train_tabular(scheme, beta, preset.p_refs, preset.fp_steps, preset.seed, **ABLATIONS[label])
+    beta = size.betas[len(size.betas) // 2]
+    scheme, maps = _scheme_and_maps("grpo", size.M, beta)
+    for label in size.ablations:
+        cfg = ABLATIONS[label]
+        kl = ESTIMATOR_KL[cfg.get("kl_estimator", "exact")]
+        p_ref, hist = _train_tabular(scheme, beta, size.p_refs, size.fp_steps, size.seed, **cfg)
         measured = hist[-tail:].mean(0)
-        for pr in preset.p_refs:
+        for pr in size.p_refs:
             m = float(measured[p_ref == pr].mean())
-            pred = _attractor_p(maps["predicted"], pr)[0]
-            records.append({"experiment": "fixed_point_ablation", "scheme": "grpo", "beta": beta, "p_ref": pr,
-                            "variant": label, "measured": m, "predicted": pred,
-                            "logit_gap": float(special.logit(m) - special.logit(pred))})
+            pred = _flow_p(maps["predicted"], pr, kl)
+            forward = _flow_p(maps["predicted"], pr, "forward")
+            rec = {"experiment": "fixed_point_ablation", "scheme": "grpo", "beta": beta, "p_ref": pr,
+                   "variant": label, "kl": kl, "measured": m, "predicted": pred, "predicted_forward": forward,
+                   "logit_gap_forward": _logit(m) - _logit(forward)}
+            # kl = "none": the prediction is p -> 1; the gap is stated against the forward point instead
+            rec["logit_gap"] = None if kl == "none" else _logit(m) - _logit(pred)
+            rec["rising"] = bool(np.polyfit(np.arange(tail), special.logit(np.clip(
+                hist[-tail:, p_ref == pr].mean(1), 1e-12, 1 - 1e-12)), 1)[0] > 0)
+            records.append(rec)
     return records
 
 
-def trajectories(preset: ValidationPreset, setup: LMSetup | None = None) -> list[dict[str, Any]]:
-    """Per-prompt trajectories against the map's iteration ``p_n = F(p_{n-1})``, ``p_0 = p_ref``.
+def trajectories(size: ValidationSize) -> list[dict[str, Any]]:
+    """Tabular per-prompt trajectories against their theories, with no fitted constant.
 
-    * ``tabular-exact``: the exact KL-regularised step per outer step (iteration n = step n);
-    * ``tabular-sgd``: sampled groups and gradient steps; iteration ``n`` = step ``n k``;
-    * ``transformer``: the tiny LM with the k3 KL penalty; iteration ``n`` = step ``n k``.
-    ``k`` (outer steps per map iteration) is fitted by least squares in logit space over
-    ``k in [0.25, 100]`` and reported with its residual: the stated calibration.
+    * ``tabular-exact``: the exact KL-regularised step per outer step is one map iteration
+      ``p_n = F(p_{n-1})``, ``p_0 = p_ref``;
+    * ``tabular-sgd``: sampled groups (GRPO, M), exact KL, plain SGD with learning rate ``lr`` on
+      the mean over the ``N`` prompts: the mean-field ODE :func:`rlvrlens.dynamics.softmax_flow`
+      with rate ``lr / N`` (exact for the softmax logits), averaged over 4 copies of each prompt.
     """
-    M, beta = preset.M, 1.0
+    M, beta = size.M, 1.0
     scheme = get_scheme("grpo", M)
     records = []
-    policy, task, p_ref = tabular_setup(preset.p_refs, copies=1)
+    policy, task, p_ref = tabular_setup(size.p_refs, copies=1)
     ref = policy.clone()
-    n = preset.traj_steps
+    n = size.traj_steps
     theory = iterate(success_map(scheme, beta, p_ref), p_ref, n).p  # (n + 1, prompts)
     measured = [p_ref.copy()]
     for _ in range(n):
         kl_regularised_step(policy, ref, task, scheme, beta)
         with torch.no_grad():
             measured.append(exact_success(policy, task).double().numpy())
-    records += _trajectory_records("tabular-exact", np.array(measured), theory, 1.0, p_ref)
-    p_ref2, hist = _train_tabular(scheme, beta, preset.p_refs, 4 * n, preset.seed, learning_rate=0.05)
-    per = np.array([hist[:, p_ref2 == pr].mean(1) for pr in preset.p_refs]).T
-    records += _calibrated("tabular-sgd", per, scheme, beta, np.array(preset.p_refs))
-    if setup is not None:
-        records += _transformer_trajectory(preset, setup, scheme)
+    records += _trajectory_records("tabular-exact", np.array(measured), theory, p_ref, "map iteration")
+    lr, copies, steps = 0.5, 4, 4 * n
+    p_ref2, hist = _train_tabular(scheme, beta, size.p_refs, steps, size.seed, optimizer="sgd", copies=copies,
+                                  learning_rate=lr)
+    per = np.array([hist[:, p_ref2 == pr].mean(1) for pr in size.p_refs]).T
+    pol, _, _ = tabular_setup(size.p_refs, copies=1)
+    logits = pol.logits.detach().double().numpy()
+    right = np.zeros_like(logits, dtype=bool)
+    right[:, 0] = True
+    ode = softmax_flow(logits, right, scheme, beta, steps, kl="forward", rate=lr / (copies * len(size.p_refs)))
+    records += _trajectory_records("tabular-sgd", per, ode, np.array(size.p_refs), "mean-field ODE")
     return records
 
 
-def _transformer_trajectory(preset: ValidationPreset, setup: LMSetup, scheme: WeightScheme) -> list[dict]:
-    beta = 0.5
-    policy = setup.policy.clone()
-    policy.model.requires_grad_(True)  # clone() returns a frozen copy (a reference policy)
-    task = setup.task.subset(setup.prompts, name="validation")
+def two_cycle_training(size: ValidationSize, *, beta: float = 2.0, p_ref: float = 3e-3, eps: float = 1e-5,
+                       lr: float = 2.0) -> dict[str, Any]:
+    """Mroueh's population GRPO (``M -> infinity``: weight ``Omega(p)`` on ``grad p``) with the exact KL,
+    trained by small SGD steps on a tabular policy (one right, three wrong answers), in a regime where
+    Mroueh's map has an attracting 2-cycle from ``p_ref``: the run settles at the map's fixed point
+    (the flow target, map slope < -1 there), not on the cycle or its mean."""
+    F = grpo_success_map(beta, p_ref, eps=eps)
+    cycle = attractor(F, p_ref)
+    target = flow_target(F)
+    policy, task, _ = tabular_setup([p_ref], copies=1)
+    policy.requires_grad_(True)
+    ref = policy.clone()
+    opt = torch.optim.SGD(policy.parameters(), lr=lr)
+    history = []
+    for _ in range(size.cycle_steps):
+        p = exact_success(policy, task)
+        history.append(float(p.detach()[0]))
+        weight = torch.as_tensor(F.gap(special.logit(p.detach().double().numpy())), dtype=p.dtype)
+        loss = -(weight * p).mean() + beta * policy.sequence_kl(ref, task.prompts).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
     with torch.no_grad():
-        p_ref = exact_success(policy, task).double().cpu().numpy()
-    cfg = TrainConfig(num_generations=scheme.M, prompts_per_step=len(task), steps=preset.traj_lm_steps,
-                      beta=beta, kl_estimator="k3", learning_rate=2e-3, eval_steps=10**6, save_steps=10**6,
-                      seed=preset.seed, max_new_tokens=task.max_new_tokens)
-    trainer = Trainer(cfg, None, policy=policy, task=task, scheme=scheme)
-    hist = [p_ref]
-    for _ in range(preset.traj_lm_steps):
-        trainer.rl_step()
-        with torch.no_grad():
-            hist.append(exact_success(policy, task).double().cpu().numpy())
-    return _calibrated("transformer", np.array(hist), scheme, beta, p_ref)
+        history.append(float(exact_success(policy, task)[0]))
+    return {"experiment": "two_cycle", "beta": beta, "p_ref": p_ref, "eps": eps, "lr": lr,
+            "steps": size.cycle_steps, "map_attractor": cycle.kind, "cycle": [float(v) for v in cycle.p], "cycle_mean": float(np.mean(cycle.p)),
+            "fixed_point": target.p, "map_slope": float(F.logit_slope(target.logit)), "measured": history[-1],
+            "logit_gap": _logit(history[-1]) - target.logit, "history": history}
 
 
-def _calibrated(source: str, hist: np.ndarray, scheme: WeightScheme, beta: float, p_ref: np.ndarray) -> list[dict]:
-    steps = hist.shape[0] - 1
-    n_max = steps  # at most one map iteration per step
-    theory = iterate(success_map(scheme, beta, p_ref), p_ref, n_max).p
-    grid_k = np.geomspace(0.25, 100, 200)
-    x = np.arange(steps + 1)
-    lm = special.logit(np.clip(hist, 1e-12, 1 - 1e-12))
-
-    def predicted(k: float) -> np.ndarray:
-        n = np.minimum(x / k, n_max)
-        return np.stack([np.interp(n, np.arange(n_max + 1), theory[:, j]) for j in range(hist.shape[1])], axis=1)
-
-    costs = [np.mean((lm - special.logit(np.clip(predicted(k), 1e-12, 1 - 1e-12))) ** 2) for k in grid_k]
-    best = int(np.argmin(costs))
-    records = _trajectory_records(source, hist, predicted(float(grid_k[best])), float(grid_k[best]), p_ref)
-    for r in records:  # a best k at the end of the range means no calibration fits
-        r["calibration_at_bound"] = best in (0, grid_k.size - 1)
-    return records
-
-
-def _trajectory_records(source: str, measured: np.ndarray, theory: np.ndarray, k: float, p_ref: np.ndarray) -> list[dict]:
+def _trajectory_records(source: str, measured: np.ndarray, theory: np.ndarray, p_ref: np.ndarray,
+                        model: str) -> list[dict]:
     rms = float(np.sqrt(np.mean((special.logit(np.clip(measured, 1e-12, 1 - 1e-12))
                                  - special.logit(np.clip(theory, 1e-12, 1 - 1e-12))) ** 2)))
-    return [{"experiment": "trajectory", "source": source, "prompt": j, "p_ref": float(p_ref[j]),
-             "steps_per_iteration": k, "logit_rms": rms, "measured": measured[:, j].tolist(),
-             "predicted": theory[:, j].tolist()} for j in range(measured.shape[1])]
+    return [{"experiment": "trajectory", "source": source, "model": model, "prompt": j, "p_ref": float(p_ref[j]),
+             "logit_rms": rms, "measured": measured[:, j].tolist(), "predicted": theory[:, j].tolist()}
+            for j in range(measured.shape[1])]
