@@ -25,7 +25,7 @@ from scipy import integrate, special
 from rlvrlens._validation import check_float, check_int
 from rlvrlens.dynamics.iteration import Trajectory
 from rlvrlens.dynamics.maps import SuccessMap
-from rlvrlens.dynamics.stationary import _affine_coefficients, _check_flow_map, _check_kl, velocity
+from rlvrlens.dynamics.stationary import affine_coefficients, check_flow_map, check_kl, velocity
 from rlvrlens.objectives import WeightScheme, dh
 
 #: Tolerances of the ODE solver (RK45 / DOP853).
@@ -70,8 +70,8 @@ def flow(success: SuccessMap, steps: object, *, kl: str = "forward", rate: float
     >>> round(float(traj.logit[-1]), 6)
     1.0
     """
-    success = _check_flow_map(success)
-    _check_kl(kl, ("forward", "reverse", "none"))
+    success = check_flow_map(success)
+    check_kl(kl, ("forward", "reverse", "none"))
     rate = check_float("rate", rate, low=0.0, low_open=True)
     t = _times(steps)
     start = success.p_ref if p0 is None else np.asarray(p0, dtype=float)
@@ -147,7 +147,7 @@ def softmax_flow(logits_ref: object, right: object, scheme: WeightScheme, beta: 
     >>> round(float(special.logit(p[-1, 0]) - special.logit(0.3)), 6)   # h' = 1, beta = 1
     1.0
     """
-    _check_kl(kl)
+    check_kl(kl)
     beta = check_float("beta", beta, low=0.0)
     rate = check_float("rate", rate, low=0.0, low_open=True)
     theta_ref = np.asarray(logits_ref, dtype=float)
@@ -160,7 +160,7 @@ def softmax_flow(logits_ref: object, right: object, scheme: WeightScheme, beta: 
     theta0 = theta_ref if logits0 is None else np.asarray(logits0, dtype=float)
     if theta0.shape != theta_ref.shape:
         raise ValueError(f"logits0 must have shape {theta_ref.shape}, got {theta0.shape}")
-    alpha = _affine_coefficients(scheme)[0] if kl == "reward" else 1.0
+    alpha = affine_coefficients(scheme)[0] if kl == "reward" else 1.0
     t = _times(steps)
     shape = theta_ref.shape
 

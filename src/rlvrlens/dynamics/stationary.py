@@ -87,13 +87,13 @@ class StationaryPoint:
     kl: str
 
 
-def _check_kl(kl: str, allowed: tuple[str, ...] = KL_KINDS) -> str:
+def check_kl(kl: str, allowed: tuple[str, ...] = KL_KINDS) -> str:
     if kl not in allowed:
         raise ValueError(f"kl must be one of {', '.join(repr(k) for k in allowed)}, got {kl!r}")
     return kl
 
 
-def _check_flow_map(success: object) -> SuccessMap:
+def check_flow_map(success: object) -> SuccessMap:
     if not isinstance(success, SuccessMap):
         raise TypeError(f"success_map must be a SuccessMap, got {type(success).__name__}")
     if success.alpha != 1.0:
@@ -114,8 +114,8 @@ def velocity(success: SuccessMap, x: object, kl: str = "forward") -> np.ndarray:
     >>> float(velocity(F, 2.0)), float(velocity(F, 0.0, "reverse"))
     (0.0, 0.25)
     """
-    success = _check_flow_map(success)
-    _check_kl(kl, ("forward", "reverse", "none"))
+    success = check_flow_map(success)
+    check_kl(kl, ("forward", "reverse", "none"))
     x = np.asarray(x, dtype=float)
     p, q = special.expit(x), special.expit(-x)
     g = success.gap(x)
@@ -192,8 +192,8 @@ def map_stationary_points(success: SuccessMap, kl: str = "forward") -> list[Stat
     forward map with :func:`kl_reward_map`). Interior points only, plus the two endpoints for
     ``"none"``. The forward points are the map's fixed points (:func:`rlvrlens.dynamics.fixed_points`).
     """
-    success = _check_flow_map(success)
-    _check_kl(kl, ("forward", "reverse", "none"))
+    success = check_flow_map(success)
+    check_kl(kl, ("forward", "reverse", "none"))
     if not success.is_scalar:
         raise ValueError("stationary points need a map with a single beta and p_ref")
     if float(success.p_ref) in (0.0, 1.0):
@@ -204,7 +204,7 @@ def map_stationary_points(success: SuccessMap, kl: str = "forward") -> list[Stat
     return sorted(points, key=lambda s: s.logit)
 
 
-def _affine_coefficients(scheme: WeightScheme) -> tuple[float, float, float]:
+def affine_coefficients(scheme: WeightScheme) -> tuple[float, float, float]:
     """``(alpha, gamma, c)`` with ``Z_i = alpha r_i + gamma sum_{j!=i} r_j + c`` for real rewards, or a
     ValueError when the scheme's weights are not of that form (checked on its table and its formula)."""
     a, b, M = scheme.a, scheme.b, scheme.M
@@ -238,7 +238,7 @@ def kl_reward_map(scheme: WeightScheme, beta: object, p_ref: object) -> SuccessM
     >>> float(F.step_logit(0.0))
     2.0
     """
-    alpha, _, _ = _affine_coefficients(scheme)
+    alpha, _, _ = affine_coefficients(scheme)
     if alpha <= 0:
         raise ValueError(f"scheme {scheme.name!r} has alpha = {alpha:g} <= 0: the reward does not push p up")
     beta = check_float("beta", beta, low=0.0, low_open=True)
@@ -281,7 +281,7 @@ def stationary_points(scheme: WeightScheme, beta: float, p_ref: float, kl: str =
     >>> [round(s.p, 4) for s in stationary_points(grpo, 1.0, 0.05, "reverse")]
     [0.3816]
     """
-    _check_kl(kl)
+    check_kl(kl)
     if not isinstance(scheme, WeightScheme):
         raise TypeError(f"scheme must be a WeightScheme, got {type(scheme).__name__}")
     if kl == "reward":
@@ -308,7 +308,7 @@ def flow_target(success: SuccessMap, kl: str = "forward") -> StationaryPoint:
     >>> round(s.p, 4), s.stable, round(float(F.logit_slope(s.logit)), 3)
     (0.0387, True, -1.196)
     """
-    success = _check_flow_map(success)
+    success = check_flow_map(success)
     if kl == "reward":
         raise ValueError("kl='reward' needs the scheme: use flow_target(kl_reward_map(scheme, beta, p_ref), 'forward')")
     points = map_stationary_points(success, kl)
