@@ -12,10 +12,10 @@ import pytest
 import yaml
 
 from rlvrlens.cli import main
-from rlvrlens.dynamics import Outcome, attractor, success_map
+from rlvrlens.dynamics import Outcome, attractor, flow_target, success_map
 from rlvrlens.explain import explain, from_trl_config, from_verl_config, read_config_file
 from rlvrlens.objectives import dh, dynamic_sampling, get_preset, grpo, reinforce
-from rlvrlens.runs import explain_run
+from rlvrlens.runs import explain_run, predicted_point
 
 #: The defaults of verl's ppo_trainer.yaml that the mapping reads (commit 008db45), nested as verl writes them.
 VERL_DEFAULTS = {
@@ -194,11 +194,22 @@ def test_run_report_predicts_with_the_run_config(tmp_path):
     assert rep.zero_std_predicted == pytest.approx(float(np.mean(p**8 + (1 - p) ** 8)))
 
 
-def test_run_with_k3_is_not_given_a_forward_kl_number(tmp_path):
+def test_run_with_k3_gets_the_reverse_kl_point_not_the_forward_one(tmp_path):
+    """k3 as a loss term is the reverse KL: p* solves p(1-p) h'_M(p) = beta (p - p_ref), solved here
+    independently with brentq on h'_M; the forward fixed point differs by > 0.05 at these p_ref."""
+    from scipy.optimize import brentq
+
+    from rlvrlens.objectives import dh, get_scheme
+
     cfg = {"scheme": "grpo", "num_generations": 8, "beta": 0.5, "kl_estimator": "k3"}
     _write_run(tmp_path / "run", cfg, [[0.2, 0.5]])
     rep = explain_run(tmp_path / "run")
-    assert np.isnan(rep.predicted).all() and any("stationary_points" in n for n in rep.notes)
+    s = get_scheme("grpo", 8)
+    for p_ref, got in zip((0.2, 0.5), rep.predicted):
+        want = brentq(lambda p: p * (1 - p) * float(dh(s, p)) - 0.5 * (p - p_ref), p_ref, 1 - 1e-12)
+        forward = predicted_point(s, 0.5, p_ref, "k2")[1]
+        assert abs(got - want) < 1e-8 and abs(forward - want) > 0.05
+    assert any("reverse KL" in n for n in rep.notes)
 
 
 def test_trl_recorder_file_with_a_trl_config(tmp_path, capsys):
@@ -213,8 +224,8 @@ def test_trl_recorder_file_with_a_trl_config(tmp_path, capsys):
     assert (tmp_path / "explain_run.png").exists()
     rep = explain_run(run, scheme=get_preset("trl-grpo", 8), beta=0.5, kl_estimator="exact")
     assert rep.prompt_ids == ("a", "b")
-    assert rep.outcome[0] == attractor(success_map(get_preset("trl-grpo", 8), 0.5, 0.25)).outcome
-    assert rep.outcome[0] in (Outcome.FIXED_POINT, Outcome.TWO_CYCLE)
+    flow = flow_target(success_map(get_preset("trl-grpo", 8), 0.5, 0.25))  # a gradient run stops here
+    assert rep.outcome[0] == Outcome.FIXED_POINT and abs(rep.predicted[0] - flow.p) < 1e-12
 
 
 def test_cli_trl_and_verl_configs_print(tmp_path, capsys):

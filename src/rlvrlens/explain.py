@@ -506,8 +506,8 @@ def explain(
         notes.extend(f"NOT COVERED by the theory: {line}" for line in fc.not_covered)
         if fc.kl_treatment not in (None, "forward"):
             notes.append(f"the KL ({fc.kl_estimator}, {fc.kl_treatment}) is not the exact forward KL: section 4 "
-                         "shows Mroueh's map (forward KL); the estimator's own stationary points are in "
-                         "explain --run (predicted_point)")
+                         "shows Mroueh's map (forward KL); the estimator's own stationary points are "
+                         "rlvrlens.dynamics.stationary_points(scheme, beta, p_ref, kl=...) (and explain --run)")
     t = GRID
     aligned = align_with_limit(scheme, t)
     table_p = np.asarray(TABLE_P)

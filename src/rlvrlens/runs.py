@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from rlvrlens.dynamics import Outcome, attractor, success_map
+from rlvrlens.dynamics import ESTIMATOR_KL, Outcome, flow_target, kl_reward_map, success_map
 from rlvrlens.explain import frac_reward_zero_std
 from rlvrlens.objectives import WeightScheme, get_scheme
 
@@ -85,20 +85,34 @@ class RunReport:
 
 
 def predicted_point(scheme: WeightScheme, beta: float, p_ref: float, kl_estimator: str) -> tuple[Outcome, float]:
-    """Where training with this scheme, ``beta`` and KL estimator drives a prompt from ``p_ref``.
+    """Where gradient training with this scheme, ``beta`` and KL estimator drives a prompt from ``p_ref``.
 
-    THE SINGLE CALL SITE TO SWITCH when branch ``theory`` is merged: replace the body by the
-    estimator-aware ``rlvrlens.dynamics.flow_target(success_map(scheme, beta, p_ref),
-    ESTIMATOR_KL[kl_estimator])`` (a gradient trainer stops at the flow's stationary point). Until
-    then: the forward-KL estimators (``exact``, ``k2``) get the fixed point of Mroueh's map reached
-    from ``p_ref``; the others are reported as unresolved (NaN), never as a forward-KL number.
+    The estimator-aware stationary point a small-step run reaches from ``pi_ref``
+    (:func:`rlvrlens.dynamics.flow_target`, THEORY.md §4): ``exact``/``k2`` the forward KL (the
+    map's fixed points, the first one above ``p_ref``, not a 2-cycle's mean), ``k3`` the reverse
+    KL, ``k1`` no penalty (p -> 1 while h'_M > 0), ``reward`` (KL folded into the reward) the
+    affine-scheme result ``logit p* = logit p_ref + 1/beta``; a scheme for which KL-in-reward has
+    no such point (not affine in the rewards) is reported as unresolved (NaN), never as a guess.
+
+    Examples
+    --------
+    >>> from rlvrlens.objectives import get_scheme
+    >>> [round(predicted_point(get_scheme("grpo", 4), 1.0, 0.05, kl)[1], 4) for kl in ("k2", "k3", "k1")]
+    [0.1818, 0.3816, 1.0]
     """
     if p_ref <= 0.0 or p_ref >= 1.0:
         return Outcome.FIXED_POINT, float(p_ref)  # absorbing
-    if kl_estimator not in ("exact", "k2"):
-        return Outcome.UNRESOLVED, float("nan")
-    a = attractor(success_map(scheme, beta, p_ref))
-    return a.outcome, float(a.p[0]) if a.outcome == Outcome.FIXED_POINT else float("nan")
+    if kl_estimator == "reward":
+        try:
+            target = flow_target(kl_reward_map(scheme, beta, p_ref), "forward")
+        except ValueError:
+            return Outcome.UNRESOLVED, float("nan")
+    else:
+        kind = ESTIMATOR_KL.get(kl_estimator)
+        if kind is None:
+            raise ValueError(f"kl_estimator must be one of {sorted(ESTIMATOR_KL)} or 'reward', got {kl_estimator!r}")
+        target = flow_target(success_map(scheme, beta if beta > 0 else 1.0, p_ref), kind)
+    return Outcome.FIXED_POINT, float(target.p)
 
 
 def _scheme_from_config(config: dict[str, Any], where: Path) -> tuple[WeightScheme, float, str]:
@@ -165,13 +179,15 @@ def explain_run(run: str | Path, *, scheme: WeightScheme | None = None, beta: fl
     if undetermined.any():
         notes.append(f"{int(undetermined.sum())} prompt(s) had an estimated first p of exactly 0 or 1 (all samples "
                      "alike): their p_ref is not known well enough to predict (shown as unresolved)")
-    preds = [predicted_point(scheme, beta, float(p), kl) if beta > 0 and not bad else (Outcome.UNRESOLVED, float("nan"))
-             for p, bad in zip(p_ref, undetermined)]
+    preds = [predicted_point(scheme, beta, float(p), kl if beta > 0 else "k1") if not bad
+             else (Outcome.UNRESOLVED, float("nan")) for p, bad in zip(p_ref, undetermined)]
     if beta <= 0:
         notes.append("beta = 0: no KL anchor, the theory predicts p -> 1 wherever h'_M > 0 (no finite fixed point)")
-    elif kl not in ("exact", "k2"):
-        notes.append(f"KL estimator {kl}: the estimator-aware prediction needs rlvrlens.dynamics.stationary_points "
-                     "(branch theory); shown as NaN until then")
+    elif kl == "k1":
+        notes.append("KL estimator k1 as a loss term: its gradient has expectation zero, so no penalty (p -> 1)")
+    elif kl == "k3":
+        notes.append("KL estimator k3 as a loss term: the gradient of the reverse KL(pi_ref || pi), whose "
+                     "stationary point solves p(1-p) h'_M(p) = beta (p - p_ref)")
     no_signal = (high <= NO_SIGNAL_P) | (low >= 1 - NO_SIGNAL_P)
     measured = None
     log_file = success_file.parent / "log.jsonl"
