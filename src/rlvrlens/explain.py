@@ -13,7 +13,12 @@ For a preset (:mod:`rlvrlens.objectives.presets`) and a group size ``M``, :func:
 4. with a KL coefficient ``beta``: where the KL-regularised iteration drives each prompt's success
    probability, ``logit p_n = logit p_ref + h'_M(p_{n-1})/beta`` (Mroueh 2025's closed form,
    extended to every scheme in THEORY.md §2; :mod:`rlvrlens.dynamics`), and whether it converges
-   to a fixed point or cycles.
+   to a fixed point or cycles;
+5. with a known KL estimator (``kl_estimator``, or the one a framework config names): where a
+   small-step gradient trainer with that estimator stops instead, the estimator-aware stationary
+   point of the mean-field flow from ``pi_ref`` (:func:`rlvrlens.dynamics.flow_target`, THEORY.md
+   §4): ``exact``/``k2`` the forward KL, ``k3`` the reverse KL, ``k1`` no pull back (``p -> 1``),
+   ``reward`` (KL folded into the reward) for schemes affine in the rewards.
 
 Batch-level presets (a batch std or success count) are modelled with the same spread of ``p``
 unless their ``p_batch`` is given (with ``beta``, the batch constant stays at its initial value
@@ -30,7 +35,17 @@ import numpy as np
 from scipy import special
 
 from rlvrlens._validation import check_float, check_int, check_probabilities
-from rlvrlens.dynamics import Outcome, attractor, fixed_point_grid, fixed_points, success_map
+from rlvrlens.dynamics import (
+    ESTIMATOR_KL,
+    Outcome,
+    StationaryPoint,
+    attractor,
+    fixed_point_grid,
+    fixed_points,
+    flow_target,
+    kl_reward_map,
+    success_map,
+)
 from rlvrlens.objectives import (
     LIMITS,
     PRESETS,
@@ -53,9 +68,10 @@ from rlvrlens.objectives import dynamic_sampling as objectives_dynamic_sampling
 from rlvrlens.objectives.presets import MissingPBatch
 
 __all__ = [
-    "DEFAULT_SPREAD", "ExplainReport", "FrameworkConfig", "KLReport", "LimitAlignment", "align_with_limit",
-    "catalogue_curves", "cycle_threshold", "difficulty_weight", "explain", "frac_reward_zero_std", "from_trl_config",
-    "from_verl_config", "grid_outcomes", "kl_report", "read_config_file",
+    "DEFAULT_SPREAD", "KL_ESTIMATORS", "ExplainReport", "FlowReport", "FrameworkConfig", "KLReport", "LimitAlignment",
+    "align_with_limit", "catalogue_curves", "config_kl_estimator", "cycle_threshold", "difficulty_weight",
+    "estimator_point", "explain", "flow_report", "frac_reward_zero_std", "from_trl_config", "from_verl_config",
+    "grid_outcomes", "kl_report", "read_config_file",
 ]
 
 #: Default spread of success probabilities across prompts: uniform on (0, 1), as bin midpoints.
@@ -68,6 +84,10 @@ GRID = np.linspace(0.0, 1.0, 201)
 MAX_KL_ROWS = 20
 #: Reference success probabilities of the KL figure's curve.
 KL_CURVE_P = np.linspace(0.005, 0.995, 199)
+#: KL estimators section 5 knows: :data:`rlvrlens.dynamics.ESTIMATOR_KL`'s and ``"reward"`` (KL in the reward).
+KL_ESTIMATORS = (*sorted(ESTIMATOR_KL), "reward")
+#: A framework config's KL treatment (:data:`rlvrlens.frameworks.KL_TREATMENTS`) -> the estimator it behaves as.
+_TREATMENT_ESTIMATOR = {"forward": "exact", "reverse": "k3", "none": "k1", "reward": "reward"}
 #: Where shift-aligned limits (``log``, ``logit``) are compared with ``h_M``.
 _SHIFT_WINDOW = (0.05, 0.95)
 
@@ -140,6 +160,8 @@ class ExplainReport:
         ``p^M + (1-p)^M`` on the grid.
     kl : KLReport or None
         Section 4, present when a ``beta`` was given.
+    flow : FlowReport or None
+        Section 5, present when a ``beta`` and a KL estimator are known.
     notes : tuple of str
         Modelling remarks (e.g. how a batch statistic was modelled).
     """
@@ -163,6 +185,7 @@ class ExplainReport:
     frac_zero_std_curve: np.ndarray
     kl: KLReport | None = None
     notes: tuple[str, ...] = field(default=())
+    flow: FlowReport | None = None
 
     @property
     def M(self) -> int:
@@ -193,6 +216,7 @@ class ExplainReport:
                 "t": arr(self.t), "curve": arr(self.frac_zero_std_curve),
             },
             "kl": None if self.kl is None else self.kl.to_dict(),
+            "flow": None if self.flow is None else self.flow.to_dict(),
             "notes": list(self.notes),
         }
 
@@ -311,6 +335,124 @@ def kl_report(scheme: WeightScheme, beta: float, spread: np.ndarray) -> KLReport
                     spread_kind, spread_p, KL_CURVE_P, curve_kind, curve_p)
 
 
+def estimator_point(scheme: WeightScheme, beta: float, p_ref: float, kl_estimator: str) -> StationaryPoint | None:
+    """Where a small-step gradient trainer with this KL estimator drives a prompt from ``p_ref``.
+
+    The first stationary point of the mean-field flow from ``pi_ref`` in the direction of
+    ``h'_M(p_ref)`` (:func:`rlvrlens.dynamics.flow_target`, THEORY.md §4), with the KL term the
+    estimator's expected gradient is (:data:`rlvrlens.dynamics.ESTIMATOR_KL`): ``exact``/``k2`` the
+    forward KL, ``logit p* = logit p_ref + h'_M(p*)/beta`` (the map's fixed point above ``p_ref``,
+    never a 2-cycle's mean); ``k3`` the reverse KL, ``p(1-p) h'_M(p) = beta (p - p_ref)``; ``k1``
+    none (``E[grad k1] = 0``: ``p -> 1`` while ``h'_M > 0``); ``reward`` the KL folded into the
+    reward, ``logit p* = logit p_ref + 1/beta`` for schemes affine in the rewards
+    (:func:`rlvrlens.dynamics.kl_reward_map`). The same point as :func:`rlvrlens.runs.predicted_point`.
+
+    Returns
+    -------
+    StationaryPoint or None
+        None where the estimator has no such point for this scheme (``reward`` with a scheme not
+        affine in the rewards): unresolved, never a guess. ``p_ref`` 0 or 1 is absorbing.
+
+    Examples
+    --------
+    >>> from rlvrlens.objectives import get_scheme
+    >>> [round(estimator_point(get_scheme("grpo", 4), 1.0, 0.05, kl).p, 4) for kl in ("k2", "k3", "k1")]
+    [0.1818, 0.3816, 1.0]
+    >>> estimator_point(get_scheme("grpo", 4), 1.0, 0.05, "reward") is None  # std-normalised: not affine
+    True
+    """
+    if kl_estimator not in KL_ESTIMATORS:
+        raise ValueError(f"kl_estimator must be one of {', '.join(KL_ESTIMATORS)}, got {kl_estimator!r}")
+    beta = check_float("beta", beta, low=0.0, low_open=True)
+    p_ref = check_float("p_ref", p_ref, low=0.0, high=1.0)
+    if p_ref in (0.0, 1.0):
+        logit = float("inf") if p_ref else float("-inf")
+        return StationaryPoint(logit, p_ref, 1.0 - p_ref, 0.0, True, ESTIMATOR_KL.get(kl_estimator, "forward"))
+    if kl_estimator == "reward":
+        try:
+            success = kl_reward_map(scheme, beta, p_ref)
+        except ValueError:
+            return None
+        return flow_target(success, "forward")
+    return flow_target(success_map(scheme, beta, p_ref), ESTIMATOR_KL[kl_estimator])
+
+
+@dataclass(frozen=True, eq=False)
+class FlowReport:
+    """Where a small-step gradient trainer with this KL estimator stops (section 5 of the report).
+
+    Attributes
+    ----------
+    beta : float
+    kl_estimator : str
+        One of :data:`KL_ESTIMATORS`.
+    kl : str
+        The KL term its expected gradient is: ``"forward"``, ``"reverse"``, ``"none"`` or ``"reward"``.
+    p_ref : ndarray
+        The prompts of section 4's table.
+    outcome : tuple of Outcome
+        ``FIXED_POINT``, or ``UNRESOLVED`` where :func:`estimator_point` has no point.
+    p_star, one_minus_p_star : ndarray
+        :func:`estimator_point`'s ``p`` and ``1 - p`` (from the logit); NaN where unresolved.
+    """
+
+    beta: float
+    kl_estimator: str
+    kl: str
+    p_ref: np.ndarray
+    outcome: tuple[Outcome, ...]
+    p_star: np.ndarray
+    one_minus_p_star: np.ndarray
+
+    def to_dict(self) -> dict[str, Any]:
+        def arr(x):
+            return np.asarray(x, dtype=float).tolist()
+
+        return {"beta": self.beta, "kl_estimator": self.kl_estimator, "kl": self.kl, "p_ref": arr(self.p_ref),
+                "outcome": [o.label for o in self.outcome], "p_star": arr(self.p_star),
+                "one_minus_p_star": arr(self.one_minus_p_star)}
+
+
+def flow_report(scheme: WeightScheme, beta: float, p_ref: object, kl_estimator: str) -> FlowReport:
+    """Section 5: :func:`estimator_point` for every prompt of ``p_ref``.
+
+    Examples
+    --------
+    >>> from rlvrlens.objectives import get_scheme
+    >>> r = flow_report(get_scheme("grpo", 4), 1.0, [0.05, 0.5], "k3")
+    >>> r.kl, [round(float(x), 4) for x in r.p_star]
+    ('reverse', [0.3816, 0.7071])
+    """
+    rows = np.atleast_1d(check_probabilities("p_ref", p_ref)).ravel()
+    points = [estimator_point(scheme, beta, float(p), kl_estimator) for p in rows]
+    outcome = tuple(Outcome.UNRESOLVED if s is None else Outcome.FIXED_POINT for s in points)
+    star = np.array([np.nan if s is None else s.p for s in points])
+    one_minus = np.array([np.nan if s is None else s.one_minus_p for s in points])
+    return FlowReport(float(beta), kl_estimator, ESTIMATOR_KL.get(kl_estimator, "reward"), rows, outcome, star,
+                      one_minus)
+
+
+def config_kl_estimator(config: FrameworkConfig) -> str | None:
+    """The estimator (one of :data:`KL_ESTIMATORS`) a framework config's KL term behaves as.
+
+    Read from its ``kl_treatment``, not its estimator's name: TRL's k3 times the importance ratio
+    (``use_bias_correction_kl``) is the exact forward KL, verl's KL in the reward is ``"reward"``
+    whatever ``kl_penalty`` is. None without a KL term or for a treatment the theory lacks
+    (verl's ``abs``, ``full``).
+
+    Examples
+    --------
+    >>> from rlvrlens.frameworks import from_trl_config
+    >>> config_kl_estimator(from_trl_config({"num_generations": 8, "beta": 0.04}))
+    'exact'
+    >>> config_kl_estimator(from_trl_config({"num_generations": 8, "beta": 0.04, "use_bias_correction_kl": False}))
+    'k3'
+    """
+    if config.beta is None:
+        return None
+    return _TREATMENT_ESTIMATOR.get(config.kl_treatment)
+
+
 @dataclass(frozen=True, eq=False)
 class LimitAlignment:
     """``h_M`` and its ``M -> infinity`` limit, made comparable (:func:`align_with_limit`).
@@ -426,6 +568,7 @@ def explain(
     params: Mapping[str, Any] | None = None,
     dynamic_sampling: bool = False,
     framework_config: FrameworkConfig | None = None,
+    kl_estimator: str | None = None,
 ) -> ExplainReport:
     """Explain what a framework configuration optimises.
 
@@ -449,7 +592,12 @@ def explain(
         batch refilled.
     framework_config : FrameworkConfig, optional
         The config file this report explains (:func:`from_trl_config`, :func:`from_verl_config`);
-        its honoured / neutral / not-covered options are kept in the report's notes.
+        its honoured / neutral / not-covered options are kept in the report's notes, and its KL term
+        gives ``kl_estimator`` (:func:`config_kl_estimator`) when ``beta`` is given.
+    kl_estimator : {"exact", "k1", "k2", "k3", "reward"}, optional
+        The KL estimator in the loss (``"reward"``: the KL folded into the reward); with ``beta``,
+        adds :class:`FlowReport` (section 5: where a gradient trainer with it stops). Default:
+        the framework config's, else none (section 4's forward-KL map only).
 
     Returns
     -------
@@ -465,6 +613,16 @@ def explain(
     """
     if beta is not None:
         beta = check_float("beta", beta, low=0.0, low_open=True)
+    if kl_estimator is not None and kl_estimator not in KL_ESTIMATORS:
+        raise ValueError(f"kl_estimator must be one of {', '.join(KL_ESTIMATORS)}, got {kl_estimator!r}")
+    if framework_config is not None:
+        from_config = config_kl_estimator(framework_config)
+        if kl_estimator is not None and kl_estimator != from_config:
+            raise ValueError(f"kl_estimator = {kl_estimator!r} contradicts the framework config's KL term "
+                             f"({framework_config.kl_estimator}, {framework_config.kl_treatment}); leave it out")
+        kl_estimator = from_config if beta is not None else None
+    if kl_estimator is not None and beta is None:
+        raise ValueError(f"kl_estimator = {kl_estimator!r} needs beta (the KL coefficient)")
     spread = DEFAULT_SPREAD if p_ref is None else np.atleast_1d(check_probabilities("p_ref", p_ref)).ravel()
     if spread.size == 0:
         raise ValueError("p_ref must contain at least one success probability")
@@ -506,10 +664,11 @@ def explain(
         notes.extend(f"NOT COVERED by the theory: {line}" for line in fc.not_covered)
         if fc.kl_treatment not in (None, "forward"):
             notes.append(f"the KL ({fc.kl_estimator}, {fc.kl_treatment}) is not the exact forward KL: section 4 "
-                         "shows Mroueh's map (forward KL); the estimator's own stationary points are "
-                         "rlvrlens.dynamics.stationary_points(scheme, beta, p_ref, kl=...) (and explain --run)")
+                         "shows Mroueh's map (forward KL); section 5 shows where a gradient trainer with this "
+                         "estimator stops (rlvrlens.explain.estimator_point; explain --run)")
     t = GRID
     aligned = align_with_limit(scheme, t)
+    kl = None if beta is None else kl_report(scheme, beta, spread)
     table_p = np.asarray(TABLE_P)
     return ExplainReport(
         preset=name, framework=framework, config=config, scheme=scheme, t=t,
@@ -519,7 +678,8 @@ def explain(
         table_weight=difficulty_weight(scheme, table_p),
         p_spread=spread, frac_zero_std=float(frac_reward_zero_std(spread, scheme.M).mean()),
         frac_zero_std_curve=frac_reward_zero_std(t, scheme.M),
-        kl=None if beta is None else kl_report(scheme, beta, spread), notes=tuple(notes),
+        kl=kl, notes=tuple(notes),
+        flow=None if kl is None or kl_estimator is None else flow_report(scheme, beta, kl.p_ref, kl_estimator),
     )
 
 

@@ -14,8 +14,10 @@ from rlvrlens.commands._common import print_json, print_table
 from rlvrlens.dynamics import Outcome
 from rlvrlens.explain import (
     DEFAULT_SPREAD,
+    KL_ESTIMATORS,
     TABLE_P,
     ExplainReport,
+    config_kl_estimator,
     explain,
     from_trl_config,
     from_verl_config,
@@ -43,6 +45,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                    help="a preset parameter, e.g. scale_rewards=batch or p_batch=0.2,0.5 (repeatable)")
     p.add_argument("--beta", type=float, help="KL coefficient: where each prompt's success probability is driven")
+    p.add_argument("--kl-estimator", choices=KL_ESTIMATORS,
+                   help="the KL estimator in the loss (reward: KL folded into the reward), with --beta: adds where "
+                        "a small-step gradient trainer with it stops (default: none, the forward-KL map only; "
+                        "a config file names its own)")
     p.add_argument("--p-ref-file", metavar="FILE",
                    help="success probabilities of your prompts, one per line (default: uniform on (0, 1))")
     p.add_argument("--compare", metavar="PRESET2", help="a second preset, shown side by side")
@@ -158,6 +164,41 @@ def print_reports(reports: list[ExplainReport]) -> None:
     with_kl = [(tag, r) for tag, r in zip(tags, reports) if r.kl is not None]
     if with_kl:
         _print_kl(with_kl)
+    with_flow = [(tag, r) for tag, r in zip(tags, reports) if r.flow is not None]
+    if with_flow:
+        _print_flow(with_flow)
+
+
+#: Section 5's one-line account of each KL term (THEORY.md §4).
+_FLOW_KL = {
+    "forward": "the forward KL: p* is the map's first fixed point above p_ref (section 4's p* where that "
+               "converges, never a 2-cycle)",
+    "reverse": "the reverse KL: p* solves p(1-p) h'_M(p) = beta (p - p_ref)",
+    "none": "no pull back to pi_ref (E[grad k1] = 0): p -> 1 while h'_M > 0",
+    "reward": "the KL folded into the reward: logit p* = logit p_ref + 1/beta for schemes affine in the rewards "
+              "(reinforce, rloo, dr_grpo; others unresolved)",
+}
+
+
+def _print_flow(items: list[tuple[str, ExplainReport]]) -> None:
+    f0 = items[0][1].flow
+    print(f"\n5. Where a small-step gradient trainer with this KL estimator stops: {f0.kl_estimator} at "
+          f"beta = {f0.beta:g} is {_FLOW_KL[f0.kl]} (the mean-field gradient flow from pi_ref, THEORY.md §4)")
+    headers = ["p_ref"]
+    for tag, _ in items:
+        headers += [f"{tag}: p* (trainer)", f"{tag}: 1-p*", f"{tag}: p* (section 4)"]
+    rows = []
+    for i, p in enumerate(f0.p_ref):
+        row: list[Any] = [float(p)]
+        for _, r in items:
+            f, kl = r.flow, r.kl
+            resolved = f.outcome[i] == Outcome.FIXED_POINT
+            mapped = kl.outcome[i] == Outcome.FIXED_POINT
+            row += [f"{float(f.p_star[i]):.6f}" if resolved else "unresolved",
+                    f"{float(f.one_minus_p_star[i]):.3g}" if resolved else "-",
+                    f"{float(kl.p_star[i]):.6f}" if mapped else kl.outcome[i].label]
+        rows.append(row)
+    print_table(headers, rows)
 
 
 def _print_kl(items: list[tuple[str, ExplainReport]]) -> None:
@@ -221,17 +262,22 @@ def run_explain(args: argparse.Namespace) -> int:
     if fc is not None:
         if args.param:
             raise ValueError("--param applies to --preset; a config file sets the preset's parameters itself")
-        for flag, value in (("--num-generations", args.M), ("--beta", args.beta)):
+        for flag, value in (("--num-generations", args.M), ("--beta", args.beta),
+                            ("--kl-estimator", args.kl_estimator)):
             if value is not None:
                 raise ValueError(f"{flag} is read from the config file; remove it (or edit the file)")
         first = explain(fc.preset, fc.M, beta=fc.beta, p_ref=p_ref, params=fc.params,
                         dynamic_sampling=fc.dynamic_sampling, framework_config=fc)
     else:
-        first = explain(args.preset, args.M, beta=args.beta, p_ref=p_ref, params=parse_params(args.param))
+        if args.kl_estimator is not None and args.beta is None:
+            raise ValueError("--kl-estimator needs --beta (the KL coefficient)")
+        first = explain(args.preset, args.M, beta=args.beta, p_ref=p_ref, params=parse_params(args.param),
+                        kl_estimator=args.kl_estimator)
     reports = [first]
     if args.compare:
         reports.append(explain(args.compare, first.M, beta=first.kl.beta if first.kl else None, p_ref=p_ref,
-                               params=parse_params(args.compare_param)))
+                               params=parse_params(args.compare_param),
+                               kl_estimator=first.flow.kl_estimator if first.flow else None))
     elif args.compare_param:
         raise ValueError("--compare-param needs --compare")
     if args.json:
@@ -254,13 +300,15 @@ def run_explain_run(args: argparse.Namespace, fc) -> int:
 
     scheme = beta = kl = None
     if fc is not None:
-        scheme, beta, kl = get_preset(fc.preset, fc.M, **fc.params), fc.beta or 0.0, fc.kl_estimator
-        if fc.kl_treatment == "forward" and kl == "k3":
-            kl = "exact"  # TRL's ratio-corrected k3: the exact forward-KL gradient
+        scheme, beta = get_preset(fc.preset, fc.M, **fc.params), fc.beta or 0.0
+        # by its treatment: TRL's ratio-corrected k3 is the exact forward KL, verl's KL in the reward "reward"
+        kl = config_kl_estimator(fc) or fc.kl_estimator
     elif args.preset:
         scheme = get_preset(args.preset, args.M, **parse_params(args.param))
     if args.beta is not None:
         beta = args.beta
+    if args.kl_estimator is not None:
+        kl = args.kl_estimator
     rep = explain_run(args.run, scheme=scheme, beta=beta, kl_estimator=kl)
     if args.json:
         print_json(rep.to_dict())
