@@ -215,3 +215,48 @@ def test_kl_section_in_json_and_text(capsys, tmp_path):
     out = capsys.readouterr().out
     assert "4. With a KL penalty" in out and "% cycle" in out
     assert list(tmp_path.glob("explain_trl-grpo_vs_verl-rloo_M64.png"))
+
+
+# -- --kl-estimator with a preset (section 5) ------------------------------------------------------
+def test_preset_with_kl_estimator_matches_predicted_point_for_every_estimator(capsys):
+    """explain's section 5 is rlvrlens.runs.predicted_point's point for each estimator (one definition,
+    two entry points: a drift of either fails), and the default stays the forward map only."""
+    import json
+
+    from rlvrlens.cli import main
+    from rlvrlens.explain import KL_ESTIMATORS
+    from rlvrlens.objectives import get_preset
+    from rlvrlens.runs import predicted_point
+
+    rows = (0.0, 0.05, 0.3, 0.8)
+    for name in ("trl-grpo", "openrlhf-dr-grpo"):
+        scheme = get_preset(name, 6)
+        for kl in KL_ESTIMATORS:
+            r = explain(name, 6, beta=0.3, p_ref=rows, kl_estimator=kl)
+            want = [predicted_point(scheme, 0.3, p, kl) for p in rows]
+            np.testing.assert_array_equal(r.flow.p_star, [w[1] for w in want])
+            assert [o.label for o in r.flow.outcome] == [w[0].label for w in want]
+    assert explain("trl-grpo", 6, beta=0.3).flow is None
+    assert main(["explain", "--preset", "trl-grpo", "--num-generations", "6", "--beta", "0.3",
+                 "--kl-estimator", "k2", "--compare", "openrlhf-dr-grpo", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [d["flow"]["kl_estimator"] for d in data["reports"]] == ["k2", "k2"]
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"kl_estimator": "k3"}, "needs beta"),
+    ({"beta": 0.1, "kl_estimator": "k9"}, "kl_estimator must be one of"),
+])
+def test_kl_estimator_errors(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        explain("trl-grpo", 4, **kwargs)
+
+
+def test_cli_kl_estimator_errors(tmp_path, capsys):
+    from rlvrlens.cli import main
+
+    assert main(["explain", "--preset", "trl-grpo", "--num-generations", "4", "--kl-estimator", "k3"]) == 2
+    assert "--kl-estimator needs --beta" in capsys.readouterr().err
+    (tmp_path / "t.yaml").write_text("num_generations: 8\nbeta: 0.5\n")
+    assert main(["explain", "--trl-config", str(tmp_path / "t.yaml"), "--kl-estimator", "k3"]) == 2
+    assert "--kl-estimator is read from the config file" in capsys.readouterr().err

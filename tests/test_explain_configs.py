@@ -242,3 +242,92 @@ def test_cli_trl_and_verl_configs_print(tmp_path, capsys):
 def _p_file(tmp_path):
     (tmp_path / "p.txt").write_text("0.1 0.5 0.9\n")
     return str(tmp_path / "p.txt")
+
+
+# -- section 5: where a gradient trainer with the config's KL estimator stops ---------------------------
+def _verl_yaml(tmp_path, **kl):
+    path = tmp_path / "verl.yaml"
+    path.write_text(yaml.safe_dump(verl_config(**{**GRPO_VERL, "actor_rollout_ref.rollout.n": 8,
+                                                  "actor_rollout_ref.actor.kl_loss_coef": 0.5, **kl})))
+    return str(path)
+
+
+def test_verl_low_var_kl_gets_the_reverse_kl_stop_point(tmp_path, capsys):
+    """verl's low_var_kl is k3 in the loss: section 5's p* solves p(1-p) h'_M(p) = beta (p - p_ref),
+    solved here independently by brentq on h'_M (rlvrlens.objectives.dh) to 1e-12; it differs from
+    section 4's forward-map fixed point by > 0.01 at every p_ref of the table (a point 1e-8 off, or
+    the forward value, fails)."""
+    from scipy.optimize import brentq
+
+    path = _verl_yaml(tmp_path, **{"actor_rollout_ref.actor.kl_loss_type": "low_var_kl"})
+    assert main(["explain", "--verl-config", path, "--p-ref-file", _p_file(tmp_path), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    flow, kl = data["flow"], data["kl"]
+    assert (flow["kl_estimator"], flow["kl"], flow["beta"]) == ("k3", "reverse", 0.5)
+    assert flow["p_ref"] == kl["p_ref"] == [0.1, 0.5, 0.9]
+    s = get_preset("verl-grpo", 8)
+    for p_ref, got, one_minus, forward in zip(flow["p_ref"], flow["p_star"], flow["one_minus_p_star"],
+                                              kl["p_star"]):
+        want = brentq(lambda p: p * (1 - p) * float(dh(s, p)) - 0.5 * (p - p_ref), p_ref, 1 - 1e-12, xtol=1e-14)
+        assert abs(got - want) < 1e-8 and abs(one_minus - (1 - want)) < 1e-8
+        assert abs(forward - want) > 0.01  # 0.12, 0.09, 0.017 here
+    assert main(["explain", "--verl-config", path, "--p-ref-file", _p_file(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "5. Where a small-step gradient trainer with this KL estimator stops: k3" in out
+    assert "reverse KL: p* solves p(1-p) h'_M(p) = beta (p - p_ref)" in out
+    assert f"{flow['p_star'][0]:.6f}" in out.split("5. Where")[1]
+
+
+def test_verl_k1_in_the_loss_goes_to_one(tmp_path, capsys):
+    """kl_loss_type: kl is k1, whose expected gradient is 0: nothing pulls p back, p* = 1 (section 4's
+    forward map would give p* < 1 at p_ref = 0.1)."""
+    path = _verl_yaml(tmp_path, **{"actor_rollout_ref.actor.kl_loss_type": "kl"})
+    assert main(["explain", "--verl-config", path, "--p-ref-file", _p_file(tmp_path), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["flow"]["kl_estimator"] == "k1" and data["flow"]["p_star"] == [1.0, 1.0, 1.0]
+    assert data["kl"]["p_star"][0] < 0.95
+    assert main(["explain", "--verl-config", path]) == 0
+    assert "p -> 1 while h'_M > 0" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("yaml_text,expected", [
+    ("num_generations: 8\nbeta: 0.5\n", "exact"),  # k3 times the importance ratio: forward
+    ("num_generations: 8\nbeta: 0.5\nuse_bias_correction_kl: false\n", "k3"),
+])
+def test_trl_config_stop_point_follows_the_bias_correction(tmp_path, capsys, yaml_text, expected):
+    """TRL's k3 with use_bias_correction_kl is the exact forward KL (flow_target of Mroueh's map), without
+    it the reverse KL; the report's point is rlvrlens.runs.predicted_point's for that estimator."""
+    (tmp_path / "t.yaml").write_text(yaml_text)
+    assert main(["explain", "--trl-config", str(tmp_path / "t.yaml"), "--p-ref-file", _p_file(tmp_path),
+                 "--json"]) == 0
+    flow = json.loads(capsys.readouterr().out)["flow"]
+    assert flow["kl_estimator"] == expected
+    s = get_preset("trl-grpo", 8)
+    assert flow["p_star"] == [predicted_point(s, 0.5, p, expected)[1] for p in (0.1, 0.5, 0.9)]
+    if expected == "exact":
+        assert flow["p_star"][0] == flow_target(success_map(s, 0.5, 0.1)).p
+
+
+def test_verl_kl_in_reward_is_the_reward_estimator(tmp_path, capsys):
+    """use_kl_in_reward folds the KL into the reward whatever kl_penalty is: for an affine scheme (rloo)
+    logit p* = logit p_ref + 1/beta (closed form), for GRPO's std normalisation unresolved, never a guess."""
+    from scipy.special import expit, logit
+
+    for est, p_star in (("rloo", lambda p: float(expit(logit(p) + 1 / 0.5))), ("grpo", None)):
+        cfg = verl_config(**{"algorithm.adv_estimator": est, "actor_rollout_ref.rollout.n": 8,
+                             "algorithm.use_kl_in_reward": True, "algorithm.kl_ctrl.kl_coef": 0.5})
+        (tmp_path / "r.yaml").write_text(yaml.safe_dump(cfg))
+        assert main(["explain", "--verl-config", str(tmp_path / "r.yaml"), "--p-ref-file", _p_file(tmp_path),
+                     "--json"]) == 0
+        flow = json.loads(capsys.readouterr().out)["flow"]
+        assert flow["kl_estimator"] == "reward"
+        if p_star is None:
+            assert flow["outcome"] == ["unresolved"] * 3 and all(np.isnan(flow["p_star"]))
+        else:
+            np.testing.assert_allclose(flow["p_star"], [p_star(p) for p in (0.1, 0.5, 0.9)], rtol=1e-9)
+
+
+def test_no_kl_estimator_no_section_5(tmp_path, capsys):
+    (tmp_path / "t.yaml").write_text("num_generations: 8\nbeta: 0.0\n")
+    assert main(["explain", "--trl-config", str(tmp_path / "t.yaml"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["flow"] is None

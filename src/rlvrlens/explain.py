@@ -421,7 +421,7 @@ def flow_report(scheme: WeightScheme, beta: float, p_ref: object, kl_estimator: 
     >>> from rlvrlens.objectives import get_scheme
     >>> r = flow_report(get_scheme("grpo", 4), 1.0, [0.05, 0.5], "k3")
     >>> r.kl, [round(float(x), 4) for x in r.p_star]
-    ('reverse', [0.3816, 0.7071])
+    ('reverse', [0.3816, 0.7601])
     """
     rows = np.atleast_1d(check_probabilities("p_ref", p_ref)).ravel()
     points = [estimator_point(scheme, beta, float(p), kl_estimator) for p in rows]
