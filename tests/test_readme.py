@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from rlvrlens.explain import cycle_threshold, explain
@@ -69,3 +70,30 @@ def test_two_cycle_threshold(paragraph):
 def test_zero_variance_fraction(paragraph, reports):
     said = _number(r"uniform spread of p, (\d+)% of groups have zero reward variance", paragraph)
     assert f"{reports[0].frac_zero_std:.0%}" == f"{said}%"
+
+
+@pytest.fixture(scope="module")
+def design_paragraph() -> str:
+    text = README.read_text(encoding="utf-8")
+    start = text.index("## Weights you would design on purpose")
+    return " ".join(text[start:text.index("Unbounded, minimax", start)].split())
+
+
+def test_design_example_numbers(design_paragraph):
+    """The minimax, quasi-interpolant and closed-form sup errors the README quotes at M = 8."""
+    import sympy
+
+    from rlvrlens.objectives import design, h, log_odds, parse_target
+
+    interval = (0.05, 0.95)
+    best = design("log(t/(1-t))", 8, method="minimax", max_weight=20, interval=interval)
+    quasi = design("log(t/(1-t))", 8, interval=interval)
+    fn = sympy.lambdify(sympy.Symbol("t"), parse_target("log(t/(1-t))"), "numpy")
+    grid = np.unique(np.concatenate([np.linspace(*interval, 2001), np.geomspace(*interval, 500)]))
+    gap = h(log_odds(8), grid) - fn(grid)
+    closed = 0.5 * float(gap.max() - gap.min())
+    assert _number(r"bounded by 20 reach a sup error of ([\d.]+)", design_paragraph) == f"{best.error:.4f}"
+    assert _number(r"`method=\"quasi\"`\) reaches ([\d.]+)", design_paragraph) == f"{quasi.error:.3f}"
+    assert _number(r"closed-form `log_odds` weights ([\d.]+)", design_paragraph) == f"{closed:.3f}"
+    assert f"sup |h_M - h - k| = {best.error:.6g}" in design_paragraph
+    assert f"max E[Z^2] = {best.second_moment:.6g}" in design_paragraph
