@@ -218,24 +218,45 @@ def test_kl_section_in_json_and_text(capsys, tmp_path):
 
 
 # -- --kl-estimator with a preset (section 5) ------------------------------------------------------
-def test_preset_with_kl_estimator_matches_predicted_point_for_every_estimator(capsys):
-    """explain's section 5 is rlvrlens.runs.predicted_point's point for each estimator (one definition,
-    two entry points: a drift of either fails), and the default stays the forward map only."""
+def test_preset_with_kl_estimator_solves_each_estimators_equation(capsys):
+    """Section 5 against independent brentq solves on h'_M (first root above p_ref): k2/exact
+    logit p = logit p_ref + h'(p)/beta, k3 p(1-p) h'(p) = beta (p - p_ref), k1 p = 1, reward
+    logit p = logit p_ref + 1/beta for the affine Dr. GRPO and unresolved for std-normalised GRPO;
+    the default (no estimator) has no section 5."""
     import json
 
-    from rlvrlens.cli import main
-    from rlvrlens.explain import KL_ESTIMATORS
-    from rlvrlens.objectives import get_preset
-    from rlvrlens.runs import predicted_point
+    from scipy.optimize import brentq
+    from scipy.special import logit
 
-    rows = (0.0, 0.05, 0.3, 0.8)
+    from rlvrlens.cli import main
+    from rlvrlens.objectives import dh, get_preset
+
+    beta, rows = 0.3, (0.05, 0.3, 0.8)
+
+    def first_root(fn, lo):
+        grid = np.linspace(lo + 1e-9, 1 - 1e-9, 20001)
+        vals = fn(grid)
+        k = int(np.argmax(np.sign(vals[1:]) != np.sign(vals[:-1])))
+        return brentq(fn, grid[k], grid[k + 1], xtol=1e-14)
+
     for name in ("trl-grpo", "openrlhf-dr-grpo"):
         scheme = get_preset(name, 6)
-        for kl in KL_ESTIMATORS:
-            r = explain(name, 6, beta=0.3, p_ref=rows, kl_estimator=kl)
-            want = [predicted_point(scheme, 0.3, p, kl) for p in rows]
-            np.testing.assert_array_equal(r.flow.p_star, [w[1] for w in want])
-            assert [o.label for o in r.flow.outcome] == [w[0].label for w in want]
+        g = lambda p: np.asarray(dh(scheme, p), dtype=float)  # noqa: E731
+        for kl in ("exact", "k2", "k3", "k1", "reward"):
+            got = explain(name, 6, beta=beta, p_ref=rows, kl_estimator=kl).flow.p_star
+            for p_ref, value in zip(rows, got):
+                if kl in ("exact", "k2"):
+                    want = first_root(lambda p: logit(p_ref) + g(p) / beta - logit(p), p_ref)
+                elif kl == "k3":
+                    want = first_root(lambda p: p * (1 - p) * g(p) - beta * (p - p_ref), p_ref)
+                elif kl == "k1":
+                    want = 1.0
+                elif name == "openrlhf-dr-grpo":
+                    want = 1 / (1 + np.exp(-(logit(p_ref) + 1 / beta)))
+                else:
+                    assert np.isnan(value)
+                    continue
+                assert abs(value - want) < 1e-7, (name, kl, p_ref, value, want)
     assert explain("trl-grpo", 6, beta=0.3).flow is None
     assert main(["explain", "--preset", "trl-grpo", "--num-generations", "6", "--beta", "0.3",
                  "--kl-estimator", "k2", "--compare", "openrlhf-dr-grpo", "--json"]) == 0

@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from rlvrlens.dynamics import ESTIMATOR_KL, Outcome, flow_target, kl_reward_map, success_map
-from rlvrlens.explain import frac_reward_zero_std
+from rlvrlens.dynamics import Outcome
+from rlvrlens.explain import estimator_point, frac_reward_zero_std
 from rlvrlens.objectives import WeightScheme, get_scheme
 
 #: Below this distance from 0 or 1 (with the whole interval there) a prompt gets no learning signal.
@@ -100,18 +100,9 @@ def predicted_point(scheme: WeightScheme, beta: float, p_ref: float, kl_estimato
     >>> [round(predicted_point(get_scheme("grpo", 4), 1.0, 0.05, kl)[1], 4) for kl in ("k2", "k3", "k1")]
     [0.1818, 0.3816, 1.0]
     """
-    if p_ref <= 0.0 or p_ref >= 1.0:
-        return Outcome.FIXED_POINT, float(p_ref)  # absorbing
-    if kl_estimator == "reward":
-        try:
-            target = flow_target(kl_reward_map(scheme, beta, p_ref), "forward")
-        except ValueError:
-            return Outcome.UNRESOLVED, float("nan")
-    else:
-        kind = ESTIMATOR_KL.get(kl_estimator)
-        if kind is None:
-            raise ValueError(f"kl_estimator must be one of {sorted(ESTIMATOR_KL)} or 'reward', got {kl_estimator!r}")
-        target = flow_target(success_map(scheme, beta if beta > 0 else 1.0, p_ref), kind)
+    target = estimator_point(scheme, beta if beta > 0 else 1.0, p_ref, kl_estimator)  # k1 ignores beta
+    if target is None:
+        return Outcome.UNRESOLVED, float("nan")
     return Outcome.FIXED_POINT, float(target.p)
 
 
