@@ -97,3 +97,22 @@ def test_design_example_numbers(design_paragraph):
     assert _number(r"closed-form `log_odds` weights ([\d.]+)", design_paragraph) == f"{closed:.3f}"
     assert f"sup |h_M - h - k| = {best.error:.6g}" in design_paragraph
     assert f"max E[Z^2] = {best.second_moment:.6g}" in design_paragraph
+
+
+def test_estimator_table_predictions():
+    """The predicted columns of the README's KL-estimator table and the 2-cycle example."""
+    from rlvrlens.dynamics import attractor, flow_target, grpo_success_map, stationary_points
+    from rlvrlens.objectives import get_scheme
+
+    text = " ".join(README.read_text(encoding="utf-8").split())
+    scheme = get_scheme("grpo", 4)
+    for kl, label in (("reverse", "reverse KL: "), ("forward", "forward KL: ")):
+        said = _number(label + r"([\d. /]+) \|", text)
+        got = " / ".join(f"{stationary_points(scheme, 1.0, p, kl)[0].p:.4f}" for p in (0.05, 0.3, 0.6))
+        assert said.strip() == got
+    F = grpo_success_map(beta=2.0, p_ref=3e-3)
+    cycle = sorted(float(v) for v in attractor(F).p)
+    target = flow_target(F)
+    assert f"{cycle[0]:.4f} ↔ {cycle[1]:.4f}" in text
+    assert f"flow target {target.p:.4f} (the map's slope there is {float(F.logit_slope(target.logit)):.2f}" \
+        .replace("-", "−") in text

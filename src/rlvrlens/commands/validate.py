@@ -10,8 +10,8 @@ from pathlib import Path
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("validate", help="predicted vs measured: expected step, speed, fixed points, trajectories, "
                        "coupling")
-    p.add_argument("--preset", default="cpu", choices=("tiny", "cpu", "gpu"),
-                   help="run size: tiny (tests), cpu (minutes), gpu (a lent accelerator)")
+    p.add_argument("--preset", default="cpu", choices=("tiny", "demo", "cpu", "gpu"),
+                   help="run size: tiny (tests, ~1 min), demo (make demo, ~5 min), cpu (the full sweep, ~13 min), gpu (a lent accelerator)")
     p.add_argument("--out", default="out/validation", help="output folder")
     p.add_argument("--device", help="override the preset's device (cpu, cuda)")
     p.set_defaults(func=run)

@@ -4,8 +4,9 @@ The experiments live in :mod:`rlvrlens.validation` (expected step with its power
 estimator-aware fixed points, the mean-field ODE, the flow in a 2-cycle regime, the coupled kernel
 model on a tiny transformer, transformer fixed points with the exact KL); this module states what
 the theory predicts about them as claims and puts their figures and verdict table on the index
-page. The run size is ``cpu`` unless the environment variable ``RLVRLENS_VALIDATION_PRESET`` names
-another (``tiny`` for a quick look, ``gpu`` on a lent accelerator).
+page. The run size is ``demo`` (the cpu experiments, one transformer fixed-point run: a few minutes)
+unless the environment variable ``RLVRLENS_VALIDATION_PRESET`` names another (``tiny`` for a quick
+look, ``cpu`` for the full sweep, ``gpu`` on a lent accelerator).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ REFERENCE = ("Davis & Recht (2025), Theorem 1 (expected step = grad h_M); Mroueh
 
 
 def _size_name() -> str:
-    return os.environ.get("RLVRLENS_VALIDATION_PRESET", "cpu")
+    return os.environ.get("RLVRLENS_VALIDATION_PRESET", "demo")
 
 
 def claims() -> list[Claim]:

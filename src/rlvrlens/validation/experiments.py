@@ -74,6 +74,7 @@ class ValidationSize:
     lm_fp_betas: tuple[float, ...] = (1.0, 2.0)
     lm_fp_steps: int = 300
     lm_fp_beta2: tuple[float, ...] = (0.999, 0.99)
+    lm_fp_reverse: bool = True
     seed: int = 0
     device: str = "cpu"
 
@@ -87,6 +88,10 @@ VALIDATION_SIZES: dict[str, ValidationSize] = {
                            control_steps=4, lm_fp_schemes=("grpo",), lm_fp_betas=(2.0,), lm_fp_steps=20,
                            lm_fp_beta2=(0.999,)),
     "cpu": ValidationSize("cpu"),
+    # make demo's size: the cpu experiments with fewer groups, the estimator ablations only and one
+    # transformer fixed-point run (the full cpu sweep is 6 runs of 300 steps, about 11 min of CPU)
+    "demo": ValidationSize("demo", groups=(64, 256), ablations=("exact KL, mu=1", "k1 KL", "k2 KL", "k3 KL"),
+                           lm_fp_schemes=("grpo",), lm_fp_betas=(1.0,), lm_fp_beta2=(0.999,), lm_fp_reverse=False),
     "gpu": ValidationSize("gpu", n_layer=4, width=256, n_head=4, n_task_prompts=32, moduli=(3, 5, 7),
                           warm_start_steps=80, M=8, n_prompts=8, groups=(256, 1024, 4096, 16384),
                           betas=(0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0), p_refs=(0.01, 0.05, 0.2, 0.4, 0.6, 0.8),
@@ -97,7 +102,7 @@ VALIDATION_SIZES: dict[str, ValidationSize] = {
 
 
 def get_size(name: str, **overrides: Any) -> ValidationSize:
-    """A validation run size by name (``tiny``, ``cpu``, ``gpu``) with optional field overrides."""
+    """A validation run size by name (``tiny``, ``demo``, ``cpu``, ``gpu``) with optional field overrides."""
     if name not in VALIDATION_SIZES:
         raise ValueError(f"unknown validation preset {name!r}; valid: {', '.join(VALIDATION_SIZES)}")
     return replace(VALIDATION_SIZES[name], **overrides)

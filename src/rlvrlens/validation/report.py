@@ -119,7 +119,8 @@ def run_validation(size: ValidationSize, out: str | Path, *, log=print) -> list[
     traj = timed("5b. coupling: trajectories", runs)
     fp_schemes = {name: get_scheme(name, size.M) for name in size.lm_fp_schemes}
     lmfp = timed("6. fixed points (transformer)", lambda: keep(lm_fixed_points(
-        setup.policy, task, fp_schemes, size.lm_fp_betas, steps=size.lm_fp_steps, beta2s=size.lm_fp_beta2)))
+        setup.policy, task, fp_schemes, size.lm_fp_betas, steps=size.lm_fp_steps, beta2s=size.lm_fp_beta2,
+        reverse=size.lm_fp_reverse)))
 
     fp = [r for r in exp3 if r["experiment"] == "fixed_points"]
     ablation = [r for r in exp3 if r["experiment"] == "fixed_point_ablation"]
