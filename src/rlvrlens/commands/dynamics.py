@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 import numpy as np
 
-from rlvrlens.commands._common import add_scheme_args, print_json, print_table, scheme_from_args
+from rlvrlens.commands._common import SCHEME_FLAGS, add_scheme_args, print_json, print_table, scheme_from_args
 from rlvrlens.dynamics import (
     Outcome,
     SuccessMap,
@@ -37,6 +37,18 @@ def _add_map_args(p: argparse.ArgumentParser) -> None:
 def map_from_args(args: argparse.Namespace) -> SuccessMap:
     """The success map the flags describe."""
     if args.population:
+        wanted = "dr_grpo" if args.mean_only else "grpo"
+        if args.scheme is not None and args.scheme != wanted:
+            raise ValueError(f"--population is Mroueh's population {'Dr. GRPO' if args.mean_only else 'GRPO'} map; "
+                             f"--scheme {args.scheme!r} does not apply (omit --scheme, or drop --population "
+                             f"for scheme {args.scheme!r} at finite M)")
+        extra = [flag for flag, (name, _) in SCHEME_FLAGS.items()
+                 if getattr(args, name, None) is not None and not (name == "eps" and not args.mean_only)]
+        if getattr(args, "dynamic_sampling", None) is not None:
+            extra.append("--dynamic-sampling")
+        if extra:
+            raise ValueError(f"{', '.join(extra)} does not apply to --population"
+                             f"{' --mean-only' if args.mean_only else ' (it takes only --eps)'}")
         if args.mean_only:
             return dr_grpo_success_map(args.beta, args.p_ref, alpha=args.alpha)
         eps = 1e-5 if args.eps is None else args.eps
