@@ -90,7 +90,7 @@ VALIDATION_SIZES: dict[str, ValidationSize] = {
     "cpu": ValidationSize("cpu"),
     # make demo's size: the cpu experiments with fewer groups, the estimator ablations only and one
     # transformer fixed-point run (the full cpu sweep is 6 runs of 300 steps, about 11 min of CPU)
-    "demo": ValidationSize("demo", groups=(64, 256), ablations=("exact KL, mu=1", "k1 KL", "k2 KL", "k3 KL"),
+    "demo": ValidationSize("demo", groups=(256, 1024), ablations=("exact KL, mu=1", "k1 KL", "k2 KL", "k3 KL"),
                            lm_fp_schemes=("grpo",), lm_fp_betas=(1.0,), lm_fp_beta2=(0.999,), lm_fp_reverse=False),
     "gpu": ValidationSize("gpu", n_layer=4, width=256, n_head=4, n_task_prompts=32, moduli=(3, 5, 7),
                           warm_start_steps=80, M=8, n_prompts=8, groups=(256, 1024, 4096, 16384),
