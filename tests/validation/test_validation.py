@@ -71,7 +71,7 @@ def test_tabular_setup_has_the_requested_reference():
 
 def test_sizes_and_errors():
     assert get_size("gpu").device == "cuda"
-    with pytest.raises(ValueError, match="unknown validation preset 'huge'; valid: tiny, cpu, gpu"):
+    with pytest.raises(ValueError, match="unknown validation preset 'huge'; valid: tiny, cpu, demo, gpu"):
         get_size("huge")
 
 
