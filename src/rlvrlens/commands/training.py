@@ -26,6 +26,8 @@ _HELP = {
     "gradient_checkpointing": "recompute activations in the backward pass (less memory)",
     "chat_template": "wrap prompts in the --model's chat template (default: when it has one)",
     "kl_in_reward": "subtract beta * the sequence's KL estimate from its reward (REINFORCE++)",
+    "kl_level": "token: the estimator on each token's log-ratio, summed (TRL, verl); sequence: on the "
+                "sequence's log-ratio (k2: grad KL(pi||pi_ref), k3: grad KL(pi_ref||pi) for answers of any length)",
 }
 
 

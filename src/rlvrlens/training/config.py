@@ -21,6 +21,8 @@ AGGREGATIONS = ("seq-mean-token-mean", "bnpo", "dapo", "seq-sum-constant")
 AGGREGATION_ALIASES = {"token-mean": "bnpo", "grpo": "seq-mean-token-mean", "dr_grpo": "seq-sum-constant"}
 #: KL estimators of KL(pi_theta || pi_ref) from samples of pi_theta (Schulman 2020).
 KL_ESTIMATORS = ("k1", "k2", "k3")
+#: Where the KL estimator is applied: to each token's log-ratio (TRL, verl) or to the sequence's.
+KL_LEVELS = ("token", "sequence")
 #: Architectures of a fresh model (``CausalLMPolicy.from_config``).
 ARCHS = ("gpt2", "llama")
 #: Autocast precisions (``fp32``: none).
@@ -55,7 +57,10 @@ class TrainConfig:
         num_iterations: mu, optimisation epochs on each batch (TRL's name); > 1 uses the importance
         ratio pi_theta/pi_old and clipping with epsilon_low, epsilon_high (DAPO's clip-higher).
         beta: KL coefficient to pi_ref (0: no reference model). kl_estimator: ``k1``/``k2``/``k3``
-        per token, or ``exact`` (sequence-level KL; policies with ``sequence_kl``). kl_in_reward:
+        per token, or ``exact`` (sequence-level KL; policies with ``sequence_kl``). kl_level:
+        ``token`` (the estimator on each token's log-ratio, summed: TRL and verl) or ``sequence`` (on
+        the sequence's log-ratio: the gradients of THEORY.md §4 for answers of any length; see
+        :func:`rlvrlens.training.losses.sequence_kl_estimate`); ``exact`` is sequence-level. kl_in_reward:
         subtract ``beta * KL`` of the sequence from its reward instead (REINFORCE++): the sampled
         ``log(pi/pi_ref)`` summed over the sequence, or with ``exact`` the prompt's exact KL.
         loss_aggregation: ``seq-mean-token-mean`` (GRPO), ``bnpo`` (TRL: token mean per
@@ -98,6 +103,7 @@ class TrainConfig:
     epsilon_high: float = 0.2
     beta: float = 0.0
     kl_estimator: str = "k3"
+    kl_level: str = "token"
     kl_in_reward: bool = False
     loss_aggregation: str = "seq-mean-token-mean"
     aggregation_constant: float | None = None
@@ -139,6 +145,11 @@ class TrainConfig:
         check_float("top_p", self.top_p, low=0, high=1, low_open=True)
         if self.kl_estimator not in KL_ESTIMATORS + ("exact",):
             raise ValueError(f"kl_estimator must be one of {KL_ESTIMATORS + ('exact',)}, got {self.kl_estimator!r}")
+        if self.kl_level not in KL_LEVELS:
+            raise ValueError(f"kl_level must be one of {KL_LEVELS}, got {self.kl_level!r}")
+        if self.kl_level != "token" and (self.beta == 0 or self.kl_estimator == "exact"):
+            raise ValueError(f"kl_level {self.kl_level!r} applies to a sampled KL estimator (k1, k2, k3) with beta > 0; "
+                             f"got beta={self.beta}, kl_estimator={self.kl_estimator!r}")
         if self.kl_in_reward and self.kl_estimator == "exact":
             raise ValueError("kl_in_reward needs a per-sequence KL estimate (kl_estimator k1, k2 or k3): the exact "
                              "KL is one number per prompt, a constant within each group that group-relative "
@@ -171,7 +182,7 @@ class TrainConfig:
         for name in ("kl_in_reward", "gradient_checkpointing"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name} must be true or false, got {getattr(self, name)!r}")
-        for name in ("task", "verifier", "arch", "scheme", "kl_estimator"):
+        for name in ("task", "verifier", "arch", "scheme", "kl_estimator", "kl_level"):
             if not isinstance(getattr(self, name), str):
                 raise TypeError(f"{name} must be a string, got {getattr(self, name)!r}")
 

@@ -15,7 +15,7 @@ import torch
 
 from rlvrlens._validation import check_float
 from rlvrlens.objectives import WeightScheme
-from rlvrlens.training.config import AGGREGATION_ALIASES, AGGREGATIONS, KL_ESTIMATORS
+from rlvrlens.training.config import AGGREGATION_ALIASES, AGGREGATIONS, KL_ESTIMATORS, KL_LEVELS
 
 
 def masked_sum(values: torch.Tensor, mask: torch.Tensor, dim: int | None = None) -> torch.Tensor:
@@ -134,6 +134,31 @@ def kl_estimate(logp: torch.Tensor, ref_logp: torch.Tensor, kind: str = "k3") ->
     if kind == "k3":
         return torch.expm1(log_r) - log_r
     raise ValueError(f"kind must be one of {KL_ESTIMATORS}, got {kind!r}")
+
+
+def sequence_kl_estimate(logp: torch.Tensor, ref_logp: torch.Tensor, mask: torch.Tensor, kind: str = "k3",
+                         level: str = "token") -> torch.Tensor:
+    """Per-sequence KL estimate ``(B,)`` from per-token log-probabilities ``(B, T)`` of sampled completions.
+
+    ``level="token"``: ``sum_t k(logp_t, ref_logp_t)``, the per-token estimator summed (TRL, verl).
+    ``level="sequence"``: ``k(sum_t logp_t, sum_t ref_logp_t)``, the estimator of the sequence's
+    log-ratio ``log rho = log pi(y)/pi_ref(y)``. As a loss term sampled on-policy the sequence level
+    has the gradients of THEORY.md §4 exactly: k2 gives ``E[log rho grad log pi] = grad KL(pi||pi_ref)``,
+    k3 gives ``grad KL(pi_ref||pi)``, k1 nothing. The token level drops the cross terms between a
+    token's score and the other tokens' log-ratios, so it has them only for one-token answers.
+    k1 is linear, so both levels agree for it.
+
+    Examples
+    --------
+    >>> lp, ref, m = torch.tensor([[-1.0, -2.0]]), torch.tensor([[-1.5, -1.0]]), torch.ones(1, 2)
+    >>> round(float(sequence_kl_estimate(lp, ref, m, "k2", "token")), 4), float(sequence_kl_estimate(lp, ref, m, "k2", "sequence"))
+    (0.625, 0.125)
+    """
+    if level == "token":
+        return (kl_estimate(logp, ref_logp, kind) * mask).sum(-1)
+    if level == "sequence":
+        return kl_estimate((logp * mask).sum(-1), (ref_logp * mask).sum(-1), kind)
+    raise ValueError(f"level must be one of {KL_LEVELS}, got {level!r}")
 
 
 def group_weights(scheme: WeightScheme, rewards: torch.Tensor | np.ndarray) -> torch.Tensor:

@@ -30,7 +30,9 @@ from rlvrlens._validation import check_int
 from rlvrlens.objectives import WeightScheme, get_scheme
 from rlvrlens.training import rundir
 from rlvrlens.training.config import TrainConfig
-from rlvrlens.training.losses import aggregate, clipped_policy_loss, group_weights, kl_estimate, masked_mean
+from rlvrlens.training.losses import (
+    aggregate, clipped_policy_loss, group_weights, kl_estimate, masked_mean, sequence_kl_estimate,
+)
 from rlvrlens.training.policy import CausalLMPolicy, Rollout, TabularPolicy
 from rlvrlens.training.protocol import ExactKLPolicy, Policy, SavablePolicy
 from rlvrlens.training.rundir import CHECKPOINT, CONFIG, LOG, MODEL, SUCCESS
@@ -363,7 +365,8 @@ class Trainer:
             shaped = rewards
             if cfg.kl_in_reward and ref_logp is not None:  # REINFORCE++: r - beta * sum_t kl_t of the sequence
                 old_logp = self._logprobs(rollout)[0]
-                kl_seq = (kl_estimate(old_logp, ref_logp, cfg.kl_estimator) * rollout.mask.to(old_logp.device)).sum(-1)
+                kl_seq = sequence_kl_estimate(old_logp, ref_logp, rollout.mask.to(old_logp.device), cfg.kl_estimator,
+                                              cfg.kl_level)
                 shaped = rewards - cfg.beta * kl_seq.reshape(rewards.shape).float().cpu().numpy()
         # 3. weigh: the scheme's own Z (one implementation, in rlvrlens.objectives)
         Z = group_weights(self.scheme, shaped).reshape(-1)
@@ -451,6 +454,13 @@ class Trainer:
         if cfg.beta > 0 and cfg.kl_estimator == "exact":
             kl_term = self.policy.sequence_kl(self.ref, sorted(set(rollout.prompts))).mean()
             parts["kl"] = kl_term.item()
+        elif ref_logp is not None and cfg.kl_level == "sequence":
+            kl_seq = sequence_kl_estimate(logp, ref_logp, mask, cfg.kl_estimator, "sequence")
+            parts["kl"] = kl_seq.mean().item()
+            if not cfg.kl_in_reward:  # one term per sequence, carried by its first token through the aggregation
+                first = torch.zeros_like(per_token)
+                first[:, 0] = 1.0
+                per_token = per_token + cfg.beta * kl_seq[:, None] * first
         elif ref_logp is not None:
             kl_tok = kl_estimate(logp, ref_logp, cfg.kl_estimator)
             parts["kl"] = (kl_tok * mask).sum(-1).mean().item()
