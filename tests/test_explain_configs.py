@@ -210,6 +210,9 @@ def test_run_with_k3_gets_the_reverse_kl_point_not_the_forward_one(tmp_path):
         forward = predicted_point(s, 0.5, p_ref, "k2")[1]
         assert abs(got - want) < 1e-8 and abs(forward - want) > 0.05
     assert any("reverse KL" in n for n in rep.notes)
+    assert any("kl_level 'token'" in n for n in rep.notes)  # per-token k3: said to be exact for one token only
+    _write_run(tmp_path / "seq", {**cfg, "kl_level": "sequence"}, [[0.2, 0.5]])
+    assert not any("kl_level" in n for n in explain_run(tmp_path / "seq").notes)
 
 
 def test_trl_recorder_file_with_a_trl_config(tmp_path, capsys):

@@ -116,3 +116,35 @@ def test_estimator_table_predictions():
     assert f"{cycle[0]:.4f} ↔ {cycle[1]:.4f}" in text
     assert f"flow target {target.p:.4f} (the map's slope there is {float(F.logit_slope(target.logit)):.2f}" \
         .replace("-", "−") in text
+
+
+@pytest.fixture(scope="module")
+def smollm2_paragraph() -> str:
+    text = README.read_text(encoding="utf-8")
+    start = text.index("**SmolLM2-135M-Instruct**")
+    return " ".join(text[start:text.index("Not measured: fixed points on SmolLM2", start)].split())
+
+
+def test_smollm2_numbers_are_the_committed_measurements(smollm2_paragraph):
+    """The SmolLM2 paragraph quotes results/smollm2-cpu/measurements.jsonl at its rounding: the
+    trajectory's three logit RMS values, the one-step ratio ranges at both step sizes, the smallest
+    |z| of the diagonal model and the identity's ratios."""
+    import json
+
+    from rlvrlens.repro.validation import SMOLLM2_RESULTS
+
+    records = [json.loads(line) for line in (SMOLLM2_RESULTS / "measurements.jsonl").read_text().splitlines()]
+    traj = next(r for r in records if r["experiment"] == "coupling_trajectory")
+    assert (f"logit RMS of {traj['logit_rms_coupled']:.3f}, against {traj['logit_rms_diagonal']:.3f} with K diagonal "
+            f"and {traj['logit_rms_uncoupled']:.3f}") in smollm2_paragraph
+    one = [r for r in records if r["experiment"] == "coupling_one_step"]
+    for lr, label in ((min(r["lr"] for r in one), "small"), (max(r["lr"] for r in one), "large")):
+        ratios = [r["ratio"] for r in one if r["lr"] == lr]
+        assert f"{min(ratios):.2f}–{max(ratios):.2f}" in smollm2_paragraph, label
+    small = [r for r in one if r["lr"] == min(x["lr"] for x in one)]
+    assert f"|z| ≤ {max(abs(r['z']) for r in small):.1f}" in smollm2_paragraph
+    assert f"|z| ≥ {min(abs(r['z_diagonal']) for r in one):.1f}" in smollm2_paragraph
+    G = max(r["groups"] for r in records if r["experiment"] == "expected_step_projected")
+    for r in records:
+        if r["experiment"] == "expected_step_projected" and r["groups"] == G:
+            assert f"{r['ratio']:.2f} ± {r['ratio_se']:.2f}" in smollm2_paragraph, r

@@ -144,8 +144,13 @@ def explain_run(run: str | Path, *, scheme: WeightScheme | None = None, beta: fl
         raise ValueError(f"{success_file}: no per-prompt success records (lines with 'p')")
     notes: list[str] = []
     if config_file.exists():
-        cfg_scheme, cfg_beta, cfg_kl = _scheme_from_config(json.loads(config_file.read_text(encoding="utf-8")),
-                                                           config_file)
+        config = json.loads(config_file.read_text(encoding="utf-8"))
+        cfg_scheme, cfg_beta, cfg_kl = _scheme_from_config(config, config_file)
+        if (cfg_beta > 0 and cfg_kl in ("k2", "k3") and config.get("kl_level", "token") == "token"
+                and not config.get("kl_in_reward")):
+            notes.append(f"{cfg_kl} was applied to each token's log-ratio (kl_level 'token'): the prediction is the "
+                         "sequence-level one, exact for one-token answers only (the per-token sum drops the cross "
+                         "terms between tokens; kl_level 'sequence' removes the difference)")
     elif scheme is None:
         raise ValueError(f"--run {run}: no config.json; say which scheme the run used (--trl-config FILE, or "
                          "--preset NAME --num-generations M --beta B)")

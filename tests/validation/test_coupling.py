@@ -115,3 +115,29 @@ def test_mean_field_training_moves_towards_the_prediction_and_horizon(lm):
     assert horizon(hist, np.array([0.5])) == 2 and horizon(hist[:2], np.array([0.5])) is None
     with pytest.raises(ValueError, match="kl must be"):
         train_to_stationarity(pol, task, get_scheme("rloo", 4), 2.0, kl="none", steps=1)
+
+
+@pytest.mark.slow
+def test_sampled_trainer_with_sequence_k2_settles_at_the_forward_point_not_the_reverse():
+    """The sampled trainer itself (Adam lr 1e-3, GRPO M = 8, beta = 2, 1000 steps) with k2 on the
+    sequence's log-ratio: each prompt within 0.1 logit of its forward flow target (measured 0.02),
+    and, where the reverse (k3) point lies more than 0.3 logit from the forward one, more than 0.2
+    from it."""
+    from rlvrlens.dynamics import flow_target, success_map
+    from rlvrlens.validation.experiments import get_size, lm_setup
+    from rlvrlens.validation.lm_fixed_points import sampled_fixed_points
+
+    torch.manual_seed(0)
+    setup = lm_setup(get_size("tiny"))
+    task = setup.task.subset(setup.prompts, name="v")
+    scheme = get_scheme("grpo", 8)
+    recs = sampled_fixed_points(setup.policy, task, scheme, 2.0, estimator="k2", steps=1000, lr=1e-3, eval_every=20)
+    logit = lambda p: float(np.log(p / (1 - p)))  # noqa: E731
+    separated = 0
+    for r in recs:
+        assert r["kl"] == "forward" and abs(r["logit_gap"]) < 0.1, r
+        reverse = flow_target(success_map(scheme, 2.0, r["p_ref"]), kl="reverse").p
+        if abs(logit(reverse) - logit(r["predicted"])) > 0.3:  # where the two penalties' points differ
+            separated += 1
+            assert abs(logit(r["measured"]) - logit(reverse)) > 0.2, (r, reverse)
+    assert separated >= 1

@@ -71,7 +71,7 @@ def test_tabular_setup_has_the_requested_reference():
 
 def test_sizes_and_errors():
     assert get_size("gpu").device == "cuda"
-    with pytest.raises(ValueError, match="unknown validation preset 'huge'; valid: tiny, cpu, demo, gpu"):
+    with pytest.raises(ValueError, match="unknown validation preset 'huge'; valid: tiny, cpu, demo, gpu, smollm2-cpu, smollm2-gpu"):
         get_size("huge")
 
 
@@ -83,12 +83,13 @@ def test_validate_end_to_end_tiny(tmp_path, capsys):
     assert main(["validate", "--preset", "tiny", "--out", str(tmp_path)]) == 0
     for name in ("measurements.jsonl", "report.md", "expected_step.png", "relative_speed.png",
                  "fixed_points.png", "trajectories.png", "coupling.png", "coupling_one_step.png",
-                 "lm_fixed_points.png"):
+                 "lm_fixed_points.png", "sampled_fixed_points.png"):
         assert (tmp_path / name).stat().st_size > 0, name
     records = [json.loads(line) for line in (tmp_path / "measurements.jsonl").read_text().splitlines()]
     kinds = {r["experiment"] for r in records}
     assert kinds == {"expected_step", "relative_speed", "fixed_points", "fixed_point_ablation", "trajectory",
-                     "two_cycle", "coupling_one_step", "coupling_trajectory", "lm_fixed_points"}
+                     "two_cycle", "coupling_one_step", "coupling_trajectory", "lm_fixed_points",
+                     "sampled_fixed_points"}
     report = (tmp_path / "report.md").read_text()
     assert "| verdict |" in report and "agrees" in report
     # the theory's central claims hold on the tiny preset

@@ -6,12 +6,17 @@ import argparse
 from collections import Counter
 from pathlib import Path
 
+#: The names of :data:`rlvrlens.validation.experiments.VALIDATION_SIZES` (listed here: parsing imports no torch).
+PRESETS = ("tiny", "demo", "cpu", "gpu", "smollm2-cpu", "smollm2-gpu")
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("validate", help="predicted vs measured: expected step, speed, fixed points, trajectories, "
                        "coupling")
-    p.add_argument("--preset", default="cpu", choices=("tiny", "demo", "cpu", "gpu"),
-                   help="run size: tiny (tests, ~1 min), demo (make demo, ~5 min), cpu (the full sweep, ~13 min), gpu (a lent accelerator)")
+    p.add_argument("--preset", default="cpu", choices=PRESETS,
+                   help="run size: tiny (tests, ~1 min), demo (make demo, ~5 min), cpu (the full sweep, ~13 min), "
+                        "gpu (a lent accelerator) on a tiny transformer; smollm2-cpu (~15 min) and smollm2-gpu on "
+                        "SmolLM2-135M-Instruct (identity, coupled one-step prediction, trajectory)")
     p.add_argument("--out", default="out/validation", help="output folder")
     p.add_argument("--device", help="override the preset's device (cpu, cuda)")
     p.set_defaults(func=run)

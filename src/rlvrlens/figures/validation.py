@@ -129,8 +129,9 @@ def plot_trajectories(records: Sequence[dict], cycle: dict | None = None) -> Fig
 
 
 def plot_coupling(records: Sequence[dict]) -> Figure:
-    """Per-prompt trajectories of the tiny transformer: measured (solid) against the coupled kernel
-    model (dashed), K diagonal (dotted) and the uncoupled flow (dash-dot); one panel per run."""
+    """Per-prompt trajectories of a transformer: measured (solid) against the coupled kernel model
+    (dashed), K diagonal (dotted) and the uncoupled flow (dash-dot); one panel per run (for one run
+    of many prompts: :func:`plot_coupling_per_prompt`)."""
     runs = list(dict.fromkeys(r["run"] for r in records))
     fig, axes = new_figure(1, len(runs), width=4.4, height=3.8)
     for ax, run in zip(axes.ravel(), runs):
@@ -201,4 +202,72 @@ def plot_one_step(records: Sequence[dict]) -> Figure:
     ax.set_ylabel(r"measured mean $\Delta p_x$ ($\pm$ 2 SE)")
     ax.set_title("one SGD step: prompts coupled through the network")
     ax.legend(fontsize=7)
+    return fig
+
+
+def plot_coupling_per_prompt(records: Sequence[dict], *, title: str = "", columns: int = 4) -> Figure:
+    """One run's per-prompt trajectories, one panel per prompt: measured (solid) against the coupled
+    kernel model (dashed), K diagonal (dotted) and the uncoupled flow (dash-dot)."""
+    rows = list(records)
+    n_rows = -(-len(rows) // columns)
+    fig, axes = new_figure(n_rows, min(columns, len(rows)), width=2.6, height=2.3)
+    for ax, r in zip(axes.ravel(), rows):
+        ax.plot(r["measured"], "k-", linewidth=1.6, label="measured")
+        ax.plot(r["coupled"], "--", color="C0", linewidth=1.2, label="coupled K")
+        ax.plot(r["diagonal"], ":", color="C1", linewidth=1.2, label="K diagonal")
+        ax.plot(r["uncoupled"], "-.", color="C2", linewidth=1.0, label="uncoupled flow")
+        ax.set_title(f"prompt {r['prompt']} (p_ref {r['p_ref']:.2f})", fontsize=8)
+        ax.set_xlabel("step", fontsize=7)
+        ax.set_ylabel("p", fontsize=7)
+    for ax in axes.ravel()[len(rows):]:
+        ax.set_visible(False)
+    first = rows[0]
+    axes.ravel()[0].legend(fontsize=6)
+    fig.suptitle(f"{title}{': ' if title else ''}{first['run']}, lr {first['lr']:.2g}, K every {first['refresh']} "
+                 f"steps; logit RMS coupled {first['logit_rms_coupled']:.2f}, diagonal "
+                 f"{first['logit_rms_diagonal']:.2f}, uncoupled {first['logit_rms_uncoupled']:.2f}", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_projected_identity(records: Sequence[dict], *, title: str = "") -> Figure:
+    """The identity projected on grad p at the largest number of groups: measured over predicted
+    mean (error bars: 3 standard errors, the test's threshold) per scheme and prompt; 1 is the identity."""
+    G = max(r["groups"] for r in records)
+    rows = [r for r in records if r["groups"] == G]
+    schemes = list(dict.fromkeys(r["scheme"] for r in rows))
+    prompts = list(dict.fromkeys(r["prompt"] for r in rows))
+    fig, axes = new_figure(width=4.8, height=3.8)
+    ax = axes[0, 0]
+    width = 0.7 / max(len(prompts), 1)
+    for k, prompt in enumerate(prompts):
+        mine = {r["scheme"]: r for r in rows if r["prompt"] == prompt}
+        x = [j - 0.35 + width * (k + 0.5) for j, s in enumerate(schemes) if s in mine]
+        ys = [mine[s] for s in schemes if s in mine]
+        ax.errorbar(x, [r["ratio"] for r in ys], yerr=[3 * r["ratio_se"] for r in ys], fmt="o",
+                    label=f"prompt {prompt} (p {ys[0]['p']:.2f})")
+    ax.axhline(1.0, color="k", linestyle="--", linewidth=1, label="identity")
+    ax.set_xticks(range(len(schemes)), schemes)
+    ax.set_ylabel(r"measured / predicted $\langle$update, u$\rangle$ ($\pm$ 3 SE)")
+    ax.set_title(f"{title}{': ' if title else ''}identity projected on grad p, G = {G}", fontsize=9)
+    ax.legend(fontsize=7)
+    return fig
+
+
+def plot_sampled_fixed_points(records: Sequence[dict], *, title: str = "") -> Figure:
+    """Sampled-trainer fixed points: each prompt's exact p at the evaluations against its flow
+    target (dashed), one panel per (beta, estimator)."""
+    runs = list(dict.fromkeys((r["beta"], r["estimator"]) for r in records))
+    fig, axes = new_figure(1, len(runs), width=4.2, height=3.6)
+    for ax, (beta, est) in zip(axes.ravel(), runs):
+        for r in (r for r in records if (r["beta"], r["estimator"]) == (beta, est)):
+            line, = ax.plot(r["eval_steps"], r["history"], linewidth=1.2,
+                            label=f"prompt {r['prompt']} (p_ref {r['p_ref']:.2f}): gap {r['logit_gap']:+.2f}")
+            ax.axhline(r["predicted"], color=line.get_color(), linestyle="--", linewidth=1)
+        ax.plot([], [], "k--", linewidth=1, label="flow target (own map)")
+        ax.set_title(f"{title}{', ' if title else ''}beta {beta:g}, {est} KL of the sequence", fontsize=8)
+        ax.set_xlabel("training step")
+        ax.set_ylabel("success probability p")
+        ax.legend(fontsize=6)
+    fig.tight_layout()
     return fig

@@ -21,8 +21,7 @@ SGD is plain ``torch.optim.SGD`` swapped in for the trainer's AdamW, ``beta = 0`
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+import functools
 
 import numpy as np
 import torch
@@ -48,15 +47,23 @@ def _split(vec: torch.Tensor, params: list[torch.Tensor]) -> list[torch.Tensor]:
 
 
 def success_jacobian(policy, task: Task) -> tuple[np.ndarray, np.ndarray]:
-    """``(p, G)``: exact success of every prompt of ``task`` and the rows ``G[x] = grad_theta p_x``."""
+    """``(p, G)``: exact success of every prompt of ``task`` (float64) and the rows
+    ``G[x] = grad_theta p_x`` in the parameters' precision (float32 for a transformer: 8 prompts of
+    a 135M-parameter model are 4.3 GB; :func:`kernel` accumulates in float64)."""
     params = _params(policy)
-    p = exact_success(policy, task)
-    rows = []
-    for x in range(len(task)):
-        grads = torch.autograd.grad(p[x], params, retain_graph=x + 1 < len(task), allow_unused=True)
-        rows.append(torch.cat([(g if g is not None else torch.zeros_like(q)).flatten()
-                               for g, q in zip(grads, params)]).double().cpu().numpy())
-    return p.detach().double().cpu().numpy(), np.stack(rows)
+    dtype = functools.reduce(torch.promote_types, [q.dtype for q in params])
+    sizes = [q.numel() for q in params]
+    rows = torch.zeros((len(task), sum(sizes)), dtype=dtype)  # filled in place: no 0.5 GB concatenations
+    p_all = []
+    for x in range(len(task)):  # one prompt's graph at a time: a large model's graphs do not pile up
+        p = exact_success(policy, task, [x])[0]
+        grads = torch.autograd.grad(p, params, allow_unused=True)
+        for g, block in zip(grads, torch.split(rows[x], sizes)):
+            if g is not None:
+                block.copy_(g.flatten())
+        p_all.append(float(p.detach()))
+    rows = rows.numpy()
+    return np.array(p_all), rows
 
 
 def adam_preconditioner(optimizer: torch.optim.Optimizer, params: list[torch.Tensor]) -> np.ndarray | None:
@@ -77,9 +84,14 @@ def adam_preconditioner(optimizer: torch.optim.Optimizer, params: list[torch.Ten
     return np.concatenate(flat)
 
 
-def kernel(G: np.ndarray, precond: np.ndarray | None = None) -> np.ndarray:
-    """``K = G P G^T`` with ``P = diag(precond)`` (identity when ``None``)."""
-    return G @ G.T if precond is None else (G * precond) @ G.T
+def kernel(G: np.ndarray, precond: np.ndarray | None = None, *, chunk: int = 1 << 22) -> np.ndarray:
+    """``K = G P G^T`` with ``P = diag(precond)`` (identity when ``None``), accumulated in float64
+    over column blocks of ``chunk`` parameters."""
+    K = np.zeros((G.shape[0], G.shape[0]))
+    for start in range(0, G.shape[1], chunk):
+        block = G[:, start:start + chunk].astype(np.float64)
+        K += (block if precond is None else block * precond[start:start + chunk]) @ block.T
+    return K
 
 
 def predicted_change(K: np.ndarray, scheme: WeightScheme, p: np.ndarray, lr: float) -> np.ndarray:
@@ -88,15 +100,22 @@ def predicted_change(K: np.ndarray, scheme: WeightScheme, p: np.ndarray, lr: flo
 
 
 def sampled_trainer(policy, task: Task, scheme: WeightScheme, *, lr: float, optimizer: str = "sgd",
-                    seed: int = 0, adam_beta2: float = 0.999) -> Trainer:
+                    seed: int = 0, adam_beta2: float = 0.999, beta: float = 0.0, ref=None) -> Trainer:
     """The trainer configured as the system the kernel predicts: every prompt each step, Dr. GRPO's
-    per-sequence sum over the constant 1, no clipping of the gradient, ``beta = 0``; ``optimizer``
-    ``"sgd"`` replaces the trainer's AdamW by ``torch.optim.SGD`` (no momentum)."""
-    cfg = TrainConfig(num_generations=scheme.M, prompts_per_step=len(task), beta=0.0, learning_rate=lr,
+    per-sequence sum over the constant 1, no clipping of the gradient; ``optimizer`` ``"sgd"``
+    replaces the trainer's AdamW by ``torch.optim.SGD`` (no momentum). With ``beta > 0`` the penalty
+    is k2 on the sequence's log-ratio (its expected gradient is ``grad KL(pi||pi_ref)`` exactly)
+    towards ``ref``."""
+    cfg = TrainConfig(num_generations=scheme.M, prompts_per_step=len(task), beta=beta, learning_rate=lr,
+                      kl_estimator="k2", kl_level="sequence" if beta > 0 else "token",
                       loss_aggregation="seq-sum-constant", aggregation_constant=1.0, max_grad_norm=0.0,
                       eval_steps=10**6, save_steps=10**6, seed=seed, max_new_tokens=task.max_new_tokens,
                       adam_beta2=adam_beta2, warm_start_steps=0)
     trainer = Trainer(cfg, None, policy=policy, task=task, scheme=scheme)
+    if beta > 0:
+        if ref is None:
+            raise ValueError("beta > 0 needs ref, the reference policy of the penalty")
+        trainer.ref = ref
     if optimizer == "sgd":
         trainer.optimizer = torch.optim.SGD(policy.parameters(), lr=lr)
     elif optimizer != "adam":
@@ -109,17 +128,44 @@ def step_size_for(K: np.ndarray, scheme: WeightScheme, p: np.ndarray, target: fl
     return target / float(np.abs(predicted_change(K, scheme, p, 1.0)).max())
 
 
-def one_step(policy, task: Task, scheme: WeightScheme, *, lr: float, repeats: int, seed: int = 0) -> list[dict]:
+def kl_projection(policy, ref, task: Task, G: np.ndarray) -> np.ndarray:
+    """``C[x, y] = <grad p_x, grad KL(pi_y || pi_ref,y)>`` with the exact sequence KL of the two-token
+    completion space (:class:`rlvrlens.validation.lm_fixed_points.EnumeratedTask`): the KL term's
+    share of the one-step change, ``-(lr/N) beta sum_y C[x, y]`` (THEORY.md §4)."""
+    from rlvrlens.validation.lm_fixed_points import EnumeratedTask
+
+    params = _params(policy)
+    enum = EnumeratedTask(policy, task)
+    with torch.no_grad():
+        rf, rs = enum.log_probs(ref)
+    first, second = enum.log_probs(policy)
+    kl = enum.kl(first, second, rf, rs, "forward")
+    cols = []
+    for y in range(len(task)):
+        grads = torch.autograd.grad(kl[y], params, retain_graph=y + 1 < len(task), allow_unused=True)
+        cols.append(np.concatenate([(g if g is not None else torch.zeros_like(q)).detach().double().cpu().numpy().ravel()
+                                    for g, q in zip(grads, params)]))
+    return G.astype(np.float64) @ np.stack(cols).T
+
+
+def one_step(policy, task: Task, scheme: WeightScheme, *, lr: float, repeats: int, seed: int = 0,
+             beta: float = 0.0, ref=None) -> list[dict]:
     """Repeat one SGD step of the trainer ``repeats`` times from the same parameters; per prompt the
     mean measured ``Delta p`` (exact p before and after) with its standard error, against the
-    coupled and the diagonal prediction."""
+    coupled and the diagonal prediction. With ``beta > 0`` the trainer adds k2 on the sequence
+    towards ``ref`` and both predictions the KL term (:func:`kl_projection`; the diagonal one only
+    each prompt's own)."""
     params = _params(policy)
     theta = torch.nn.utils.parameters_to_vector(params).detach().clone()
     p0, G = success_jacobian(policy, task)
     K = kernel(G)
     pred = predicted_change(K, scheme, p0, lr)
     pred_diag = predicted_change(np.diag(np.diag(K)), scheme, p0, lr)
-    trainer = sampled_trainer(policy, task, scheme, lr=lr, seed=seed)
+    if beta > 0:
+        C = kl_projection(policy, ref, task, G)
+        pred = pred - lr / len(p0) * beta * C.sum(1)
+        pred_diag = pred_diag - lr / len(p0) * beta * np.diag(C)
+    trainer = sampled_trainer(policy, task, scheme, lr=lr, seed=seed, beta=beta, ref=ref)
     deltas = []
     for _ in range(repeats):
         trainer.rl_step()
@@ -132,6 +178,7 @@ def one_step(policy, task: Task, scheme: WeightScheme, *, lr: float, repeats: in
     norms = np.sqrt(np.diag(K))
     cos = K / np.outer(norms, norms)
     return [{"experiment": "coupling_one_step", "prompt": int(x), "p": float(p0[x]), "lr": lr, "repeats": repeats,
+             "beta": beta,
              "measured": float(mean[x]), "measured_se": float(se[x]), "predicted": float(pred[x]),
              "predicted_diagonal": float(pred_diag[x]), "ratio": float(mean[x] / pred[x]),
              "z": float((mean[x] - pred[x]) / se[x]), "z_diagonal": float((mean[x] - pred_diag[x]) / se[x]),

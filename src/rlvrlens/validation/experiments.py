@@ -34,6 +34,7 @@ from rlvrlens.objectives import WeightScheme, design, dh, get_scheme
 from rlvrlens.training.config import TrainConfig
 from rlvrlens.training.policy import CausalLMPolicy, TabularPolicy
 from rlvrlens.training.sft import warm_start
+from rlvrlens.training.showcase import SMOLLM2_TASK
 from rlvrlens.training.success import exact_success
 from rlvrlens.training.tabular import kl_regularised_step
 from rlvrlens.training.tasks import Task, modular_arithmetic
@@ -68,41 +69,92 @@ class ValidationSize:
     coupling_repeats: int = 40
     coupling_steps: int = 100
     coupling_refresh: int = 5
+    kl_step_beta: float = 1.0
+    kl_move_steps: int = 50
     adam_steps: int = 50
     control_steps: int = 50
     lm_fp_schemes: tuple[str, ...] = ("grpo", "rloo")
     lm_fp_betas: tuple[float, ...] = (1.0, 2.0)
     lm_fp_steps: int = 300
-    lm_fp_beta2: tuple[float, ...] = (0.999, 0.99)
+    lm_fp_beta2: tuple[float, ...] = (0.999, 0.99, 0.9)
+    lm_fp_beta2_beta: float = 0.25
+    lm_fp_beta2_steps: int = 600
     lm_fp_reverse: bool = True
+    sampled_fp_estimators: tuple[str, ...] = ("k2", "k3")
+    sampled_fp_beta: float = 2.0
+    sampled_fp_steps: int = 1000
+    sampled_fp_lr: float = 1e-3
     seed: int = 0
     device: str = "cpu"
 
 
-#: The run sizes of ``rlvrlens validate --preset NAME``.
-VALIDATION_SIZES: dict[str, ValidationSize] = {
+@dataclass(frozen=True)
+class RealModelSize:
+    """Sizes of the pretrained-model validation (issue 14.5; :mod:`rlvrlens.validation.real_model`):
+    ``pool`` prompts of ``task`` scored exactly, ``n_prompts`` of them spread over (0.02, 0.98) for the
+    coupling experiments, ``identity_prompts`` of those for the identity; ``step_targets``: the
+    predicted largest ``|Delta p|`` of one SGD step, which sets the learning rate of the one-step
+    experiment (one run each: a ratio that moves towards 1 at the smaller step is the second-order
+    term) and, the first, of the trajectory. ``fp_*``: the fixed-point sweep (Adam, the sampled KL on
+    the sequence's log-ratio, ``fp_prompts`` prompts, every ``fp_beta`` and estimator; empty on the
+    CPU: about 10 s a step there, and a run needs on the order of 1000 steps)."""
+
+    name: str
+    model: str = "smollm2-135m"
+    task: str = SMOLLM2_TASK
+    pool: int = 24
+    n_prompts: int = 8
+    M: int = 8
+    identity_prompts: int = 2
+    identity_groups: tuple[int, ...] = (64, 256)
+    identity_schemes: tuple[str, ...] = ("reinforce", "rloo", "grpo")
+    step_targets: tuple[float, ...] = (0.01, 0.0025)
+    one_step_repeats: int = 12
+    traj_steps: int = 20
+    traj_refresh: int = 5
+    fp_betas: tuple[float, ...] = ()
+    fp_estimators: tuple[str, ...] = ("k2", "k3")
+    fp_scheme: str = "grpo"
+    fp_prompts: int = 4
+    fp_steps: int = 1000
+    fp_lr: float = 3e-6
+    fp_eval_every: int = 20
+    seed: int = 0
+    device: str = "cpu"
+
+
+#: The run sizes of ``rlvrlens validate --preset NAME``: the tiny transformer's (``tiny``, ``demo``,
+#: ``cpu``, ``gpu``) and SmolLM2's (``smollm2-cpu``, ``smollm2-gpu``).
+VALIDATION_SIZES: dict[str, ValidationSize | RealModelSize] = {
     "tiny": ValidationSize("tiny", groups=(16, 64), n_prompts=2, betas=(0.5, 1.0, 2.0, 4.0, 8.0),
                            p_refs=(0.1, 0.5), fp_schemes=("grpo", "raft"), fp_steps=80, traj_steps=12,
                            ablations=("exact KL, mu=1", "k1 KL", "k3 KL"), cycle_steps=600, coupling_M=4,
-                           coupling_repeats=6, coupling_steps=6, coupling_refresh=2, adam_steps=4,
+                           coupling_repeats=6, coupling_steps=6, coupling_refresh=2, kl_move_steps=5, adam_steps=4,
                            control_steps=4, lm_fp_schemes=("grpo",), lm_fp_betas=(2.0,), lm_fp_steps=20,
-                           lm_fp_beta2=(0.999,)),
+                           lm_fp_beta2=(0.999,), sampled_fp_estimators=("k2",), sampled_fp_steps=60),
     "cpu": ValidationSize("cpu"),
     # make demo's size: the cpu experiments with fewer groups, the estimator ablations only and one
     # transformer fixed-point run (the full cpu sweep is 6 runs of 300 steps, about 11 min of CPU)
     "demo": ValidationSize("demo", groups=(256, 1024), ablations=("exact KL, mu=1", "k1 KL", "k2 KL", "k3 KL"),
-                           lm_fp_schemes=("grpo",), lm_fp_betas=(1.0,), lm_fp_beta2=(0.999,), lm_fp_reverse=False),
+                           lm_fp_schemes=("grpo",), lm_fp_betas=(1.0,), lm_fp_beta2=(0.999, 0.9), lm_fp_reverse=False,
+                           sampled_fp_estimators=("k2",)),
     "gpu": ValidationSize("gpu", n_layer=4, width=256, n_head=4, n_task_prompts=32, moduli=(3, 5, 7),
                           warm_start_steps=80, M=8, n_prompts=8, groups=(256, 1024, 4096, 16384),
                           betas=(0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0), p_refs=(0.01, 0.05, 0.2, 0.4, 0.6, 0.8),
                           fp_steps=1500, traj_steps=60, coupling_M=16, coupling_repeats=200, coupling_steps=300,
                           adam_steps=300, control_steps=200, lm_fp_schemes=("grpo", "rloo", "raft"),
-                          lm_fp_betas=(0.5, 1.0, 2.0, 4.0), lm_fp_steps=5000, device="cuda"),
+                          lm_fp_betas=(0.5, 1.0, 2.0, 4.0), lm_fp_steps=5000, lm_fp_beta2_steps=5000,
+                          sampled_fp_steps=5000, device="cuda"),
+    "smollm2-cpu": RealModelSize("smollm2-cpu"),
+    "smollm2-gpu": RealModelSize("smollm2-gpu", pool=64, n_prompts=32, identity_prompts=8,
+                                 identity_groups=(256, 1024, 4096), identity_schemes=("reinforce", "rloo", "grpo", "raft"),
+                                 one_step_repeats=200, traj_steps=200, traj_refresh=5, fp_betas=(0.5, 1.0, 2.0, 4.0),
+                                 fp_prompts=8, device="cuda"),
 }
 
 
-def get_size(name: str, **overrides: Any) -> ValidationSize:
-    """A validation run size by name (``tiny``, ``demo``, ``cpu``, ``gpu``) with optional field overrides."""
+def get_size(name: str, **overrides: Any) -> ValidationSize | RealModelSize:
+    """A validation run size by name (:data:`VALIDATION_SIZES`) with optional field overrides."""
     if name not in VALIDATION_SIZES:
         raise ValueError(f"unknown validation preset {name!r}; valid: {', '.join(VALIDATION_SIZES)}")
     return replace(VALIDATION_SIZES[name], **overrides)
@@ -144,13 +196,17 @@ def lm_setup(preset: ValidationSize) -> LMSetup:
     warm_start(policy, task, fraction=1.0, steps=preset.warm_start_steps, lr=3e-3, seed=preset.seed)
     with torch.no_grad():
         p = exact_success(policy, task).double().cpu().numpy()
-    inside = np.flatnonzero((p > 0.05) & (p < 0.95))
+    return LMSetup(policy, task, p, spread_prompts(p, preset.n_prompts, what="the warm start"))
+
+
+def spread_prompts(p: np.ndarray, n: int, *, low: float = 0.05, high: float = 0.95, what: str = "the model") -> list[int]:
+    """Up to ``n`` prompts whose success probabilities ``p`` lie in ``(low, high)``, spread: those
+    closest to evenly spaced quantiles of the interior ones."""
+    inside = np.flatnonzero((p > low) & (p < high))
     if inside.size == 0:
-        raise RuntimeError("the warm start left no prompt with success probability in (0.05, 0.95)")
-    # spread: the prompts closest to evenly spaced quantiles of the interior ones
+        raise RuntimeError(f"{what} left no prompt with success probability in ({low:g}, {high:g})")
     order = inside[np.argsort(p[inside])]
-    picks = order[np.unique(np.linspace(0, order.size - 1, preset.n_prompts).round().astype(int))]
-    return LMSetup(policy, task, p, [int(i) for i in picks])
+    return [int(i) for i in order[np.unique(np.linspace(0, order.size - 1, n).round().astype(int))]]
 
 
 def _params(policy) -> list[torch.Tensor]:
@@ -181,6 +237,17 @@ class PromptSample:
     J: np.ndarray
 
 
+def distinct_completions(rollout) -> tuple[np.ndarray, list[int]]:
+    """``(which, first)``: the index of each row's distinct completion (token ids and whether it
+    ended) and, per distinct completion, the first row holding it."""
+    keys = [tuple(ids[m.bool()].tolist()) + (bool(f),) for ids, m, f in
+            zip(rollout.completion_ids.cpu(), rollout.mask.cpu(), rollout.finished.cpu())]
+    index: dict[tuple, int] = {}
+    which = np.array([index.setdefault(k, len(index)) for k in keys])
+    first = {u: row for row, u in reversed(list(enumerate(which)))}
+    return which, [first[u] for u in range(len(index))]
+
+
 def sample_prompt(setup: LMSetup, i: int, M: int, n_groups: int, generator: torch.Generator) -> PromptSample:
     policy, task = setup.policy, setup.task
     params = _params(policy)
@@ -189,29 +256,40 @@ def sample_prompt(setup: LMSetup, i: int, M: int, n_groups: int, generator: torc
     rollout = policy.sample([task.prompts[i]] * n_groups, M, generator=generator,
                             max_new_tokens=task.max_new_tokens)
     rewards = task.rewards(rollout.prompts, rollout.texts).reshape(n_groups, M)
-    keys = [tuple(ids[m.bool()].tolist()) + (bool(f),) for ids, m, f in
-            zip(rollout.completion_ids.cpu(), rollout.mask.cpu(), rollout.finished.cpu())]
-    index: dict[tuple, int] = {}
-    which = np.array([index.setdefault(k, len(index)) for k in keys]).reshape(n_groups, M)
-    first = {u: row for row, u in reversed(list(enumerate(which.ravel())))}
-    J = np.stack([_flat_grad(policy.token_logprobs(rollout.select([first[u]]))[0].sum(), params)
-                  for u in range(len(index))])
-    return PromptSample(i, float(p.detach()), grad_p, rewards, which, J)
+    which, first = distinct_completions(rollout)
+    J = np.stack([_flat_grad(policy.token_logprobs(rollout.select([row]))[0].sum(), params) for row in first])
+    return PromptSample(i, float(p.detach()), grad_p, rewards, which.reshape(n_groups, M), J)
+
+
+def group_coefficients(rewards: np.ndarray, which: np.ndarray, n_distinct: int, scheme: WeightScheme) -> np.ndarray:
+    """``C[g, u] = (1/M) sum_{i: which[g,i]=u} Z_{g,i}``: group ``g``'s update is ``C[g] @ scores``."""
+    G, M = rewards.shape
+    C = np.zeros((G, n_distinct))
+    np.add.at(C, (np.repeat(np.arange(G), M), which.ravel()), scheme.weights(rewards).ravel() / M)
+    return C
 
 
 def _coefficients(sample: PromptSample, scheme: WeightScheme) -> np.ndarray:
-    G, M = sample.rewards.shape
-    C = np.zeros((G, sample.J.shape[0]))
-    np.add.at(C, (np.repeat(np.arange(G), M), sample.which.ravel()), scheme.weights(sample.rewards).ravel() / M)
-    return C
+    return group_coefficients(sample.rewards, sample.which, sample.J.shape[0], scheme)
+
+
+#: z threshold of the projected identity statistic (two-sided, P ~ 3e-3 under the identity).
+IDENTITY_Z = 3.0
+
+
+def projected_test(proj: np.ndarray, target: float) -> dict[str, float]:
+    """The identity statistic: per-group projections ``proj`` (``s_g = <update_g, u>``) against their
+    predicted mean ``target = h'_M(p) <grad p, u>``. ``z = (mean - target) / SE``; the test rejects a
+    relative error ``delta`` in ``h'`` when ``|delta| target > IDENTITY_Z SE``, so
+    ``detectable_rel_error = IDENTITY_Z SE / |target|`` is the smallest one it detects."""
+    se = float(proj.std(ddof=1) / np.sqrt(proj.size))
+    return {"z_projected": float((proj.mean() - target) / se), "detectable_rel_error": float(IDENTITY_Z * se / abs(target)),
+            "ratio": float(proj.mean() / target), "ratio_se": float(se / abs(target))}
 
 
 # ------------------------------------------------------------------------------------------------
 # experiment 1: the expected step is h'_M(p) grad p
 # ------------------------------------------------------------------------------------------------
-
-#: z threshold of the projected identity statistic (two-sided, P ~ 3e-3 under the identity).
-IDENTITY_Z = 3.0
 
 
 def expected_step(samples: Sequence[PromptSample], schemes: dict[str, WeightScheme],
@@ -238,15 +316,13 @@ def expected_step(samples: Sequence[PromptSample], schemes: dict[str, WeightSche
                 cov = np.atleast_2d(np.cov(Cg, rowvar=False))
                 clt = float(np.sqrt(max(np.sum(cov * gram), 0.0) / G) / tnorm)
                 proj = Cg @ (sample.J @ (target / tnorm))  # s_g
-                se = float(proj.std(ddof=1) / np.sqrt(G))
                 records.append({
                     "experiment": "expected_step", "prompt": sample.prompt, "p": sample.p, "scheme": name,
                     "groups": int(G), "dh": float(dh(scheme, sample.p)),
                     "rel_error": float(np.linalg.norm(mean - target) / tnorm),
                     "cosine": float(mean @ target / (np.linalg.norm(mean) * tnorm)),
                     "clt_rel_error": clt,
-                    "z_projected": float((proj.mean() - tnorm) / se),
-                    "detectable_rel_error": float(IDENTITY_Z * se / tnorm),
+                    **projected_test(proj, tnorm),
                 })
     return records
 

@@ -11,7 +11,10 @@ forward pass over the ``V`` one-token continuations of each prompt gives every p
 
 and the same with the roles swapped for KL(pi_ref||pi).
 
-Training is the expected (mean-field) update of the sampled trainer with these penalties:
+:func:`sampled_fixed_points` is the sampled trainer itself (any transformer, any task with exact
+p): Adam, sampled groups, the KL estimated on the sequence's log-ratio.
+
+Training in :func:`train_to_stationarity` is the expected (mean-field) update of the sampled trainer with these penalties:
 ``loss = -(1/N) sum_x [h'_M(p_x) p_x - beta KL_x]`` with ``h'_M(p_x)`` held fixed (its gradient is
 ``h'_M(p) grad p``, the expected sampled step; Davis & Recht 2025), so the stationary points are
 exactly those of THEORY.md §4 for the forward (exact/k2) or reverse (k3) penalty, and nothing is
@@ -26,10 +29,12 @@ import numpy as np
 import torch
 from scipy import special
 
-from rlvrlens.dynamics import flow_target, success_map
+from rlvrlens.dynamics import ESTIMATOR_KL, flow_target, success_map
 from rlvrlens.objectives import WeightScheme, dh
+from rlvrlens.training.config import TrainConfig
 from rlvrlens.training.policy import CausalLMPolicy
 from rlvrlens.training.tasks import Task
+from rlvrlens.training.trainer import Trainer
 
 #: |logit measured - logit predicted| under which a prompt counts as at its prediction (horizon).
 HORIZON_TOL = 0.15
@@ -162,16 +167,20 @@ def horizon(history: np.ndarray, predicted: np.ndarray, tol: float = HORIZON_TOL
 
 
 def lm_fixed_points(policy: CausalLMPolicy, task: Task, schemes: dict[str, WeightScheme], betas, *, steps: int,
-                    beta2s=(0.999,), reverse: bool = True) -> list[dict[str, Any]]:
-    """The sweep of issue 14.4: every (scheme, beta) with Adam (first ``beta2``), plus the other
-    ``beta2`` values and the reverse (k3) penalty for the first scheme at the largest beta."""
-    runs = [(name, beta, "forward", beta2s[0]) for name in schemes for beta in betas]
+                    beta2s=(0.999,), beta2_beta: float = 0.25, beta2_steps: int = 600,
+                    reverse: bool = True) -> list[dict[str, Any]]:
+    """The sweep of issue 14.4: every (scheme, beta) with Adam (first ``beta2``) for ``steps``; the
+    reverse (k3) penalty for the first scheme at the largest beta; and, when several ``beta2s`` are
+    given, the first scheme near p = 1 (``beta2_beta``, small) with each of them for ``beta2_steps``
+    (Adam's second-moment memory sets how fast the last logits are closed there)."""
+    runs = [("sweep", name, beta, "forward", beta2s[0], steps) for name in schemes for beta in betas]
     first = next(iter(schemes))
-    runs += [(first, max(betas), "forward", b2) for b2 in beta2s[1:]]
     if reverse:
-        runs.append((first, max(betas), "reverse", beta2s[0]))
+        runs.append(("reverse", first, max(betas), "reverse", beta2s[0], steps))
+    if len(beta2s) > 1:
+        runs += [("beta2", first, beta2_beta, "forward", b2, beta2_steps) for b2 in beta2s]
     records = []
-    for name, beta, kl, b2 in runs:
+    for part, name, beta, kl, b2, steps in runs:
         res = train_to_stationarity(policy, task, schemes[name], beta, kl=kl, steps=steps, adam_beta2=b2)
         tail = max(1, steps // 10)
         measured = res["history"][-tail:].mean(0)
@@ -180,7 +189,7 @@ def lm_fixed_points(policy: CausalLMPolicy, task: Task, schemes: dict[str, Weigh
             gaps = {int(t): float(special.logit(np.clip(res["history"][t, x], 1e-12, 1 - 1e-12))
                                   - special.logit(res["predicted"][x])) for t in marks}
             records.append({
-                "experiment": "lm_fixed_points", "scheme": name, "beta": beta, "kl": kl, "adam_beta2": b2,
+                "experiment": "lm_fixed_points", "part": part, "scheme": name, "beta": beta, "kl": kl, "adam_beta2": b2,
                 "prompt": x, "p_ref": float(res["p_ref"][x]), "predicted": float(res["predicted"][x]),
                 "measured": float(measured[x]),
                 "logit_gap": float(special.logit(measured[x]) - special.logit(res["predicted"][x])),
@@ -188,3 +197,41 @@ def lm_fixed_points(policy: CausalLMPolicy, task: Task, schemes: dict[str, Weigh
                 "own_residual": float(res["own_residual"][x]), "coupled_residual": float(res["coupled_residual"][x]),
                 "history": res["history"][:, x].tolist()})
     return records
+
+
+#: Fraction of a sampled fixed-point run's evaluations (the last ones) averaged as its stationary p.
+STATIONARY_TAIL = 0.4
+
+
+def sampled_fixed_points(policy, task: Task, scheme: WeightScheme, beta: float, *, estimator: str = "k2",
+                         steps: int, lr: float, eval_every: int, seed: int = 0,
+                         adam_beta2: float = 0.999) -> list[dict[str, Any]]:
+    """Train a copy of ``policy`` with the sampled trainer (every prompt each step, ``M = scheme.M``,
+    Dr. GRPO's per-sequence sum over 1, no gradient clipping, AdamW without weight decay) and the
+    KL penalty ``beta`` estimated by ``estimator`` on the sequence's log-ratio; exact p every
+    ``eval_every`` steps. Per prompt: the stationary p (mean of the last :data:`STATIONARY_TAIL` of
+    the evaluations, with their standard deviation) against the flow target of its own success map
+    (:data:`rlvrlens.dynamics.ESTIMATOR_KL`: k2 forward, k3 reverse; the coupling through shared
+    parameters can move the joint stationary point, which the gap then shows), and the horizon."""
+    cfg = TrainConfig(num_generations=scheme.M, prompts_per_step=len(task), beta=beta, kl_estimator=estimator,
+                      kl_level="sequence", learning_rate=lr, loss_aggregation="seq-sum-constant",
+                      aggregation_constant=1.0, max_grad_norm=0.0, eval_steps=10**6, save_steps=10**6, seed=seed,
+                      max_new_tokens=task.max_new_tokens, adam_beta2=adam_beta2, warm_start_steps=0)
+    trainer = Trainer(cfg, None, policy=policy.clone(trainable=True), task=task, scheme=scheme)
+    trainer.train(steps, success_at=range(0, steps + 1, eval_every))
+    evals = [h["step"] for h in trainer.success_history]
+    history = np.array([h["p"] for h in trainer.success_history])
+    p_ref = history[0]
+    kl = ESTIMATOR_KL[estimator]
+    predicted = np.array([flow_target(success_map(scheme, beta, float(pr)), kl=kl).p for pr in p_ref])
+    tail = history[-max(1, int(round(STATIONARY_TAIL * len(history)))):]
+    measured, spread = tail.mean(0), tail.std(0)
+    reached = horizon(history, predicted)
+    gap = special.logit(np.clip(measured, 1e-12, 1 - 1e-12)) - special.logit(predicted)
+    return [{"experiment": "sampled_fixed_points", "scheme": scheme.name, "beta": beta, "estimator": estimator,
+             "kl": kl, "prompt": int(x), "p_ref": float(p_ref[x]), "predicted": float(predicted[x]),
+             "measured": float(measured[x]), "measured_sd": float(spread[x]), "logit_gap": float(gap[x]),
+             "steps": steps, "lr": lr, "adam_beta2": adam_beta2, "eval_steps": evals,
+             "horizon": None if reached is None else evals[reached], "history": history[:, x].tolist()}
+            for x in range(len(p_ref))]
+
