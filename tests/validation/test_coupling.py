@@ -141,3 +141,34 @@ def test_sampled_trainer_with_sequence_k2_settles_at_the_forward_point_not_the_r
             separated += 1
             assert abs(logit(r["measured"]) - logit(reverse)) > 0.2, (r, reverse)
     assert separated >= 1
+
+
+@pytest.mark.slow
+def test_one_step_with_the_kl_term_and_its_completion_space():
+    """Away from pi_ref, one SGD step with k2 of the sequence (beta = 1) against the coupled prediction
+    including -beta <grad p_x, grad KL_y>: every prompt within 4 SE at a step whose larger term moves p
+    by 5e-4 (at 4 times that, second-order terms put prompt 0 at z = -4.2), while the same
+    prediction without the KL term is more than 4 SE off for some prompt (the term is measured, not
+    negligible). The exact KL is the two-token space's, so a task that samples longer is refused."""
+    import dataclasses
+
+    from rlvrlens.validation.experiments import get_size, lm_setup
+    from rlvrlens.validation.report import _coupling_scheme
+
+    torch.manual_seed(0)
+    setup = lm_setup(get_size("tiny"))
+    task = setup.task.subset(setup.prompts, name="v")
+    base = setup.policy.clone(trainable=True)
+    scheme, K, p0 = _coupling_scheme(base, task, 8)
+    lr = coupling.step_size_for(K, scheme, p0, 0.004)
+    coupling.sampled_trainer(base, task, scheme, lr=3 * lr, seed=5).train(50)
+    with pytest.raises(ValueError, match="max_new_tokens must be 2"):
+        coupling.one_step(base, task, scheme, lr=lr, repeats=2, beta=1.0, ref=setup.policy)
+    short = dataclasses.replace(task, max_new_tokens=2)
+    p, G = coupling.success_jacobian(base, short)
+    K = coupling.kernel(G)
+    small = coupling.step_size_for(K, scheme, p, 5e-4, kl=coupling.kl_projection(base, setup.policy, short, G).sum(1))
+    recs = coupling.one_step(base, short, scheme, lr=small, repeats=40, seed=1, beta=1.0, ref=setup.policy)
+    no_kl = coupling.predicted_change(K, scheme, p, small)
+    assert all(abs(r["z"]) < 4 for r in recs), recs
+    assert max(abs(r["measured"] - q) / r["measured_se"] for r, q in zip(recs, no_kl)) > 4

@@ -123,16 +123,27 @@ def sampled_trainer(policy, task: Task, scheme: WeightScheme, *, lr: float, opti
     return trainer
 
 
-def step_size_for(K: np.ndarray, scheme: WeightScheme, p: np.ndarray, target: float) -> float:
-    """The SGD learning rate whose predicted largest ``|Delta p|`` of one step is ``target``."""
-    return target / float(np.abs(predicted_change(K, scheme, p, 1.0)).max())
+def step_size_for(K: np.ndarray, scheme: WeightScheme, p: np.ndarray, target: float,
+                  kl: np.ndarray | None = None) -> float:
+    """The SGD learning rate whose predicted largest ``|Delta p|`` of one step is ``target``; with
+    ``kl`` (``beta sum_y C[x, y]``, :func:`kl_projection`) the largest of the reward term and the KL
+    term separately (near their balance the sum is small and the terms' second-order parts are not)."""
+    scale = np.abs(predicted_change(K, scheme, p, 1.0))
+    if kl is not None:
+        scale = np.maximum(scale, np.abs(kl) / len(p))
+    return target / float(scale.max())
 
 
 def kl_projection(policy, ref, task: Task, G: np.ndarray) -> np.ndarray:
     """``C[x, y] = <grad p_x, grad KL(pi_y || pi_ref,y)>`` with the exact sequence KL of the two-token
     completion space (:class:`rlvrlens.validation.lm_fixed_points.EnumeratedTask`): the KL term's
-    share of the one-step change, ``-(lr/N) beta sum_y C[x, y]`` (THEORY.md §4)."""
+    share of the one-step change, ``-(lr/N) beta sum_y C[x, y]`` (THEORY.md §4). The sampler must
+    see the same space: ``task.max_new_tokens`` must be 2."""
     from rlvrlens.validation.lm_fixed_points import EnumeratedTask
+
+    if task.max_new_tokens != 2:
+        raise ValueError(f"task.max_new_tokens must be 2 for the exact KL of the two-token completion space, got "
+                         f"{task.max_new_tokens} (the sampled k2 would be the gradient of a longer space's KL)")
 
     params = _params(policy)
     enum = EnumeratedTask(policy, task)
