@@ -128,6 +128,10 @@ def plot_trajectories(records: Sequence[dict], cycle: dict | None = None) -> Fig
     return fig
 
 
+#: The coupling experiment's three models: record key, line style, legend name.
+_MODELS = (("coupled", "--", "coupled K model"), ("diagonal", ":", "K diagonal"), ("uncoupled", "-.", "uncoupled flow"))
+
+
 def plot_coupling(records: Sequence[dict]) -> Figure:
     """Per-prompt trajectories of a transformer: measured (solid) against the coupled kernel model
     (dashed), K diagonal (dotted) and the uncoupled flow (dash-dot); one panel per run (for one run
@@ -138,12 +142,9 @@ def plot_coupling(records: Sequence[dict]) -> Figure:
         rows = [r for r in records if r["run"] == run]
         for r in rows:
             line, = ax.plot(r["measured"], linewidth=1.6, label=f"prompt {r['prompt']} (p_ref {r['p_ref']:.2f})")
-            c = line.get_color()
-            ax.plot(r["coupled"], "--", color=c, linewidth=1.1)
-            ax.plot(r["diagonal"], ":", color=c, linewidth=1.1)
-            ax.plot(r["uncoupled"], "-.", color=c, linewidth=0.9)
-        for style, name, key in (("--", "coupled K model", "coupled"), (":", "K diagonal", "diagonal"),
-                                 ("-.", "uncoupled flow", "uncoupled")):
+            for key, style, _ in _MODELS:
+                ax.plot(r[key], style, color=line.get_color(), linewidth=1.1)
+        for key, style, name in _MODELS:
             ax.plot([], [], style, color="k", linewidth=1, label=f"{name} (logit RMS {rows[0]['logit_rms_' + key]:.2f})")
         ax.set_title(f"{run}: {len(rows)} prompt{'s' if len(rows) > 1 else ''}, lr {rows[0]['lr']:.2g}")
         ax.set_xlabel("training step")
@@ -213,9 +214,8 @@ def plot_coupling_per_prompt(records: Sequence[dict], *, title: str = "", column
     fig, axes = new_figure(n_rows, min(columns, len(rows)), width=2.6, height=2.3)
     for ax, r in zip(axes.ravel(), rows):
         ax.plot(r["measured"], "k-", linewidth=1.6, label="measured")
-        ax.plot(r["coupled"], "--", color="C0", linewidth=1.2, label="coupled K")
-        ax.plot(r["diagonal"], ":", color="C1", linewidth=1.2, label="K diagonal")
-        ax.plot(r["uncoupled"], "-.", color="C2", linewidth=1.0, label="uncoupled flow")
+        for k, (key, style, name) in enumerate(_MODELS):
+            ax.plot(r[key], style, color=f"C{k}", linewidth=1.2, label=name)
         ax.set_title(f"prompt {r['prompt']} (p_ref {r['p_ref']:.2f})", fontsize=8)
         ax.set_xlabel("step", fontsize=7)
         ax.set_ylabel("p", fontsize=7)

@@ -33,13 +33,10 @@ from rlvrlens.training.config import TrainConfig
 from rlvrlens.training.success import exact_success
 from rlvrlens.training.tasks import Task
 from rlvrlens.training.trainer import Trainer
+from rlvrlens.validation.experiments import trainable_parameters
 
 #: Clip of p before taking logits of trajectories.
 _P_CLIP = 1e-9
-
-
-def _params(policy) -> list[torch.Tensor]:
-    return [q for q in policy.parameters() if q.requires_grad]
 
 
 def _split(vec: torch.Tensor, params: list[torch.Tensor]) -> list[torch.Tensor]:
@@ -50,7 +47,7 @@ def success_jacobian(policy, task: Task) -> tuple[np.ndarray, np.ndarray]:
     """``(p, G)``: exact success of every prompt of ``task`` (float64) and the rows
     ``G[x] = grad_theta p_x`` in the parameters' precision (float32 for a transformer: 8 prompts of
     a 135M-parameter model are 4.3 GB; :func:`kernel` accumulates in float64)."""
-    params = _params(policy)
+    params = trainable_parameters(policy)
     dtype = functools.reduce(torch.promote_types, [q.dtype for q in params])
     sizes = [q.numel() for q in params]
     rows = torch.zeros((len(task), sum(sizes)), dtype=dtype)  # filled in place: no 0.5 GB concatenations
@@ -100,26 +97,26 @@ def predicted_change(K: np.ndarray, scheme: WeightScheme, p: np.ndarray, lr: flo
 
 
 def sampled_trainer(policy, task: Task, scheme: WeightScheme, *, lr: float, optimizer: str = "sgd",
-                    seed: int = 0, adam_beta2: float = 0.999, beta: float = 0.0, ref=None) -> Trainer:
-    """The trainer configured as the system the kernel predicts: every prompt each step, Dr. GRPO's
+                    seed: int = 0, adam_beta2: float = 0.999, beta: float = 0.0, kl_estimator: str = "k2",
+                    ref=None) -> Trainer:
+    """The trainer configured as the system the theory predicts: every prompt each step, Dr. GRPO's
     per-sequence sum over the constant 1, no clipping of the gradient; ``optimizer`` ``"sgd"``
-    replaces the trainer's AdamW by ``torch.optim.SGD`` (no momentum). With ``beta > 0`` the penalty
-    is k2 on the sequence's log-ratio (its expected gradient is ``grad KL(pi||pi_ref)`` exactly)
-    towards ``ref``."""
+    replaces the trainer's AdamW (no weight decay) by ``torch.optim.SGD`` (no momentum). With
+    ``beta > 0`` the penalty is ``kl_estimator`` on the sequence's log-ratio (k2: expected gradient
+    ``grad KL(pi||pi_ref)`` exactly, k3: ``grad KL(pi_ref||pi)``) towards ``ref`` (default: the
+    policy as it is now)."""
+    if optimizer not in ("sgd", "adam"):
+        raise ValueError(f"optimizer must be 'sgd' or 'adam', got {optimizer!r}")
     cfg = TrainConfig(num_generations=scheme.M, prompts_per_step=len(task), beta=beta, learning_rate=lr,
-                      kl_estimator="k2", kl_level="sequence" if beta > 0 else "token",
+                      kl_estimator=kl_estimator, kl_level="sequence" if beta > 0 else "token",
                       loss_aggregation="seq-sum-constant", aggregation_constant=1.0, max_grad_norm=0.0,
                       eval_steps=10**6, save_steps=10**6, seed=seed, max_new_tokens=task.max_new_tokens,
                       adam_beta2=adam_beta2, warm_start_steps=0)
     trainer = Trainer(cfg, None, policy=policy, task=task, scheme=scheme)
-    if beta > 0:
-        if ref is None:
-            raise ValueError("beta > 0 needs ref, the reference policy of the penalty")
+    if beta > 0 and ref is not None:
         trainer.ref = ref
     if optimizer == "sgd":
         trainer.optimizer = torch.optim.SGD(policy.parameters(), lr=lr)
-    elif optimizer != "adam":
-        raise ValueError(f"optimizer must be 'sgd' or 'adam', got {optimizer!r}")
     return trainer
 
 
@@ -145,7 +142,7 @@ def kl_projection(policy, ref, task: Task, G: np.ndarray) -> np.ndarray:
         raise ValueError(f"task.max_new_tokens must be 2 for the exact KL of the two-token completion space, got "
                          f"{task.max_new_tokens} (the sampled k2 would be the gradient of a longer space's KL)")
 
-    params = _params(policy)
+    params = trainable_parameters(policy)
     enum = EnumeratedTask(policy, task)
     with torch.no_grad():
         rf, rs = enum.log_probs(ref)
@@ -166,13 +163,15 @@ def one_step(policy, task: Task, scheme: WeightScheme, *, lr: float, repeats: in
     coupled and the diagonal prediction. With ``beta > 0`` the trainer adds k2 on the sequence
     towards ``ref`` and both predictions the KL term (:func:`kl_projection`; the diagonal one only
     each prompt's own)."""
-    params = _params(policy)
+    params = trainable_parameters(policy)
     theta = torch.nn.utils.parameters_to_vector(params).detach().clone()
     p0, G = success_jacobian(policy, task)
     K = kernel(G)
     pred = predicted_change(K, scheme, p0, lr)
     pred_diag = predicted_change(np.diag(np.diag(K)), scheme, p0, lr)
     if beta > 0:
+        if ref is None:
+            raise ValueError("beta > 0 needs ref, the reference policy of the penalty")
         C = kl_projection(policy, ref, task, G)
         pred = pred - lr / len(p0) * beta * C.sum(1)
         pred_diag = pred_diag - lr / len(p0) * beta * np.diag(C)
@@ -201,7 +200,7 @@ def coupled_trajectories(policy, task: Task, scheme: WeightScheme, *, lr: float,
                          adam_beta2: float = 0.999) -> list[dict]:
     """Train ``steps`` steps (sampled groups, exact p recorded every step) and integrate the three
     models alongside; one record per prompt with the three logit RMS values over the run."""
-    params = _params(policy)
+    params = trainable_parameters(policy)
     trainer = sampled_trainer(policy, task, scheme, lr=lr, optimizer=optimizer, seed=seed, adam_beta2=adam_beta2)
     p0, G0 = success_jacobian(policy, task)
     N = len(p0)

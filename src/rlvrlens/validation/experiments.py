@@ -43,8 +43,9 @@ from rlvrlens.training.trainer import Trainer
 
 @dataclass(frozen=True)
 class ValidationSize:
-    """Sizes of the experiments. ``tiny`` is for tests, ``cpu`` for ``make demo`` (minutes),
-    ``gpu`` for a lent accelerator (larger model, more prompts and groups). (The CLI's
+    """Sizes of the tiny-transformer experiments. ``tiny`` is for tests, ``demo`` for ``make demo``
+    (minutes), ``cpu`` the full sweep, ``gpu`` for a lent accelerator (larger model, more prompts
+    and groups); the pretrained model's are :class:`RealModelSize`. (The CLI's
     ``--preset``; not a scheme preset of :data:`rlvrlens.objectives.PRESETS`.)"""
 
     name: str
@@ -209,7 +210,8 @@ def spread_prompts(p: np.ndarray, n: int, *, low: float = 0.05, high: float = 0.
     return [int(i) for i in order[np.unique(np.linspace(0, order.size - 1, n).round().astype(int))]]
 
 
-def _params(policy) -> list[torch.Tensor]:
+def trainable_parameters(policy) -> list[torch.Tensor]:
+    """The parameters of ``policy`` that training moves (those that require grad), in order."""
     return [q for q in policy.parameters() if q.requires_grad]
 
 
@@ -250,7 +252,7 @@ def distinct_completions(rollout) -> tuple[np.ndarray, list[int]]:
 
 def sample_prompt(setup: LMSetup, i: int, M: int, n_groups: int, generator: torch.Generator) -> PromptSample:
     policy, task = setup.policy, setup.task
-    params = _params(policy)
+    params = trainable_parameters(policy)
     p = exact_success(policy, task, [i])[0]
     grad_p = _flat_grad(p, params)
     rollout = policy.sample([task.prompts[i]] * n_groups, M, generator=generator,
@@ -336,7 +338,7 @@ def relative_speed(setup: LMSetup, samples: Sequence[PromptSample], schemes: dic
     """From the same parameters, step ``theta + eta * update_A`` (each scheme's Monte-Carlo update
     from the same sampled groups, ``eta = delta / |grad p|^2``) and measure ``p`` exactly after it.
     The change relative to the baseline's is predicted to be ``h'_A(p) / h'_baseline(p)`` to first order."""
-    params = _params(setup.policy)
+    params = trainable_parameters(setup.policy)
     theta = torch.nn.utils.parameters_to_vector(params).detach().clone()
     records = []
     for sample in samples:

@@ -31,10 +31,8 @@ from scipy import special
 
 from rlvrlens.dynamics import ESTIMATOR_KL, flow_target, success_map
 from rlvrlens.objectives import WeightScheme, dh
-from rlvrlens.training.config import TrainConfig
 from rlvrlens.training.policy import CausalLMPolicy
 from rlvrlens.training.tasks import Task
-from rlvrlens.training.trainer import Trainer
 
 #: |logit measured - logit predicted| under which a prompt counts as at its prediction (horizon).
 HORIZON_TOL = 0.15
@@ -180,11 +178,11 @@ def lm_fixed_points(policy: CausalLMPolicy, task: Task, schemes: dict[str, Weigh
     if len(beta2s) > 1:
         runs += [("beta2", first, beta2_beta, "forward", b2, beta2_steps) for b2 in beta2s]
     records = []
-    for part, name, beta, kl, b2, steps in runs:
-        res = train_to_stationarity(policy, task, schemes[name], beta, kl=kl, steps=steps, adam_beta2=b2)
-        tail = max(1, steps // 10)
+    for part, name, beta, kl, b2, n_steps in runs:
+        res = train_to_stationarity(policy, task, schemes[name], beta, kl=kl, steps=n_steps, adam_beta2=b2)
+        tail = max(1, n_steps // 10)
         measured = res["history"][-tail:].mean(0)
-        marks = sorted({max(1, steps // 10), max(1, steps // 3), steps})
+        marks = sorted({max(1, n_steps // 10), max(1, n_steps // 3), n_steps})
         for x in range(len(measured)):
             gaps = {int(t): float(special.logit(np.clip(res["history"][t, x], 1e-12, 1 - 1e-12))
                                   - special.logit(res["predicted"][x])) for t in marks}
@@ -193,7 +191,7 @@ def lm_fixed_points(policy: CausalLMPolicy, task: Task, schemes: dict[str, Weigh
                 "prompt": x, "p_ref": float(res["p_ref"][x]), "predicted": float(res["predicted"][x]),
                 "measured": float(measured[x]),
                 "logit_gap": float(special.logit(measured[x]) - special.logit(res["predicted"][x])),
-                "gap_at_step": gaps, "horizon": horizon(res["history"], res["predicted"]), "steps": steps,
+                "gap_at_step": gaps, "horizon": horizon(res["history"], res["predicted"]), "steps": n_steps,
                 "own_residual": float(res["own_residual"][x]), "coupled_residual": float(res["coupled_residual"][x]),
                 "history": res["history"][:, x].tolist()})
     return records
@@ -206,18 +204,17 @@ STATIONARY_TAIL = 0.4
 def sampled_fixed_points(policy, task: Task, scheme: WeightScheme, beta: float, *, estimator: str = "k2",
                          steps: int, lr: float, eval_every: int, seed: int = 0,
                          adam_beta2: float = 0.999) -> list[dict[str, Any]]:
-    """Train a copy of ``policy`` with the sampled trainer (every prompt each step, ``M = scheme.M``,
-    Dr. GRPO's per-sequence sum over 1, no gradient clipping, AdamW without weight decay) and the
-    KL penalty ``beta`` estimated by ``estimator`` on the sequence's log-ratio; exact p every
+    """Train a copy of ``policy`` with the sampled trainer
+    (:func:`rlvrlens.validation.coupling.sampled_trainer` with AdamW, ``M = scheme.M``) and the KL
+    penalty ``beta`` estimated by ``estimator`` on the sequence's log-ratio; exact p every
     ``eval_every`` steps. Per prompt: the stationary p (mean of the last :data:`STATIONARY_TAIL` of
     the evaluations, with their standard deviation) against the flow target of its own success map
     (:data:`rlvrlens.dynamics.ESTIMATOR_KL`: k2 forward, k3 reverse; the coupling through shared
     parameters can move the joint stationary point, which the gap then shows), and the horizon."""
-    cfg = TrainConfig(num_generations=scheme.M, prompts_per_step=len(task), beta=beta, kl_estimator=estimator,
-                      kl_level="sequence", learning_rate=lr, loss_aggregation="seq-sum-constant",
-                      aggregation_constant=1.0, max_grad_norm=0.0, eval_steps=10**6, save_steps=10**6, seed=seed,
-                      max_new_tokens=task.max_new_tokens, adam_beta2=adam_beta2, warm_start_steps=0)
-    trainer = Trainer(cfg, None, policy=policy.clone(trainable=True), task=task, scheme=scheme)
+    from rlvrlens.validation.coupling import sampled_trainer  # coupling uses this module's EnumeratedTask
+
+    trainer = sampled_trainer(policy.clone(trainable=True), task, scheme, lr=lr, optimizer="adam", seed=seed,
+                              adam_beta2=adam_beta2, beta=beta, kl_estimator=estimator)
     trainer.train(steps, success_at=range(0, steps + 1, eval_every))
     evals = [h["step"] for h in trainer.success_history]
     history = np.array([h["p"] for h in trainer.success_history])

@@ -35,13 +35,8 @@ from rlvrlens.training.policy import CausalLMPolicy
 from rlvrlens.training.success import exact_success
 from rlvrlens.training.tasks import Task, get_task
 from rlvrlens.validation.experiments import (
-    RealModelSize, distinct_completions, group_coefficients, projected_test, spread_prompts,
+    RealModelSize, distinct_completions, group_coefficients, projected_test, spread_prompts, trainable_parameters,
 )
-
-
-
-def _params(policy) -> list[torch.Tensor]:
-    return [q for q in policy.parameters() if q.requires_grad]
 
 
 @torch.no_grad()
@@ -65,7 +60,7 @@ def directional_scores(policy, rollout, direction: Sequence[torch.Tensor], *, ep
     >>> directional_scores(pol, ro, d).shape
     (2,)
     """
-    params = _params(policy)
+    params = trainable_parameters(policy)
     if len(direction) != len(params):
         raise ValueError(f"direction has {len(direction)} tensors, the policy {len(params)} trainable parameters")
     theta = [q.detach().clone() for q in params]
@@ -90,7 +85,7 @@ def directional_scores(policy, rollout, direction: Sequence[torch.Tensor], *, ep
 
 def _unit_grad_p(policy, task: Task, i: int) -> tuple[float, float, list[torch.Tensor]]:
     """``(p, |grad p|, grad p / |grad p|)`` of prompt ``i`` (exact, autograd)."""
-    params = _params(policy)
+    params = trainable_parameters(policy)
     p = exact_success(policy, task, [i])[0]
     grads = [g if g is not None else torch.zeros_like(q)
              for g, q in zip(torch.autograd.grad(p, params, allow_unused=True), params)]
@@ -114,7 +109,7 @@ def projected_identity(policy, task: Task, prompts: Sequence[int], schemes: dict
     ``fd_rel_error``: the largest relative difference between the central differences and autograd
     on ``check`` distinct completions.
     """
-    params = _params(policy)
+    params = trainable_parameters(policy)
     records = []
     for i in prompts:
         p, norm, u = _unit_grad_p(policy, task, i)

@@ -3,8 +3,10 @@
 Files written under ``out``: ``measurements.jsonl`` (every record, appended and flushed as each
 experiment finishes), ``expected_step.png``, ``relative_speed.png``, ``fixed_points.png``,
 ``trajectories.png``, ``coupling_one_step.png``, ``coupling.png`` (predicted against measured
-per-prompt trajectories of the tiny transformer), ``lm_fixed_points.png`` (and PDFs), and
-``report.md`` (prediction, measurement, gap and verdict per line).
+per-prompt trajectories of the tiny transformer), ``lm_fixed_points.png``,
+``sampled_fixed_points.png`` (and PDFs), and ``report.md`` (prediction, measurement, gap and
+verdict per line). :func:`run_real_model_validation` does the same for a pretrained model
+(``identity.png``, ``coupling_one_step.png``, ``coupling.png``, ``fixed_points.png``).
 """
 
 from __future__ import annotations
