@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 test: setup
-	$(BIN)/python -m pytest src tests
+	$(BIN)/python -m pytest -n auto src tests
 
 demo: setup
 	MPLBACKEND=Agg $(BIN)/rlvrlens demo --out out

@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 from rlvrlens.cli import main
 from rlvrlens.commands.explain import demo, parse_params
 from rlvrlens.dynamics import Outcome
-from rlvrlens.explain import DEFAULT_SPREAD, difficulty_weight, explain, frac_reward_zero_std
+from rlvrlens.explain import DEFAULT_SPREAD, difficulty_weight, explain
+from rlvrlens.objectives import frac_reward_zero_std
 from rlvrlens.objectives import PRESETS, dh, get_preset, h, raft
 
 

@@ -15,7 +15,7 @@ from rlvrlens.cli import main
 from rlvrlens.dynamics import Outcome, attractor, flow_target, success_map
 from rlvrlens.explain import explain, from_trl_config, from_verl_config, read_config_file
 from rlvrlens.objectives import dh, dynamic_sampling, get_preset, grpo, reinforce
-from rlvrlens.runs import explain_run, predicted_point
+from rlvrlens.explain import estimator_point, explain_run
 
 #: The defaults of verl's ppo_trainer.yaml that the mapping reads (commit 008db45), nested as verl writes them.
 VERL_DEFAULTS = {
@@ -65,7 +65,7 @@ def test_trl_json_written_by_trl_is_read(trl_json):
     raw = read_config_file(trl_json, "--trl-config")
     c = from_trl_config(raw)
     assert (c.preset, c.M, c.params, c.beta, c.kl_estimator, c.kl_treatment) == (
-        "trl-grpo", 16, {"scale_rewards": "batch"}, 0.04, "k3", "forward")
+        "trl-grpo", 16, {"scale_rewards": "batch"}, 0.04, "k3", "pi||ref")
     assert any("loss_type = 'dr_grpo'" in line for line in c.neutral)
     others = next(line for line in c.neutral if "other field(s)" in line)  # named, not hidden
     assert int(others.split()[0]) == len(raw) - 14  # TRL writes all 14 fields the mapping reads
@@ -83,7 +83,7 @@ def test_trl_yaml_as_users_keep_it(tmp_path):
 
 def test_trl_without_bias_correction_is_reverse_kl():
     c = from_trl_config({"num_generations": 4, "beta": 0.1, "use_bias_correction_kl": False})
-    assert c.kl_treatment == "reverse"
+    assert c.kl_treatment == "ref||pi"
 
 
 @pytest.mark.parametrize("loss_type", ["cispo", "sapo"])
@@ -111,11 +111,11 @@ def test_verl_grpo_with_kl_loss(tmp_path):
     path.write_text(yaml.safe_dump(verl_config(**GRPO_VERL)))
     c = from_verl_config(read_config_file(path, "--verl-config"))
     assert (c.preset, c.M, c.params, c.beta, c.kl_estimator, c.kl_treatment, c.dynamic_sampling) == (
-        "verl-grpo", 5, {"norm_adv_by_std_in_grpo": True}, 0.001, "k3", "reverse", False)
+        "verl-grpo", 5, {"norm_adv_by_std_in_grpo": True}, 0.001, "k3", "ref||pi", False)
 
 
-@pytest.mark.parametrize("kind,estimator,treatment", [("kl", "k1", "none"), ("mse", "k2", "forward"),
-                                                      ("low_var_kl", "k3", "reverse")])
+@pytest.mark.parametrize("kind,estimator,treatment", [("kl", "k1", "none"), ("mse", "k2", "pi||ref"),
+                                                      ("low_var_kl", "k3", "ref||pi")])
 def test_verl_kl_loss_types(kind, estimator, treatment):
     c = from_verl_config(verl_config(**GRPO_VERL, **{"actor_rollout_ref.actor.kl_loss_type": kind}))
     assert (c.kl_estimator, c.kl_treatment) == (estimator, treatment)
@@ -170,8 +170,10 @@ def test_dynamic_sampling_against_brute_force():
 # -- runs -----------------------------------------------------------------------------------------
 def _write_run(path, config, history, log=None, key="success.jsonl", extra=None):
     path.mkdir(parents=True, exist_ok=True)
-    if config is not None:
-        (path / "config.json").write_text(json.dumps(config))
+    if config is not None:  # a config.json as the trainer writes it: every field
+        from rlvrlens.training.config import TrainConfig
+
+        (path / "config.json").write_text(json.dumps(TrainConfig(**config).to_dict()))
     with (path / key).open("w") as fh:
         for step, p in enumerate(history):
             fh.write(json.dumps({"step": 10 * step, "method": "exact", "p": list(p), **(extra or {})}) + "\n")
@@ -207,9 +209,9 @@ def test_run_with_k3_gets_the_reverse_kl_point_not_the_forward_one(tmp_path):
     s = get_scheme("grpo", 8)
     for p_ref, got in zip((0.2, 0.5), rep.predicted):
         want = brentq(lambda p: p * (1 - p) * float(dh(s, p)) - 0.5 * (p - p_ref), p_ref, 1 - 1e-12)
-        forward = predicted_point(s, 0.5, p_ref, "k2")[1]
+        forward = estimator_point(s, 0.5, p_ref, "k2").p
         assert abs(got - want) < 1e-8 and abs(forward - want) > 0.05
-    assert any("reverse KL" in n for n in rep.notes)
+    assert any("KL(pi_ref||pi)" in n for n in rep.notes)
     assert any("kl_level 'token'" in n for n in rep.notes)  # per-token k3: said to be exact for one token only
     _write_run(tmp_path / "seq", {**cfg, "kl_level": "sequence"}, [[0.2, 0.5]])
     assert not any("kl_level" in n for n in explain_run(tmp_path / "seq").notes)
@@ -266,7 +268,7 @@ def test_verl_low_var_kl_gets_the_reverse_kl_stop_point(tmp_path, capsys):
     assert main(["explain", "--verl-config", path, "--p-ref-file", _p_file(tmp_path), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     flow, kl = data["flow"], data["kl"]
-    assert (flow["kl_estimator"], flow["kl"], flow["beta"]) == ("k3", "reverse", 0.5)
+    assert (flow["kl_estimator"], flow["kl"], flow["beta"]) == ("k3", "ref||pi", 0.5)
     assert flow["p_ref"] == kl["p_ref"] == [0.1, 0.5, 0.9]
     s = get_preset("verl-grpo", 8)
     for p_ref, got, one_minus, forward in zip(flow["p_ref"], flow["p_star"], flow["one_minus_p_star"],
@@ -277,7 +279,7 @@ def test_verl_low_var_kl_gets_the_reverse_kl_stop_point(tmp_path, capsys):
     assert main(["explain", "--verl-config", path, "--p-ref-file", _p_file(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "5. Where a small-step gradient trainer with this KL estimator stops: k3" in out
-    assert "reverse KL: p* solves p(1-p) h'_M(p) = beta (p - p_ref)" in out
+    assert "KL(pi_ref||pi) (the forward KL): p* solves p(1-p) h'_M(p) = beta (p - p_ref)" in out
     assert f"{flow['p_star'][0]:.6f}" in out.split("5. Where")[1]
 
 
@@ -299,14 +301,14 @@ def test_verl_k1_in_the_loss_goes_to_one(tmp_path, capsys):
 ])
 def test_trl_config_stop_point_follows_the_bias_correction(tmp_path, capsys, yaml_text, expected):
     """TRL's k3 with use_bias_correction_kl is the exact forward KL (flow_target of Mroueh's map), without
-    it the reverse KL; the report's point is rlvrlens.runs.predicted_point's for that estimator."""
+    it the reverse KL; the report's point is rlvrlens.explain.estimator_point's for that estimator."""
     (tmp_path / "t.yaml").write_text(yaml_text)
     assert main(["explain", "--trl-config", str(tmp_path / "t.yaml"), "--p-ref-file", _p_file(tmp_path),
                  "--json"]) == 0
     flow = json.loads(capsys.readouterr().out)["flow"]
     assert flow["kl_estimator"] == expected
     s = get_preset("trl-grpo", 8)
-    assert flow["p_star"] == [predicted_point(s, 0.5, p, expected)[1] for p in (0.1, 0.5, 0.9)]
+    assert flow["p_star"] == [estimator_point(s, 0.5, p, expected).p for p in (0.1, 0.5, 0.9)]
     if expected == "exact":
         assert flow["p_star"][0] == flow_target(success_map(s, 0.5, 0.1)).p
 

@@ -106,7 +106,7 @@ def test_estimator_table_predictions():
 
     text = " ".join(README.read_text(encoding="utf-8").split())
     scheme = get_scheme("grpo", 4)
-    for kl, label in (("reverse", "reverse KL: "), ("forward", "forward KL: ")):
+    for kl, label in (("ref||pi", "reverse KL: "), ("pi||ref", "forward KL: ")):
         said = _number(label + r"([\d. /]+) \|", text)
         got = " / ".join(f"{stationary_points(scheme, 1.0, p, kl)[0].p:.4f}" for p in (0.05, 0.3, 0.6))
         assert said.strip() == got
@@ -131,7 +131,7 @@ def test_smollm2_numbers_are_the_committed_measurements(smollm2_paragraph):
     |z| of the diagonal model and the identity's ratios."""
     import json
 
-    from rlvrlens.repro.validation import SMOLLM2_RESULTS
+    from rlvrlens.paper_repro.validation import SMOLLM2_RESULTS
 
     records = [json.loads(line) for line in (SMOLLM2_RESULTS / "measurements.jsonl").read_text().splitlines()]
     traj = next(r for r in records if r["experiment"] == "coupling_trajectory")

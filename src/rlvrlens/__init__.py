@@ -1,23 +1,24 @@
 """rlvrlens: what an RL-with-verifiable-rewards update optimises, where it converges, and whether a
 real model agrees.
 
-Layers (imports point downward only; checked by ``tests/test_layers.py``)::
+Floors (imports point downward only; checked by ``tests/test_layers.py``), highest first::
 
-    rlvrlens.cli, rlvrlens.commands        the command line: parse, call one layer function, print/plot
-      -> rlvrlens.repro                    the papers' figures and claims
-      -> rlvrlens.validation               theory against measurement (training runs)
-      -> rlvrlens.training                 torch/transformers trainer, TRL adapter
-      -> rlvrlens.dynamics                 success maps, fixed points, cycles (Outcome)
-      -> rlvrlens.objectives               weight schemes, h_M, design, presets
+    rlvrlens.cli, rlvrlens.commands     the command line: parse, call one layer function, print/plot
+    rlvrlens.paper_repro                one module per paper: figures and claims, the index page
+    rlvrlens.validation                 theory against measurement (sizes, runner, verdicts, report)
+    rlvrlens.forecast                   probes of a model and the predictions they feed
+    rlvrlens.training                   the torch/transformers trainer, policies, tasks, TRL adapter
+    rlvrlens.figures                    data in, Figure out (beside training: neither imports the other)
+    rlvrlens.explain                    what a configuration optimises; TRL/verl configs; recorded runs
+    rlvrlens.dynamics                   success maps, fixed points, cycles (Outcome), stationary points, flows
+    rlvrlens.objectives                 weight schemes, h_M, design, presets
+    rlvrlens.core                       the shared vocabulary: checks, KL estimators and treatments, logits,
+                                        the run-record format
 
-    rlvrlens.explain, rlvrlens.frameworks, rlvrlens.runs   at the dynamics level (import dynamics
-                                           and objectives only): explain, TRL/verl configs, recorded runs
-    rlvrlens.figures                       data in, Figure out: imports explain, dynamics, objectives,
-                                           never training or validation
-
-torch, transformers and trl are imported only under :mod:`rlvrlens.training` and
-:mod:`rlvrlens.validation`; ``import rlvrlens``, the objectives, dynamics, explain and figures never
-import them. No module imports another module's private (``_name``) names.
+torch, transformers and trl are imported only under :mod:`rlvrlens.training`, :mod:`rlvrlens.forecast`
+and :mod:`rlvrlens.validation`; ``import rlvrlens``, core, objectives, dynamics, explain and figures
+never import them. No module imports another module's private (``_name``) names or reads another
+object's private attributes, and nothing outside training sets a trainer's attributes.
 """
 
 __version__ = "0.1.0"

@@ -49,7 +49,7 @@ def test_forward_and_reverse_points_match_mpmath(name, params, beta, p_ref):
     c = scheme.c
     fwd = lambda p: mpmath.log(p / (1 - p)) - mpmath.log(mpmath.mpf(p_ref) / (1 - mpmath.mpf(p_ref))) - dh_mp(c, p) / beta
     rev = lambda p: p * (1 - p) * dh_mp(c, p) - beta * (p - mpmath.mpf(p_ref))
-    for kl, fn in (("forward", fwd), ("reverse", rev)):
+    for kl, fn in (("pi||ref", fwd), ("ref||pi", rev)):
         ours = [s.p for s in stationary_points(scheme, beta, p_ref, kl)]
         want = mp_roots(fn)
         assert len(ours) == len(want), (kl, ours, want)
@@ -61,7 +61,7 @@ def test_issue_numbers_for_the_tabular_validation_setup():
     0.3816/0.6284/0.8161 at p_ref = 0.05/0.3/0.6 (training measured 0.3831/0.6345/0.8143)."""
     scheme = get_scheme("grpo", 4)
     fwd = [flow_target(success_map(scheme, 1.0, pr)).p for pr in (0.05, 0.3, 0.6)]
-    rev = [flow_target(success_map(scheme, 1.0, pr), "reverse").p for pr in (0.05, 0.3, 0.6)]
+    rev = [flow_target(success_map(scheme, 1.0, pr), "ref||pi").p for pr in (0.05, 0.3, 0.6)]
     np.testing.assert_allclose(fwd, [0.1818, 0.6364, 0.8651], atol=5e-5)
     np.testing.assert_allclose(rev, [0.3816, 0.6284, 0.8161], atol=5e-5)
 
@@ -83,8 +83,8 @@ def _objective(theta, theta_ref, right, scheme, beta, kl):
     logp = theta - special.logsumexp(theta, axis=-1, keepdims=True)
     logq = theta_ref - special.logsumexp(theta_ref)
     p = np.clip(np.exp(logp)[:, right].sum(-1), 0, 1)
-    pen = {"forward": (np.exp(logp) * (logp - logq)).sum(-1),
-           "reverse": (np.exp(logq) * (logq - logp)).sum(-1),
+    pen = {"pi||ref": (np.exp(logp) * (logp - logq)).sum(-1),
+           "ref||pi": (np.exp(logq) * (logq - logp)).sum(-1),
            "none": 0.0}[kl]
     return h_explicit(scheme, p) - beta * pen
 
@@ -104,9 +104,9 @@ def _ascend(theta_ref, right, scheme, beta, kl, lr=1.0, iters=40000, eps=1e-6):
     return pi, float(pi[right].sum())
 
 
-@pytest.mark.parametrize("name, kl, beta", [("grpo", "forward", 1.0), ("grpo", "reverse", 1.0),
-                                            ("raft", "forward", 0.5), ("raft", "reverse", 0.5),
-                                            ("reinforce_rej", "reverse", 2.0), ("rloo", "forward", 0.7)])
+@pytest.mark.parametrize("name, kl, beta", [("grpo", "pi||ref", 1.0), ("grpo", "ref||pi", 1.0),
+                                            ("raft", "pi||ref", 0.5), ("raft", "ref||pi", 0.5),
+                                            ("reinforce_rej", "ref||pi", 2.0), ("rloo", "pi||ref", 0.7)])
 def test_gradient_ascent_on_a_softmax_stops_at_the_flow_target(name, kl, beta):
     """Five answers (two right, three wrong) with unequal reference probabilities: the ascent's
     limit is the flow target, and (both KLs) pi/pi_ref is constant within each class."""
@@ -216,7 +216,7 @@ def test_kl_in_reward_is_refused_where_it_is_not_a_function_of_p():
 
 # -- flow: the ODE, its target and stability ---------------------------------------------------------------
 
-@pytest.mark.parametrize("kl", ["forward", "reverse", "none"])
+@pytest.mark.parametrize("kl", ["pi||ref", "ref||pi", "none"])
 def test_one_dimensional_flow_is_the_symmetric_softmax_flow(kl):
     """One right and n = 3 equally likely wrong answers: the 1-D ODE with rate lr (1 + 1/3) / N is the
     exact logit flow of the softmax (derived independently in the two functions)."""
@@ -242,7 +242,7 @@ def test_small_step_gradient_ascent_follows_the_softmax_flow():
     E = np.eye(5) * 1e-6
     for _ in range(200):
         path.append(np.exp(theta - special.logsumexp(theta))[right].sum())
-        J = _objective(np.concatenate([theta + E, theta - E]), np.log(ref), right, scheme, beta, "forward")
+        J = _objective(np.concatenate([theta + E, theta - E]), np.log(ref), right, scheme, beta, "pi||ref")
         theta = theta + lr * (J[:5] - J[5:]) / 2e-6
     ode = softmax_flow(np.log(ref)[None], right[None], scheme, beta, 199, rate=lr)[:, 0]
     err = np.abs(special.logit(np.array(path)) - special.logit(ode)).max()
@@ -262,7 +262,7 @@ def test_flow_target_in_a_two_cycle_regime_is_the_fixed_point():
 
 def test_forward_stability_is_slope_below_one_and_perturbations_confirm_it():
     F = grpo_success_map(1.0, 0.2)
-    pts = map_stationary_points(F, "forward")
+    pts = map_stationary_points(F, "pi||ref")
     assert [s.stable for s in pts] == [True, False, True]
     for s in pts:
         assert s.stable == (float(F.logit_slope(s.logit)) < 1)

@@ -12,7 +12,7 @@ import sympy
 
 from rlvrlens.objectives import (
     PRESETS, SCHEMES, Registry, dh, dr_grpo, dynamic_sampling, dynamic_sampling_dh, f_grpo, get_preset,
-    get_scheme, gpg, grpo, h, h_exact, kept_fraction, maxrl, mean_weight, nsr, pass_at_k, pkpo, raft,
+    get_scheme, gpg, grpo, h_exact, kept_fraction, maxrl, mean_weight, nsr, pass_at_k, pkpo, raft,
     reinforce, rloo, second_moment, t_symbol, w_reinforce, weight_variance, zero_weight_probability,
 )
 

@@ -116,7 +116,7 @@ def test_exact_success_gradient_is_that_of_the_sum_over_tokenisations():
     seqs = accepted_sequences(tok, ["ab"], 3)
     manual = 0
     for seq in seqs:
-        r = pol._rollout(["ab"], torch.tensor([list(seq)]))
+        r = pol.rollout_from_tokens(["ab"], torch.tensor([list(seq)]))
         manual = manual + torch.exp(pol.token_logprobs(r)[0].sum())
     (g2,) = torch.autograd.grad(manual, [pol.model.lm_head.weight])
     assert len(seqs) == 2 and torch.allclose(g, g2, atol=1e-7) and g.abs().max() > 0

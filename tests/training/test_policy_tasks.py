@@ -10,8 +10,8 @@ import torch
 
 from rlvrlens.training.policy import CausalLMPolicy, Rollout, TabularPolicy, top_p_filter
 from rlvrlens.training.success import estimate_success, exact_success, wilson_interval
-from rlvrlens.training.tasks import (RewardError, RewardFunction, Task, addition, chain_sum, get_task,
-                                     load_jsonl, modular_arithmetic, numeric_match)
+from rlvrlens.training.task import RewardError, RewardFunction, Task, numeric_match
+from rlvrlens.training.tasks import addition, chain_sum, get_task, load_jsonl, modular_arithmetic
 from rlvrlens.training.tokenizer import char_tokenizer
 
 

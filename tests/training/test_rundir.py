@@ -14,6 +14,7 @@ import pytest
 import torch
 
 import rlvrlens
+from rlvrlens.core import records
 from rlvrlens.training import rundir
 from rlvrlens.training.config import TrainConfig
 from rlvrlens.training.trainer import MACHINE_METRICS, Trainer, load_policy
@@ -60,7 +61,7 @@ def test_lock_in_process_and_stale(tmp_path):
     (out / "run.lock").write_text(f"{dead.pid} {os.uname().nodename}\n")  # its process is gone: stale
     with Trainer(TrainConfig(**SMALL), out, resume=True) as again:
         assert again.step == 0
-    (out / "run.lock").write_text(f"1 some-other-host\n")  # cannot tell: refused, naming the host
+    (out / "run.lock").write_text("1 some-other-host\n")  # cannot tell: refused, naming the host
     with pytest.raises(rundir.RunDirError, match="on host some-other-host"):
         Trainer(TrainConfig(**SMALL), out, resume=True)
 
@@ -87,8 +88,8 @@ def test_partial_last_line_and_leftover_temporary_checkpoint(tmp_path):
     with open(out / "log.jsonl", "a") as fh:
         fh.write('{"step": 3, "rew')  # killed (or disk full) mid-line
     (out / "checkpoint.pt.tmp").write_bytes(b"half a checkpoint")
-    assert rundir.complete_lines(out / "log.jsonl")[0] == 2
-    assert len(rundir.read_jsonl(out / "log.jsonl")) == 2
+    assert records.complete_lines(out / "log.jsonl")[0] == 2
+    assert len(records.read_jsonl(out / "log.jsonl")) == 2
     with Trainer(TrainConfig(**SMALL), out, resume=True) as t:
         assert not (out / "checkpoint.pt.tmp").exists()
         assert (out / "log.jsonl").read_text().endswith("}\n")

@@ -100,7 +100,7 @@ def test_policies_satisfy_the_protocols(tiny_policy_factory):
 
 def test_new_names_are_exported():
     for name in ("Policy", "ExactKLPolicy", "SavablePolicy", "Callback", "MACHINE_METRICS", "RunLock",
-                 "RunDirError", "read_jsonl", "tempered_logprobs", "estimate_step_memory"):
+                 "RunDirError", "tempered_logprobs", "estimate_step_memory", "EnumeratedTask"):
         assert name in training.__all__ and getattr(training, name) is not None
 
 

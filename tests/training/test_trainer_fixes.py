@@ -262,7 +262,7 @@ def test_which_aggregation_keeps_the_policy_gradient_identity(tiny_policy_factor
     vocab = [t for t in range(len(tok)) if t not in (eos, pad)]
     rows = [[eos, pad]] + [[a, eos] for a in vocab] + [[a, b] for a in vocab for b in vocab]
     prompt = "3+4="
-    rollout = policy._rollout([prompt] * len(rows), torch.tensor(rows))
+    rollout = policy.rollout_from_tokens([prompt] * len(rows), torch.tensor(rows))
     right = torch.tensor([eos in r for r in rows])  # C: the completions that end (lengths 1 and 2, similar mass)
     logp_seq = policy.token_logprobs(rollout)[0].sum(-1)
     probs = logp_seq.exp()

@@ -11,18 +11,18 @@ import numpy as np
 import pytest
 import torch
 
-from rlvrlens.commands.validate import PRESETS
+from rlvrlens.forecast.probes import directional_scores, unit_grad_p
 from rlvrlens.objectives import dh, get_scheme
 from rlvrlens.training.policy import CausalLMPolicy
-from rlvrlens.validation.experiments import VALIDATION_SIZES, RealModelSize, get_size, lm_setup
-from rlvrlens.validation.real_model import _unit_grad_p, directional_scores, projected_identity
+from rlvrlens.validation.identity import projected_identity
+from rlvrlens.validation.sizes import RealModelSize, get_size
+from rlvrlens.validation.verdicts import IDENTITY_Z, ONE_STEP_Z
 
 
 @pytest.fixture(scope="module")
-def warm():
-    """The tiny validation size's warm-started transformer, its task and two prompts inside (0.05, 0.95)."""
-    setup = lm_setup(get_size("tiny"))
-    return setup.policy, setup.task, setup.prompts
+def warm(tiny_setup):
+    """The tiny validation size's warm-started transformer (a copy), its task and two prompts inside (0.05, 0.95)."""
+    return tiny_setup.policy.clone(trainable=True), tiny_setup.task, tiny_setup.prompts
 
 
 def _autograd_scores(pol, rollout, u) -> np.ndarray:
@@ -38,7 +38,7 @@ def test_directional_scores_are_the_autograd_projection_and_restore_the_paramete
     """Central differences against autograd on 12 completions: within 1e-3 relative (a missing tied
     weight, a wrong sign or a factor 2 would be off by 10% or more); parameters bit-identical after."""
     pol, task, mid = warm
-    _, _, u = _unit_grad_p(pol, task, mid[0])
+    _, _, u = unit_grad_p(pol, task, mid[0])
     ro = pol.sample([task.prompts[mid[0]]] * 3, 4, generator=torch.Generator().manual_seed(0), max_new_tokens=task.max_new_tokens)
     before = [q.detach().clone() for q in pol.parameters()]
     fd = directional_scores(pol, ro, u, chunk=5)
@@ -52,7 +52,8 @@ def test_directional_scores_are_the_autograd_projection_and_restore_the_paramete
 
 def test_projected_identity_agrees_and_rejects_another_schemes_prediction(warm):
     """REINFORCE and RLOO against h'_M(p)|grad p| within 4 SE at G = 600; the measured RAFT mean is
-    more than 4 SE away from REINFORCE's prediction (the check can fail)."""
+    more than 4 SE away from REINFORCE's prediction (the check can fail). The central differences are
+    within 5e-3 of autograd (float32 rounding of order 1e-6 |log pi| / eps: 1.4e-3 was seen at p = 0.07)."""
     pol, task, mid = warm
     schemes = {"reinforce": get_scheme("reinforce", 4), "rloo": get_scheme("rloo", 4), "raft": get_scheme("raft", 4)}
     recs = projected_identity(pol, task, mid, schemes, 4, (100, 600), torch.Generator().manual_seed(1))
@@ -61,7 +62,7 @@ def test_projected_identity_agrees_and_rejects_another_schemes_prediction(warm):
     big = [r for r in recs if r["groups"] == 600]
     for r in big:
         assert abs(r["z_projected"]) < 4, r
-        assert r["fd_rel_error"] < 1e-3 and 0 < r["detectable_rel_error"] < 1, r
+        assert r["fd_rel_error"] < 5e-3 and 0 < r["detectable_rel_error"] < 1, r
     for i in mid:
         raft = next(r for r in big if r["prompt"] == i and r["scheme"] == "raft")
         measured = raft["ratio"] * raft["dh"] * raft["grad_norm"]
@@ -74,8 +75,7 @@ def test_projected_identity_agrees_and_rejects_another_schemes_prediction(warm):
         assert 0.25 < large / small < 0.65, s  # sqrt(100/600) = 0.41
 
 
-def test_presets_listed_by_the_cli_are_the_sizes():
-    assert set(PRESETS) == set(VALIDATION_SIZES)
+def test_real_model_sizes():
     assert isinstance(get_size("smollm2-cpu"), RealModelSize) and get_size("smollm2-gpu").device == "cuda"
     assert get_size("smollm2-cpu", traj_steps=3).traj_steps == 3
 
@@ -90,7 +90,7 @@ def test_real_model_validation_end_to_end_on_a_saved_model(warm, tmp_path, capsy
                          identity_prompts=2, identity_groups=(16, 64), identity_schemes=("reinforce", "rloo"),
                          one_step_repeats=6, traj_steps=4, traj_refresh=2, fp_betas=(2.0,), fp_estimators=("k2",),
                          fp_prompts=2, fp_steps=6, fp_lr=1e-3, fp_eval_every=2)
-    from rlvrlens.validation.report import run_validation
+    from rlvrlens.validation.runner import run_validation
 
     verdicts = run_validation(size, tmp_path / "out", log=lambda *_: None)
     out = tmp_path / "out"
@@ -104,7 +104,22 @@ def test_real_model_validation_end_to_end_on_a_saved_model(warm, tmp_path, capsy
     assert len([r for r in records if r["experiment"] == "coupling_one_step"]) == 3 * 2  # two step sizes
     assert {v["experiment"] for v in verdicts} == {"1. identity (projected)", "2. coupling, one step",
                                                    "3. fixed points", "4. coupling, trajectory"}
-    assert all(v["verdict"] in ("agrees", "gap", "inconclusive", "DISAGREES") for v in verdicts)
+    # each verdict follows from its records by the stated thresholds (a miswired runner would break this)
+    G = max(r["groups"] for r in records if r["experiment"] == "expected_step_projected")
+    for v in verdicts:
+        if v["experiment"] == "1. identity (projected)":
+            rs = [r for r in records if r["experiment"] == "expected_step_projected" and r["groups"] == G
+                  and r["scheme"] == v["case"].split(",")[0]]
+            want = ("inconclusive" if max(r["detectable_rel_error"] for r in rs) > 1 else
+                    "agrees" if max(abs(r["z_projected"]) for r in rs) <= IDENTITY_Z else "DISAGREES")
+            assert v["verdict"] == want, v
+    one = [r for r in records if r["experiment"] == "coupling_one_step"]
+    one_rows = [v for v in verdicts if v["experiment"] == "2. coupling, one step"]
+    assert len(one_rows) == len(one)
+    for r, v in zip(one, one_rows):
+        ok = abs(r["z"]) <= ONE_STEP_Z
+        want = "inconclusive" if ok and ONE_STEP_Z * r["measured_se"] > abs(r["predicted"]) else "agrees" if ok else "gap"
+        assert v["verdict"] == want, (r, v)
     report = (out / "report.md").read_text()
     assert "all 3" not in report and "parameters trained" in report and "| verdict |" in report
     assert main(["validate", "--preset", "smollm2-huge"]) == 2
@@ -125,7 +140,7 @@ def test_directional_scores_on_smollm2_match_autograd():
 
     pol = CausalLMPolicy.from_pretrained("smollm2-135m")
     task = get_task(SMOLLM2_TASK, n=1, seed=0)
-    _, _, u = _unit_grad_p(pol, task, 0)
+    _, _, u = unit_grad_p(pol, task, 0)
     ro = pol.sample([task.prompts[0]] * 3, 1, generator=torch.Generator().manual_seed(0), max_new_tokens=task.max_new_tokens)
     exact = _autograd_scores(pol, ro, u)
     np.testing.assert_allclose(directional_scores(pol, ro, u), exact, rtol=5e-3, atol=5e-3 * np.abs(exact).max())

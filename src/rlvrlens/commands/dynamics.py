@@ -133,10 +133,10 @@ def run_iterate(args: argparse.Namespace) -> int:
 
 def demo(out: Path) -> None:
     """The dynamics part of ``make demo``: fixed points of a few maps, and Mroueh's Fig. 5 grid
-    (data from :mod:`rlvrlens.repro.mroueh`)."""
+    (data from :mod:`rlvrlens.paper_repro.mroueh`)."""
     from rlvrlens.figures.dynamics import plot_iteration_grid
     from rlvrlens.figures.style import save
-    from rlvrlens.repro import mroueh
+    from rlvrlens.paper_repro import mroueh
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

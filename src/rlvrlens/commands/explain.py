@@ -12,9 +12,10 @@ import numpy as np
 
 from rlvrlens.commands._common import print_json, print_table
 from rlvrlens.dynamics import Outcome
+from rlvrlens.core.kl import EXPLAIN_ESTIMATORS, STATIONARY_CONDITION
 from rlvrlens.explain import (
     DEFAULT_SPREAD,
-    KL_ESTIMATORS,
+    NO_SIGNAL_P,
     TABLE_P,
     ExplainReport,
     config_kl_estimator,
@@ -45,9 +46,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                    help="a preset parameter, e.g. scale_rewards=batch or p_batch=0.2,0.5 (repeatable)")
     p.add_argument("--beta", type=float, help="KL coefficient: where each prompt's success probability is driven")
-    p.add_argument("--kl-estimator", choices=KL_ESTIMATORS,
+    p.add_argument("--kl-estimator", choices=EXPLAIN_ESTIMATORS,
                    help="the KL estimator in the loss (reward: KL folded into the reward), with --beta: adds where "
-                        "a small-step gradient trainer with it stops (default: none, the forward-KL map only; "
+                        "a small-step gradient trainer with it stops (default: none, the map of the KL(pi||pi_ref) penalty only; "
                         "a config file names its own)")
     p.add_argument("--p-ref-file", metavar="FILE",
                    help="success probabilities of your prompts, one per line (default: uniform on (0, 1))")
@@ -169,21 +170,10 @@ def print_reports(reports: list[ExplainReport]) -> None:
         _print_flow(with_flow)
 
 
-#: Section 5's one-line account of each KL term (THEORY.md §4).
-_FLOW_KL = {
-    "forward": "the forward KL: p* is the map's first fixed point above p_ref (section 4's p* where that "
-               "converges, never a 2-cycle)",
-    "reverse": "the reverse KL: p* solves p(1-p) h'_M(p) = beta (p - p_ref)",
-    "none": "no pull back to pi_ref (E[grad k1] = 0): p -> 1 while h'_M > 0",
-    "reward": "the KL folded into the reward: logit p* = logit p_ref + 1/beta for schemes affine in the rewards "
-              "(reinforce, rloo, dr_grpo; others unresolved)",
-}
-
-
 def _print_flow(items: list[tuple[str, ExplainReport]]) -> None:
     f0 = items[0][1].flow
     print(f"\n5. Where a small-step gradient trainer with this KL estimator stops: {f0.kl_estimator} at "
-          f"beta = {f0.beta:g} is {_FLOW_KL[f0.kl]} (the mean-field gradient flow from pi_ref, THEORY.md §4)")
+          f"beta = {f0.beta:g} is {STATIONARY_CONDITION[f0.kl]} (the mean-field gradient flow from pi_ref, THEORY.md §4)")
     headers = ["p_ref"]
     for tag, _ in items:
         headers += [f"{tag}: p* (trainer)", f"{tag}: 1-p*", f"{tag}: p* (section 4)"]
@@ -226,7 +216,7 @@ def _print_kl(items: list[tuple[str, ExplainReport]]) -> None:
         rows.append(row)
     print_table(headers, rows)
     for tag, r in items:
-        kinds, n = r.kl.spread_kind, r.kl.spread_kind.size
+        n = r.kl.spread_kind.size
         mean_star = r.kl.to_dict()["spread"]["mean_p_star_converged"]
         after = "none converge" if mean_star is None else f"mean p* {mean_star:.4g} over the converging ones"
         spread = r.kl.to_dict()["spread"]
@@ -296,12 +286,12 @@ def run_explain(args: argparse.Namespace) -> int:
 def run_explain_run(args: argparse.Namespace, fc) -> int:
     """``explain --run DIR``: per-prompt measured success against the prediction."""
     from rlvrlens.objectives import get_preset
-    from rlvrlens.runs import explain_run
+    from rlvrlens.explain import explain_run
 
     scheme = beta = kl = None
     if fc is not None:
         scheme, beta = get_preset(fc.preset, fc.M, **fc.params), fc.beta or 0.0
-        # by its treatment: TRL's ratio-corrected k3 is the exact forward KL, verl's KL in the reward "reward"
+        # by its treatment: TRL's ratio-corrected k3 has the gradient of KL(pi||pi_ref), verl's KL in the reward "reward"
         kl = config_kl_estimator(fc) or fc.kl_estimator
     elif args.preset:
         scheme = get_preset(args.preset, args.M, **parse_params(args.param))
@@ -341,7 +331,7 @@ def print_run(rep) -> None:
     measured = "not recorded" if rep.zero_std_measured is None else f"{rep.zero_std_measured:.3f}"
     print(f"zero-variance groups (frac_reward_zero_std): measured {measured}, predicted from the recorded p "
           f"{rep.zero_std_predicted:.3f}")
-    print(f"prompts with no learning signal (p within {1e-3:g} of 0 or 1): {int(rep.no_signal.sum())} of "
+    print(f"prompts with no learning signal (p within {NO_SIGNAL_P:g} of 0 or 1): {int(rep.no_signal.sum())} of "
           f"{rep.no_signal.size}")
 
 

@@ -1,6 +1,6 @@
 """``rlvrlens repro [PAPER ...] --out DIR``: regenerate the papers' figures and check their claims.
 
-The reproductions live in :mod:`rlvrlens.repro` (one module per paper); this
+The reproductions live in :mod:`rlvrlens.paper_repro` (one module per paper); this
 command runs the selected ones, prints each claim with PASS/FAIL and writes ``DIR/index.html``
 showing every figure with its caption and every claim with the measured number.
 """
@@ -14,7 +14,7 @@ from typing import Sequence
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from rlvrlens.repro import PAPERS
+    from rlvrlens.paper_repro import PAPERS
 
     p = sub.add_parser("repro", help="reproduce the papers' figures and check their claims (writes DIR/index.html)")
     p.add_argument("papers", nargs="*", metavar="PAPER",
@@ -26,9 +26,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def reproduce(papers: Sequence[str], out: Path, *, echo: bool = True) -> tuple[Path, list]:
     """Run the reproductions ``papers`` (all if empty) into ``out``; return the index page and the
-    :class:`~rlvrlens.repro.report.Reproduction` objects."""
-    from rlvrlens.repro import PAPERS, PENDING, load
-    from rlvrlens.repro.report import counts_line, write_index
+    :class:`~rlvrlens.paper_repro.report.Reproduction` objects."""
+    from rlvrlens.paper_repro import PAPERS, PENDING, load
+    from rlvrlens.paper_repro.report import counts_line, write_index
 
     keys = list(papers) or list(PAPERS)
     modules = [load(k) for k in keys]  # unknown names fail before any work

@@ -26,6 +26,8 @@ _HELP = {
     "gradient_checkpointing": "recompute activations in the backward pass (less memory)",
     "chat_template": "wrap prompts in the --model's chat template (default: when it has one)",
     "kl_in_reward": "subtract beta * the sequence's KL estimate from its reward (REINFORCE++)",
+    "optim": "adamw (default), adam or sgd (no momentum)",
+    "lr_scheduler_type": "constant (default) or linear (decay to 0 at --steps, TRL's default); after --warmup-steps",
     "kl_level": "token: the estimator on each token's log-ratio, summed (TRL, verl); sequence: on the "
                 "sequence's log-ratio (k2: grad KL(pi||pi_ref), k3: grad KL(pi_ref||pi) for answers of any length)",
 }
@@ -109,7 +111,8 @@ def config_from_args(args: argparse.Namespace):
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from rlvrlens.training.rundir import SUCCESS, check_out, read_jsonl
+    from rlvrlens.core.records import SUCCESS, read_jsonl
+    from rlvrlens.training.rundir import check_out
     from rlvrlens.training.trainer import Trainer
 
     check_out(args.out)  # before reading configs or building anything
@@ -122,7 +125,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from rlvrlens.training.rundir import CONFIG, MODEL
+    from rlvrlens.core.records import CONFIG, MODEL
     from rlvrlens.training.runtime import seeded_generator
     from rlvrlens.training.success import success_probabilities
     from rlvrlens.training.tasks import BUILTIN_TASKS, get_task
@@ -167,7 +170,7 @@ def demo(out: Path, *, steps: int = 60) -> None:
     from rlvrlens.figures.style import save
     from rlvrlens.figures.training import plot_success
     from rlvrlens.training.config import TrainConfig
-    from rlvrlens.training.rundir import read_jsonl
+    from rlvrlens.core.records import read_jsonl
     from rlvrlens.training.runtime import limit_threads
     from rlvrlens.training.trainer import Trainer
 

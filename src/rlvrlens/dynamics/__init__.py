@@ -7,7 +7,7 @@ weight scheme with finite ``M``: the gap is ``h'_M``. This package builds these 
 and 2-cycles, evaluates the theory's bounds, and simulates the finite-sample version. A gradient
 trainer is a flow rather than the map (THEORY.md §4): :func:`stationary_points` for each KL
 estimator, :func:`flow_target` (where a run from ``pi_ref`` stops), :func:`flow` and
-:func:`softmax_flow` (the mean-field ODE).
+:func:`softmax_flow` (the mean-field ODE); the KL treatments are named in :mod:`rlvrlens.core.kl`.
 """
 
 from rlvrlens.dynamics.fixed_points import (
@@ -24,7 +24,6 @@ from rlvrlens.dynamics.maps import (
     SuccessMap,
     dr_grpo_success_map,
     grpo_success_map,
-    logit,
     mirror_map,
     mixture_map,
     success_map,
@@ -32,8 +31,6 @@ from rlvrlens.dynamics.maps import (
 from rlvrlens.dynamics.flow import flow, softmax_flow
 from rlvrlens.dynamics.simulate import Simulation, sample_gap, simulate
 from rlvrlens.dynamics.stationary import (
-    ESTIMATOR_KL,
-    KL_KINDS,
     StationaryPoint,
     flow_target,
     kl_reward_map,
@@ -51,11 +48,11 @@ from rlvrlens.dynamics.theory import (
 )
 
 __all__ = [
-    "ESTIMATOR_KL", "KL_KINDS", "StationaryPoint", "flow", "flow_target", "kl_reward_map",
+    "StationaryPoint", "flow", "flow_target", "kl_reward_map",
     "map_stationary_points", "softmax_flow", "stationary_points", "velocity",
     "Amplification", "Attractor", "FixedPoint", "FixedPointGrid", "Outcome", "Simulation", "SuccessMap",
     "Trajectory", "TwoCycle", "amplification", "attractor", "check_map", "contraction_beta", "count_fixed_points",
     "dr_grpo_success_map", "fixed_point_grid", "fixed_points", "grpo_success_map", "iterate",
-    "logit", "mirror_map", "mixture_map", "mroueh_bound", "parametric_bound", "sample_gap",
+    "mirror_map", "mixture_map", "mroueh_bound", "parametric_bound", "sample_gap",
     "simulate", "stability_beta", "success_map", "two_cycles",
 ]

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize, special
 
-from rlvrlens._validation import check_int
+from rlvrlens.core.checks import check_int
 from rlvrlens.dynamics.iteration import Outcome, check_map, attractor
 from rlvrlens.dynamics.maps import SuccessMap
 

@@ -6,15 +6,15 @@ A trainer taking steps ``theta <- theta + lr * (update)`` whose expected update 
 
 * :func:`softmax_flow` integrates it exactly for a softmax over answers (the tabular policy):
   ``d theta_j/dt = r [g(p) pi_j (1[j in C] - p) - beta d(penalty)/d theta_j]`` with
-  ``d KL(pi||pi_ref)/d theta_j = pi_j (log(pi_j/pi_ref_j) - KL)`` (forward),
-  ``d KL(pi_ref||pi)/d theta_j = pi_j - pi_ref_j`` (reverse), 0 (none), and for KL in the reward
+  ``d KL(pi||pi_ref)/d theta_j = pi_j (log(pi_j/pi_ref_j) - KL)`` (``pi||ref``),
+  ``d KL(pi_ref||pi)/d theta_j = pi_j - pi_ref_j`` (``ref||pi``), 0 (``none``), and for KL in the reward
   (affine schemes) ``alpha (grad p - beta grad KL(pi||pi_ref))``.
 * :func:`flow` integrates the one-dimensional reduction ``dx/dt = rate u(x)``, ``x = logit p``, of
   :mod:`rlvrlens.dynamics.stationary` for any :class:`SuccessMap` (Mroueh's population map
   included). For a softmax with ``k`` right and ``n`` wrong answers, uniform within each class under
   ``pi_ref``, it is exact with ``rate = lr (1/k + 1/n) / N``: then ``|grad p|^2 = p^2 (1-p)^2 (1/k +
-  1/n)`` and ``grad p . grad KL = (x - x_ref) |grad p|^2`` (forward), ``(p - p_ref) p (1-p)
-  (1/k + 1/n)`` (reverse).
+  1/n)`` and ``grad p . grad KL = (x - x_ref) |grad p|^2`` (``pi||ref``), ``(p - p_ref) p (1-p)
+  (1/k + 1/n)`` (``ref||pi``). The treatments are those of :mod:`rlvrlens.core.kl`.
 """
 
 from __future__ import annotations
@@ -22,10 +22,11 @@ from __future__ import annotations
 import numpy as np
 from scipy import integrate, special
 
-from rlvrlens._validation import check_float, check_int
+from rlvrlens.core.checks import check_float, check_int
 from rlvrlens.dynamics.iteration import Trajectory
 from rlvrlens.dynamics.maps import SuccessMap
-from rlvrlens.dynamics.stationary import affine_coefficients, check_flow_map, check_kl, velocity
+from rlvrlens.core.kl import LOSS_TREATMENTS, PI_REF, REF_PI, check_treatment
+from rlvrlens.dynamics.stationary import affine_coefficients, check_flow_map, velocity
 from rlvrlens.objectives import WeightScheme, dh
 
 #: Tolerances of the ODE solver (RK45 / DOP853).
@@ -42,7 +43,7 @@ def _times(steps: object) -> np.ndarray:
     return t
 
 
-def flow(success: SuccessMap, steps: object, *, kl: str = "forward", rate: float = 1.0,
+def flow(success: SuccessMap, steps: object, *, kl: str = "pi||ref", rate: float = 1.0,
          p0: object = None) -> Trajectory:
     """Integrate ``dx/dt = rate * u(x)`` (``x = logit p``) from ``p0`` (default ``p_ref``).
 
@@ -52,7 +53,7 @@ def flow(success: SuccessMap, steps: object, *, kl: str = "forward", rate: float
         Supplies ``g``, ``beta`` and ``p_ref`` (arrays broadcast); ``alpha`` must be 1.
     steps : int or array_like
         ``n`` (times ``0, 1, ..., n``) or the times themselves, in training steps.
-    kl : {"forward", "reverse", "none"}
+    kl : {"pi||ref", "ref||pi", "none"}
     rate : float
         ``lr * metric / N`` (module docstring): 2 lr for one prompt with one right and one wrong answer.
     p0 : float or array_like, optional
@@ -71,7 +72,7 @@ def flow(success: SuccessMap, steps: object, *, kl: str = "forward", rate: float
     1.0
     """
     success = check_flow_map(success)
-    check_kl(kl, ("forward", "reverse", "none"))
+    check_treatment(kl, LOSS_TREATMENTS)
     rate = check_float("rate", rate, low=0.0, low_open=True)
     t = _times(steps)
     start = success.p_ref if p0 is None else np.asarray(p0, dtype=float)
@@ -107,16 +108,16 @@ def _softmax_field(theta: np.ndarray, theta_ref: np.ndarray, right: np.ndarray, 
         grad_kl = pi * (lr - (pi * lr).sum(-1, keepdims=True))
         return alpha * (grad_p - beta * grad_kl)
     field = dh(scheme, p) * grad_p
-    if kl == "forward":
+    if kl == PI_REF:
         lr = log_pi - log_ref
         field = field - beta * pi * (lr - (pi * lr).sum(-1, keepdims=True))
-    elif kl == "reverse":
+    elif kl == REF_PI:
         field = field - beta * (pi - ref)
     return field
 
 
 def softmax_flow(logits_ref: object, right: object, scheme: WeightScheme, beta: float, steps: object, *,
-                 kl: str = "forward", rate: float = 1.0, logits0: object = None) -> np.ndarray:
+                 kl: str = "pi||ref", rate: float = 1.0, logits0: object = None) -> np.ndarray:
     """Success probabilities along the exact mean-field flow of a softmax-over-answers policy.
 
     Parameters
@@ -130,7 +131,7 @@ def softmax_flow(logits_ref: object, right: object, scheme: WeightScheme, beta: 
         KL coefficient (``>= 0``; 0 removes the penalty whatever ``kl``).
     steps : int or array_like
         As in :func:`flow`.
-    kl : {"forward", "reverse", "none", "reward"}
+    kl : {"pi||ref", "ref||pi", "none", "reward"}
     rate : float
         ``lr / N``: SGD with learning rate ``lr`` on a loss averaged over ``N`` prompts.
     logits0 : array_like, optional
@@ -147,7 +148,7 @@ def softmax_flow(logits_ref: object, right: object, scheme: WeightScheme, beta: 
     >>> round(float(special.logit(p[-1, 0]) - special.logit(0.3)), 6)   # h' = 1, beta = 1
     1.0
     """
-    check_kl(kl)
+    check_treatment(kl)
     beta = check_float("beta", beta, low=0.0)
     rate = check_float("rate", rate, low=0.0, low_open=True)
     theta_ref = np.asarray(logits_ref, dtype=float)

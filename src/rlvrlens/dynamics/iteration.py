@@ -8,8 +8,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special
 
-from rlvrlens._validation import check_float, check_int
-from rlvrlens.dynamics.maps import SuccessMap, logit
+from rlvrlens.core.checks import check_float, check_int
+from rlvrlens.core.logit import logit
+from rlvrlens.dynamics.maps import SuccessMap
 
 #: Orbits are tested for periods 1..this once they have settled.
 MAX_PERIOD = 64

@@ -27,20 +27,14 @@ from typing import Callable
 import numpy as np
 from scipy import special
 
-from rlvrlens._validation import check_array, check_float
+from rlvrlens.core.checks import check_array, check_float
+from rlvrlens.core.logit import logit
 from rlvrlens.objectives import WeightScheme, d2h, dh_logit
 
 #: Logits beyond this are clipped before evaluating a scheme's h'_M (1 - p < 1e-304 there).
 _LOGIT_CLIP = 700.0
 #: A function of the logit ``x`` of ``p`` (array in, array out).
 LogitFunction = Callable[[np.ndarray], np.ndarray]
-
-
-def logit(p: object) -> np.ndarray:
-    """``log(p/(1-p))`` of probabilities in ``[0, 1]`` (``-inf`` at 0, ``inf`` at 1)."""
-    p = check_array("p", p, low=0.0, high=1.0, low_open=False)
-    with np.errstate(divide="ignore"):
-        return special.logit(p)
 
 
 @dataclass(frozen=True, eq=False)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special
 
-from rlvrlens._validation import check_array, check_float, check_int
+from rlvrlens.core.checks import check_array, check_float, check_int
 from rlvrlens.objectives import WeightScheme
 
 _ESTIMATORS = ("importance", "group_mean")

@@ -6,10 +6,14 @@ with right answers ``C``, ``p = sum_{j in C} pi_j`` and ``g = h'_M`` (the scheme
 right-minus-wrong weight, Davis & Recht 2025, Theorem 1), the expected update per prompt is
 ``g(p) grad p - beta grad(penalty)``:
 
-* ``"forward"`` (the exact sequence KL, or k2 ``(log rho)^2/2`` sampled on-policy: its expected
+The treatments are named by the divergence whose gradient the penalty's expected gradient is
+(:mod:`rlvrlens.core.kl`; the field calls ``KL(pi||pi_ref)`` the reverse KL and ``KL(pi_ref||pi)``
+the forward KL):
+
+* ``"pi||ref"`` (the exact sequence KL, or k2 ``(log rho)^2/2`` sampled on-policy: its expected
   gradient is ``grad KL(pi||pi_ref)``). Stationary: ``pi ∝ pi_ref exp(weight/beta)``, i.e.
   ``logit p = logit p_ref + g(p)/beta`` (Mroueh 2025's fixed points).
-* ``"reverse"`` (k3 ``rho^-1 - 1 + log rho``: expected gradient ``grad KL(pi_ref||pi)``).
+* ``"ref||pi"`` (k3 ``rho^-1 - 1 + log rho``: expected gradient ``grad KL(pi_ref||pi)``).
   ``d KL(pi_ref||pi)/d theta_j = pi_j - pi_ref_j``, so stationarity is
   ``g(p) pi_j (1[j in C] - p) = beta (pi_j - pi_ref_j)`` for every ``j``; summing over ``C``:
   ``p (1-p) g(p) = beta (p - p_ref)``.
@@ -30,11 +34,11 @@ where every stationary point lies) the logit ``x = logit p`` moves by ``dx/dt = 
 positive metric factor ``m`` (``1/k + 1/n`` for ``k`` right and ``n`` wrong equally likely answers,
 times ``lr / N``) and
 
-* forward: ``u = p (1-p) (g - beta (x - x_ref))``;
-* reverse: ``u = p (1-p) g - beta (p - p_ref)``;
+* ``pi||ref``: ``u = p (1-p) (g - beta (x - x_ref))``;
+* ``ref||pi``: ``u = p (1-p) g - beta (p - p_ref)``;
 * none: ``u = p (1-p) g``.
 
-A point is stable when ``u'(x) < 0``; for the forward case ``u' = p(1-p) beta (F'(p*) - 1)``,
+A point is stable when ``u'(x) < 0``; for ``pi||ref`` ``u' = p(1-p) beta (F'(p*) - 1)``,
 ``F`` the success map: stable whenever the map's slope is below 1, including below -1 where the
 map itself has a 2-cycle.
 """
@@ -46,17 +50,13 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize, special
 
-from rlvrlens._validation import check_float
+from rlvrlens.core.checks import check_float
+from rlvrlens.core.kl import LOSS_TREATMENTS, PI_REF, REF_PI, check_treatment
 from rlvrlens.dynamics.fixed_points import scan_nodes
 from rlvrlens.dynamics.maps import SuccessMap, success_map
 from rlvrlens.objectives import WeightScheme
 
-#: The KL treatments: estimator used as a loss term (forward: exact or k2; reverse: k3; none: k1),
-#: or the KL folded into the reward.
-KL_KINDS = ("forward", "reverse", "none", "reward")
-#: Which treatment each trainer KL estimator implements (``TrainConfig.kl_estimator``).
-ESTIMATOR_KL = {"exact": "forward", "k2": "forward", "k3": "reverse", "k1": "none"}
-#: Half-width (in logit, beyond |logit p_ref|) of the scan for reverse/none stationary points.
+#: Half-width (in logit, beyond |logit p_ref|) of the scan for ref||pi and none stationary points.
 _SCAN_HALF_WIDTH = 60.0
 
 
@@ -76,7 +76,7 @@ class StationaryPoint:
         endpoint, whose stability is decided by the sign of ``g`` there.
     stable : bool
     kl : str
-        The KL treatment (:data:`KL_KINDS`).
+        The KL treatment (:data:`rlvrlens.core.kl.TREATMENTS`).
     """
 
     logit: float
@@ -85,12 +85,6 @@ class StationaryPoint:
     rate: float
     stable: bool
     kl: str
-
-
-def check_kl(kl: str, allowed: tuple[str, ...] = KL_KINDS) -> str:
-    if kl not in allowed:
-        raise ValueError(f"kl must be one of {', '.join(repr(k) for k in allowed)}, got {kl!r}")
-    return kl
 
 
 def check_flow_map(success: object) -> SuccessMap:
@@ -102,7 +96,7 @@ def check_flow_map(success: object) -> SuccessMap:
     return success
 
 
-def velocity(success: SuccessMap, x: object, kl: str = "forward") -> np.ndarray:
+def velocity(success: SuccessMap, x: object, kl: str = "pi||ref") -> np.ndarray:
     """``u(x)``: the flow's velocity in logit per unit metric, ``dx/dt = m u(x)`` (module docstring).
 
     Broadcasts ``x`` with the map's ``beta`` and ``p_ref``.
@@ -110,18 +104,18 @@ def velocity(success: SuccessMap, x: object, kl: str = "forward") -> np.ndarray:
     Examples
     --------
     >>> from rlvrlens.dynamics import dr_grpo_success_map
-    >>> F = dr_grpo_success_map(beta=0.5, p_ref=0.5)   # g = 1: forward root at logit 2
-    >>> float(velocity(F, 2.0)), float(velocity(F, 0.0, "reverse"))
+    >>> F = dr_grpo_success_map(beta=0.5, p_ref=0.5)   # g = 1: the pi||ref root at logit 2
+    >>> float(velocity(F, 2.0)), float(velocity(F, 0.0, "ref||pi"))
     (0.0, 0.25)
     """
     success = check_flow_map(success)
-    check_kl(kl, ("forward", "reverse", "none"))
+    check_treatment(kl, LOSS_TREATMENTS)
     x = np.asarray(x, dtype=float)
     p, q = special.expit(x), special.expit(-x)
     g = success.gap(x)
-    if kl == "forward":
+    if kl == PI_REF:
         return p * q * (g - success.beta * (x - success.logit_ref))
-    if kl == "reverse":
+    if kl == REF_PI:
         # p - p_ref computed as (1 - p_ref) - q where p is close to 1
         diff = np.where(x > 0, (1.0 - success.p_ref) - q, p - success.p_ref)
         return p * q * g - success.beta * diff
@@ -133,9 +127,9 @@ def _rate(success: SuccessMap, x: float, kl: str) -> float:
     p, q = float(special.expit(x)), float(special.expit(-x))
     g, dg = float(success.gap(np.array(x))), float(success.gap_slope(np.array(x)))  # dg = g'(p)
     beta = float(success.beta)
-    if kl == "forward":  # the bracket vanishes at the root
+    if kl == PI_REF:  # the bracket vanishes at the root
         return p * q * (p * q * dg - beta)
-    if kl == "reverse":
+    if kl == REF_PI:
         return p * q * ((1 - 2 * p) * g + p * q * dg - beta)
     return p * q * ((1 - 2 * p) * g + p * q * dg)
 
@@ -154,14 +148,14 @@ def _sign_changes(fn, nodes: np.ndarray) -> list[float]:
 
 def _interior(success: SuccessMap, kl: str) -> list[StationaryPoint]:
     x_ref = float(success.logit_ref)
-    if kl == "forward":
+    if kl == PI_REF:
         from rlvrlens.dynamics.fixed_points import fixed_points
 
         xs = [fp.logit for fp in fixed_points(success, find_reached=False) if np.isfinite(fp.logit)]
     else:
         half = abs(x_ref) + _SCAN_HALF_WIDTH
         nodes = scan_nodes(-half, half)
-        if kl == "reverse":  # u / p: the same roots, well scaled for p near 0
+        if kl == REF_PI:  # u / p: the same roots, well scaled for p near 0
             def fn(x):
                 x = np.asarray(x, dtype=float)
                 ratio = np.exp(np.log(success.p_ref) - special.log_expit(x))  # p_ref / p
@@ -185,15 +179,15 @@ def _endpoints(success: SuccessMap) -> list[StationaryPoint]:
             StationaryPoint(np.inf, 1.0, 0.0, 0.0, bool(g1 > 0), "none")]
 
 
-def map_stationary_points(success: SuccessMap, kl: str = "forward") -> list[StationaryPoint]:
+def map_stationary_points(success: SuccessMap, kl: str = "pi||ref") -> list[StationaryPoint]:
     """Every stationary point of the gradient flow for the gap ``g`` of ``success``, in increasing order.
 
-    ``kl`` is ``"forward"``, ``"reverse"`` or ``"none"`` (for ``"reward"`` build the equivalent
-    forward map with :func:`kl_reward_map`). Interior points only, plus the two endpoints for
-    ``"none"``. The forward points are the map's fixed points (:func:`rlvrlens.dynamics.fixed_points`).
+    ``kl`` is ``"pi||ref"``, ``"ref||pi"`` or ``"none"`` (for ``"reward"`` build the equivalent
+    ``pi||ref`` map with :func:`kl_reward_map`). Interior points only, plus the two endpoints for
+    ``"none"``. The ``pi||ref`` points are the map's fixed points (:func:`rlvrlens.dynamics.fixed_points`).
     """
     success = check_flow_map(success)
-    check_kl(kl, ("forward", "reverse", "none"))
+    check_treatment(kl, LOSS_TREATMENTS)
     if not success.is_scalar:
         raise ValueError("stationary points need a map with a single beta and p_ref")
     if float(success.p_ref) in (0.0, 1.0):
@@ -227,7 +221,7 @@ def affine_coefficients(scheme: WeightScheme) -> tuple[float, float, float]:
 
 
 def kl_reward_map(scheme: WeightScheme, beta: object, p_ref: object) -> SuccessMap:
-    """The forward map equivalent to KL-in-reward for an affine scheme: ``g = alpha``, ``beta -> alpha beta``.
+    """The ``pi||ref`` map equivalent to KL-in-reward for an affine scheme: ``g = alpha``, ``beta -> alpha beta``.
 
     Its fixed point is ``logit p = logit p_ref + 1/beta`` for every affine scheme (module docstring).
 
@@ -252,20 +246,21 @@ def kl_reward_map(scheme: WeightScheme, beta: object, p_ref: object) -> SuccessM
     return SuccessMap(gap, gap_slope, (alpha, alpha), alpha * beta, p_ref, name=f"{scheme.name}, KL in reward")
 
 
-def stationary_points(scheme: WeightScheme, beta: float, p_ref: float, kl: str = "forward") -> list[StationaryPoint]:
+def stationary_points(scheme: WeightScheme, beta: float, p_ref: float, kl: str = "pi||ref") -> list[StationaryPoint]:
     """The stationary points of KL-regularised gradient training for ``scheme``, with stability.
 
     Parameters
     ----------
     scheme : WeightScheme
-        Supplies ``g = h'_M`` (``"forward"``, ``"reverse"``, ``"none"``) or its affine coefficients
+        Supplies ``g = h'_M`` (``"pi||ref"``, ``"ref||pi"``, ``"none"``) or its affine coefficients
         (``"reward"``).
     beta : float
         KL coefficient, ``> 0`` (ignored for ``"none"``, where any positive value may be passed).
     p_ref : float
         Reference success probability in ``(0, 1)``.
-    kl : {"forward", "reverse", "none", "reward"}
-        The KL treatment; :data:`ESTIMATOR_KL` maps the trainer's ``kl_estimator`` to it.
+    kl : {"pi||ref", "ref||pi", "none", "reward"}
+        The KL treatment (:mod:`rlvrlens.core.kl`); :data:`rlvrlens.core.kl.ESTIMATOR_TREATMENT` maps the
+        trainer's ``kl_estimator`` to it.
 
     Returns
     -------
@@ -276,21 +271,21 @@ def stationary_points(scheme: WeightScheme, beta: float, p_ref: float, kl: str =
     --------
     >>> from rlvrlens.objectives import get_scheme
     >>> grpo = get_scheme("grpo", 4)
-    >>> [round(s.p, 4) for s in stationary_points(grpo, 1.0, 0.05, "forward")]
+    >>> [round(s.p, 4) for s in stationary_points(grpo, 1.0, 0.05, "pi||ref")]
     [0.1818]
-    >>> [round(s.p, 4) for s in stationary_points(grpo, 1.0, 0.05, "reverse")]
+    >>> [round(s.p, 4) for s in stationary_points(grpo, 1.0, 0.05, "ref||pi")]
     [0.3816]
     """
-    check_kl(kl)
+    check_treatment(kl)
     if not isinstance(scheme, WeightScheme):
         raise TypeError(f"scheme must be a WeightScheme, got {type(scheme).__name__}")
     if kl == "reward":
         return [StationaryPoint(**{**s.__dict__, "kl": "reward"})
-                for s in map_stationary_points(kl_reward_map(scheme, beta, p_ref), "forward")]
+                for s in map_stationary_points(kl_reward_map(scheme, beta, p_ref), "pi||ref")]
     return map_stationary_points(success_map(scheme, beta, p_ref), kl)
 
 
-def flow_target(success: SuccessMap, kl: str = "forward") -> StationaryPoint:
+def flow_target(success: SuccessMap, kl: str = "pi||ref") -> StationaryPoint:
     """The stationary point a gradient run started at ``pi_ref`` converges to (mean field).
 
     The flow starts at ``x_ref = logit p_ref`` with velocity of the sign of ``g(p_ref)`` (the
@@ -310,7 +305,7 @@ def flow_target(success: SuccessMap, kl: str = "forward") -> StationaryPoint:
     """
     success = check_flow_map(success)
     if kl == "reward":
-        raise ValueError("kl='reward' needs the scheme: use flow_target(kl_reward_map(scheme, beta, p_ref), 'forward')")
+        raise ValueError("kl='reward' needs the scheme: use flow_target(kl_reward_map(scheme, beta, p_ref), 'pi||ref')")
     points = map_stationary_points(success, kl)
     x_ref = float(success.logit_ref)
     g_ref = float(success.gap(np.array(x_ref)))

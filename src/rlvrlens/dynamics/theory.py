@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import special
 
-from rlvrlens._validation import check_float, check_probabilities
+from rlvrlens.core.checks import check_float, check_probabilities
 from rlvrlens.dynamics.fixed_points import FixedPoint, fixed_points
 from rlvrlens.dynamics.iteration import check_map as _check_map
 from rlvrlens.dynamics.maps import SuccessMap

@@ -97,7 +97,7 @@ def _plot_kl(ax, items) -> None:
 
 def plot_run(rep) -> Figure:
     """Each prompt's measured success (solid, with its interval at the last record) against the
-    predicted ``p*`` (dashed, same colour) from a :class:`rlvrlens.runs.RunReport`."""
+    predicted ``p*`` (dashed, same colour) from a :class:`rlvrlens.explain.RunReport`."""
     fig, axes = new_figure(width=6.5, height=4.2)
     ax = axes[0, 0]
     for i, pid in enumerate(rep.prompt_ids):

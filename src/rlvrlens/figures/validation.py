@@ -61,7 +61,7 @@ def plot_relative_speed(records: Sequence[dict]) -> Figure:
 
 def plot_fixed_points(records: Sequence[dict], ablations: Sequence[dict]) -> Figure:
     """Left: measured stationary p against the estimator-aware flow target. Right: the logit gap of
-    each training variant against its own prediction (and, hollow, against the forward point)."""
+    each training variant against its own prediction (and, hollow, against the KL(pi||pi_ref) point)."""
     fig, axes = new_figure(1, 2, width=5.0, height=4.2)
     ax = axes[0, 0]
     by = defaultdict(list)
@@ -84,8 +84,8 @@ def plot_fixed_points(records: Sequence[dict], ablations: Sequence[dict]) -> Fig
         rows = [r for r in ablations if r["variant"] == v]
         own = [r["logit_gap"] for r in rows if r["logit_gap"] is not None]
         ax2.plot([k] * len(own), own, "o", color="C0", label="against its estimator's prediction" if k == 0 else None)
-        ax2.plot([k] * len(rows), [r["logit_gap_forward"] for r in rows], "o", mfc="none", color="C3",
-                 label="against the forward (map) point" if k == 0 else None)
+        ax2.plot([k] * len(rows), [r["logit_gap_pi_ref"] for r in rows], "o", mfc="none", color="C3",
+                 label="against the KL(pi||pi_ref) (map) point" if k == 0 else None)
     ax2.axhline(0, color="k", linewidth=1)
     ax2.set_xticks(range(len(variants)))
     ax2.set_xticklabels(variants, rotation=35, ha="right", fontsize=7)

@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from rlvrlens._validation import check_float, check_int
+from rlvrlens.core.checks import check_float, check_int
 from rlvrlens.objectives.registry import Entry, Registry
 from rlvrlens.objectives.scheme import WeightScheme
 
@@ -498,14 +498,39 @@ def f_grpo(M: int, gamma: float = 1.0, eps: float = 1e-6, std: str = "sample") -
 # DAPO dynamic sampling
 # --------------------------------------------------------------------------------------------
 
-def kept_fraction(M: int, p: object) -> np.ndarray:
-    """``q(p) = 1 - p^M - (1-p)^M``: the probability that a group of ``M`` answers is not all
-    right or all wrong (what DAPO's dynamic sampling keeps)."""
-    from rlvrlens._validation import check_probabilities
+def frac_reward_zero_std(p: object, M: int) -> np.ndarray:
+    """Probability that a group of ``M`` answers to a prompt of success probability ``p`` is all
+    right or all wrong: ``p^M + (1-p)^M``. Such a group has zero reward variance and, for every
+    group-baselined scheme, zero advantage (TRL logs the fraction as ``frac_reward_zero_std``).
+
+    Parameters
+    ----------
+    p : array_like
+        Success probabilities in ``[0, 1]``.
+    M : int
+        Answers per prompt.
+
+    Returns
+    -------
+    ndarray
+        ``p^M + (1-p)^M``, shaped like ``p``.
+
+    Examples
+    --------
+    >>> float(frac_reward_zero_std(0.5, 4))
+    0.125
+    """
+    from rlvrlens.core.checks import check_probabilities
 
     M = check_int("M", M, minimum=1)
     p = check_probabilities("p", p)
-    return 1.0 - p**M - (1.0 - p) ** M
+    return p**M + (1.0 - p) ** M
+
+
+def kept_fraction(M: int, p: object) -> np.ndarray:
+    """``q(p) = 1 - p^M - (1-p)^M``: the probability that a group of ``M`` answers is not all
+    right or all wrong (what DAPO's dynamic sampling keeps; :func:`frac_reward_zero_std`'s complement)."""
+    return 1.0 - frac_reward_zero_std(p, M)
 
 
 def drop_uniform_groups(scheme: WeightScheme) -> WeightScheme:
@@ -545,7 +570,7 @@ def dynamic_sampling(scheme: WeightScheme, p_batch: object) -> WeightScheme:
     >>> bool(np.allclose(s.c, rloo(4).c / 0.875))
     True
     """
-    from rlvrlens._validation import check_probabilities
+    from rlvrlens.core.checks import check_probabilities
 
     if not isinstance(scheme, WeightScheme):
         raise TypeError(f"scheme must be a WeightScheme, got {type(scheme).__name__}")

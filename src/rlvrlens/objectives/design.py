@@ -31,7 +31,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from rlvrlens._validation import check_float, check_int, check_probabilities
+from rlvrlens.core.checks import check_float, check_int, check_probabilities
 from rlvrlens.objectives.catalogue import split_c, split_c_exact
 from rlvrlens.objectives.expression import FUNCTION_NAMES, parse_target
 from rlvrlens.objectives.numeric import h as h_numeric
@@ -355,7 +355,6 @@ def _linprog(cost: np.ndarray, A_ub: np.ndarray, b_ub: np.ndarray, bounds: list)
 def _solve(method: str, Q: np.ndarray, r: np.ndarray, basis: np.ndarray, limits) -> np.ndarray | None:
     """Coefficients ``beta`` with ``Q beta ≈ r + k`` (``k`` free) in the minimax or least-squares
     sense, subject to ``lo <= basis beta <= hi`` when ``limits = (lo, hi)`` is given."""
-    from scipy import optimize
 
     G, J = Q.shape
     ones = np.ones((G, 1))

@@ -12,7 +12,8 @@ from typing import Callable
 
 import numpy as np
 
-from rlvrlens._validation import check_probabilities
+from rlvrlens.core.checks import check_probabilities
+from rlvrlens.core.logit import logit
 
 
 def _identity(t: np.ndarray) -> np.ndarray:
@@ -28,17 +29,12 @@ def _log(t: np.ndarray) -> np.ndarray:
         return np.log(t)
 
 
-def _logit(t: np.ndarray) -> np.ndarray:
-    with np.errstate(divide="ignore"):
-        return np.log(t) - np.log1p(-t)
-
-
 #: name -> (function of t, label for plots)
 LIMITS: dict[str, tuple[Callable[[np.ndarray], np.ndarray], str]] = {
     "t": (_identity, "t"),
     "arcsin": (_arcsin, r"$2\arcsin\sqrt{t}$"),
     "log": (_log, r"$\log t$"),
-    "logit": (_logit, r"$\log\frac{t}{1-t}$"),
+    "logit": (logit, r"$\log\frac{t}{1-t}$"),
 }
 
 

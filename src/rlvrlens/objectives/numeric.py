@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import special
 
-from rlvrlens._validation import check_probabilities
+from rlvrlens.core.checks import check_probabilities
 from rlvrlens.objectives.binomial import binomial_expectation
 from rlvrlens.objectives.scheme import WeightScheme
 

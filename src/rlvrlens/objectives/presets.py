@@ -38,7 +38,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from rlvrlens._validation import check_float, check_int, check_probabilities
+from rlvrlens.core.checks import check_float, check_int, check_probabilities
 from rlvrlens.objectives.catalogue import dr_grpo, dynamic_sampling, gpg, grpo, reinforce, reinforce_rej, rloo
 from rlvrlens.objectives.registry import Entry, Registry
 from rlvrlens.objectives.scheme import WeightScheme

@@ -17,7 +17,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from rlvrlens._validation import check_finite_array, check_int
+from rlvrlens.core.checks import check_finite_array, check_int
 
 #: A function of real-valued rewards of shape (..., M) returning weights of the same shape.
 RewardFormula = Callable[[np.ndarray], np.ndarray]

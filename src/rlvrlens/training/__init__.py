@@ -23,19 +23,19 @@ import importlib
 _EXPORTS = {
     "TrainConfig": "config", "Trainer": "trainer", "load_policy": "trainer",
     "CausalLMPolicy": "policy", "TabularPolicy": "policy", "Rollout": "policy",
-    "char_tokenizer": "tokenizer", "chars_for_task": "tokenizer", "PREFILL": "tasks",
+    "char_tokenizer": "tokenizer", "chars_for_task": "tokenizer", "PREFILL": "task",
     "resolve_model": "models", "MissingDependencyError": "models", "rg_task": "reasoning_gym",
     "NotEnumerable": "enumeration", "smollm2_demo": "showcase",
-    "Task": "tasks", "RewardFunction": "tasks", "RewardError": "tasks", "get_task": "tasks",
+    "Task": "task", "RewardFunction": "task", "RewardError": "task", "get_task": "tasks", "EnumeratedTask": "tasks",
     "load_jsonl": "tasks", "modular_arithmetic": "tasks", "addition": "tasks", "chain_sum": "tasks",
     "exact_success": "success", "estimate_success": "success", "success_probabilities": "success",
     "warm_start": "sft", "kl_regularised_step": "tabular",
     "masked_mean": "losses", "masked_sum": "losses", "aggregate": "losses",
     "clipped_policy_loss": "losses", "kl_estimate": "losses", "sequence_kl_estimate": "losses",
-    "group_weights": "losses", "KL_LEVELS": "config",
+    "group_weights": "losses",
     "Policy": "protocol", "ExactKLPolicy": "protocol", "SavablePolicy": "protocol",
     "Callback": "trainer", "MACHINE_METRICS": "trainer", "estimate_step_memory": "trainer",
-    "tempered_logprobs": "policy", "RunLock": "rundir", "RunDirError": "rundir", "read_jsonl": "rundir",
+    "tempered_logprobs": "policy", "RunLock": "rundir", "RunDirError": "rundir",
     "seeded_generator": "runtime", "limit_threads": "runtime",
 }
 __all__ = sorted(_EXPORTS)

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rlvrlens._validation import check_float, check_int
+from rlvrlens.core.checks import check_float, check_int
+from rlvrlens.core.kl import KL_ESTIMATORS, KL_LEVELS, check_estimator
 
 #: Loss aggregation modes (see :func:`rlvrlens.training.losses.aggregate`): GRPO's per-sequence
 #: token mean, TRL's ``bnpo`` (token mean of each micro-batch), DAPO's token mean over the whole
@@ -19,10 +20,12 @@ from rlvrlens._validation import check_float, check_int
 AGGREGATIONS = ("seq-mean-token-mean", "bnpo", "dapo", "seq-sum-constant")
 #: Other accepted names (TRL's ``loss_type`` values; ``token-mean`` is the old name of ``bnpo``).
 AGGREGATION_ALIASES = {"token-mean": "bnpo", "grpo": "seq-mean-token-mean", "dr_grpo": "seq-sum-constant"}
-#: KL estimators of KL(pi_theta || pi_ref) from samples of pi_theta (Schulman 2020).
-KL_ESTIMATORS = ("k1", "k2", "k3")
-#: Where the KL estimator is applied: to each token's log-ratio (TRL, verl) or to the sequence's.
-KL_LEVELS = ("token", "sequence")
+#: Optimisers (``optim``; TRL/Hugging Face's ``adamw_torch`` is accepted for ``adamw``).
+OPTIMIZERS = ("adamw", "adam", "sgd")
+OPTIMIZER_ALIASES = {"adamw_torch": "adamw"}
+#: Learning-rate schedules (``lr_scheduler_type``, Hugging Face's names): constant, or linear decay to 0
+#: at ``steps`` (TRL's default); both after ``warmup_steps`` of linear warm-up from 0.
+LR_SCHEDULERS = ("constant", "linear")
 #: Architectures of a fresh model (``CausalLMPolicy.from_config``).
 ARCHS = ("gpt2", "llama")
 #: Autocast precisions (``fp32``: none).
@@ -70,8 +73,14 @@ class TrainConfig:
         Only ``seq-sum-constant`` keeps ``E[update] = h'_M(p) grad p`` exact when completion
         lengths vary: the others divide by a random token count (THEORY.md §3). With constant 1 the
         gradient is exactly the theory's ``(1/M) sum_i Z_i grad log pi(y_i|x)`` averaged over groups.
-        learning_rate, weight_decay, adam_beta1/2: AdamW (beta2 0.999, the Hugging Face default).
-        max_grad_norm: clipping (0 disables).
+    The optimiser (Hugging Face ``TrainingArguments`` names, as TRL's ``GRPOConfig`` inherits them)
+        optim: ``adamw`` (the default, ``torch.optim.AdamW``; ``adamw_torch`` accepted), ``adam``
+        (``torch.optim.Adam``: ``weight_decay`` added to the gradient, L2) or ``sgd`` (plain
+        ``torch.optim.SGD``, no momentum: the system the kernel model of THEORY.md §4 describes).
+        learning_rate; adam_beta1, adam_beta2 (0.9, 0.999), adam_epsilon (1e-8): Adam's moments;
+        weight_decay (0: TRL's default; decoupled for ``adamw``). lr_scheduler_type: ``constant`` (the
+        default here) or ``linear`` (TRL's default: decay to 0 at ``steps``); warmup_steps: linear
+        warm-up from 0 first. max_grad_norm: clipping of the gradient norm (0 disables).
     Sampling, logging
         temperature, top_p, max_new_tokens (``None``: the task's). The scores, ratios and KL of the
         loss use the distribution that sampled: logits divided by ``temperature`` (as TRL), and
@@ -107,10 +116,14 @@ class TrainConfig:
     kl_in_reward: bool = False
     loss_aggregation: str = "seq-mean-token-mean"
     aggregation_constant: float | None = None
+    optim: str = "adamw"
     learning_rate: float = 1e-3
     weight_decay: float = 0.0
     adam_beta1: float = 0.9
     adam_beta2: float = 0.999
+    adam_epsilon: float = 1e-8
+    lr_scheduler_type: str = "constant"
+    warmup_steps: int = 0
     max_grad_norm: float = 1.0
     temperature: float = 1.0
     top_p: float = 1.0
@@ -128,10 +141,11 @@ class TrainConfig:
         if self.warm_start_steps is None:
             self.warm_start_steps = 0 if self.model else DEFAULT_WARM_START_STEPS
         self.loss_aggregation = AGGREGATION_ALIASES.get(self.loss_aggregation, self.loss_aggregation)
+        self.optim = OPTIMIZER_ALIASES.get(self.optim, self.optim)
         for name in ("n_prompts", "n_layer", "width", "n_head", "num_generations", "prompts_per_step",
                      "gradient_accumulation_steps", "num_iterations", "eval_steps", "eval_samples", "save_steps"):
             check_int(name, getattr(self, name))
-        for name in ("warm_start_steps", "steps", "seed", "task_seed"):
+        for name in ("warm_start_steps", "steps", "seed", "task_seed", "warmup_steps"):
             check_int(name, getattr(self, name), minimum=0)
         if self.prompts_per_step % self.gradient_accumulation_steps:
             raise ValueError("prompts_per_step must be divisible by gradient_accumulation_steps, got "
@@ -143,10 +157,10 @@ class TrainConfig:
         check_float("max_grad_norm", self.max_grad_norm, low=0)
         check_float("temperature", self.temperature, low=0, low_open=True)
         check_float("top_p", self.top_p, low=0, high=1, low_open=True)
-        if self.kl_estimator not in KL_ESTIMATORS + ("exact",):
-            raise ValueError(f"kl_estimator must be one of {KL_ESTIMATORS + ('exact',)}, got {self.kl_estimator!r}")
-        if self.kl_level not in KL_LEVELS:
-            raise ValueError(f"kl_level must be one of {KL_LEVELS}, got {self.kl_level!r}")
+        check_estimator(self.kl_estimator, KL_ESTIMATORS)
+        check_estimator(self.kl_level, KL_LEVELS, name="kl_level")
+        check_estimator(self.optim, OPTIMIZERS + tuple(OPTIMIZER_ALIASES), name="optim")
+        check_estimator(self.lr_scheduler_type, LR_SCHEDULERS, name="lr_scheduler_type")
         if self.kl_level != "token" and (self.beta == 0 or self.kl_estimator == "exact"):
             raise ValueError(f"kl_level {self.kl_level!r} applies to a sampled KL estimator (k1, k2, k3) with beta > 0; "
                              f"got beta={self.beta}, kl_estimator={self.kl_estimator!r}")
@@ -161,6 +175,7 @@ class TrainConfig:
             check_float("aggregation_constant", self.aggregation_constant, low=0, low_open=True)
         check_float("adam_beta1", self.adam_beta1, low=0, high=1, high_open=True)
         check_float("adam_beta2", self.adam_beta2, low=0, high=1, high_open=True)
+        check_float("adam_epsilon", self.adam_epsilon, low=0, low_open=True)
         check_float("weight_decay", self.weight_decay, low=0)
         if self.max_new_tokens is not None:
             check_int("max_new_tokens", self.max_new_tokens)
@@ -182,7 +197,7 @@ class TrainConfig:
         for name in ("kl_in_reward", "gradient_checkpointing"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name} must be true or false, got {getattr(self, name)!r}")
-        for name in ("task", "verifier", "arch", "scheme", "kl_estimator", "kl_level"):
+        for name in ("task", "verifier", "arch", "scheme", "kl_estimator", "kl_level", "optim", "lr_scheduler_type"):
             if not isinstance(getattr(self, name), str):
                 raise TypeError(f"{name} must be a string, got {getattr(self, name)!r}")
 

@@ -28,7 +28,7 @@ from typing import Sequence
 
 import torch
 
-from rlvrlens.training.tasks import PREFILL
+from rlvrlens.training.task import PREFILL
 
 __all__ = ["NotEnumerable", "VocabularyTrie", "vocabulary_trie", "tokenizations", "accepted_sequences",
            "exact_success_tokens", "unencodable_characters", "check_task_encodable"]
@@ -202,7 +202,7 @@ def exact_success_tokens(policy, prompts: Sequence[str], accepted: Sequence[Sequ
         chunk = rows[start:start + batch_size]
         width = max(len(seq) for _, seq in chunk)
         ids = torch.tensor([list(seq) + [pad] * (width - len(seq)) for _, seq in chunk], device=policy.device)
-        rollout = policy._rollout([prompts[k] for k, _ in chunk], ids)
+        rollout = policy.rollout_from_tokens([prompts[k] for k, _ in chunk], ids)
         rollout.mask = torch.tensor([[1.0] * len(seq) + [0.0] * (width - len(seq)) for _, seq in chunk],
                                     device=policy.device)
         logp, _ = policy.token_logprobs(rollout)

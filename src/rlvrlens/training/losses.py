@@ -13,9 +13,10 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from rlvrlens._validation import check_float
+from rlvrlens.core.checks import check_float
 from rlvrlens.objectives import WeightScheme
-from rlvrlens.training.config import AGGREGATION_ALIASES, AGGREGATIONS, KL_ESTIMATORS, KL_LEVELS
+from rlvrlens.core.kl import KL_LEVELS, SAMPLED_ESTIMATORS
+from rlvrlens.training.config import AGGREGATION_ALIASES, AGGREGATIONS
 
 
 def masked_sum(values: torch.Tensor, mask: torch.Tensor, dim: int | None = None) -> torch.Tensor:
@@ -133,7 +134,7 @@ def kl_estimate(logp: torch.Tensor, ref_logp: torch.Tensor, kind: str = "k3") ->
         return 0.5 * log_r**2
     if kind == "k3":
         return torch.expm1(log_r) - log_r
-    raise ValueError(f"kind must be one of {KL_ESTIMATORS}, got {kind!r}")
+    raise ValueError(f"kind must be one of {SAMPLED_ESTIMATORS}, got {kind!r}")
 
 
 def sequence_kl_estimate(logp: torch.Tensor, ref_logp: torch.Tensor, mask: torch.Tensor, kind: str = "k3",

@@ -22,8 +22,9 @@ from typing import Sequence
 import torch
 import transformers
 
-from rlvrlens._validation import check_float, check_int
-from rlvrlens.training.tasks import PREFILL
+from rlvrlens.core.checks import check_float, check_int
+from rlvrlens.core.kl import PI_REF, REF_PI, check_treatment
+from rlvrlens.training.task import PREFILL
 from rlvrlens.training.tokenizer import char_tokenizer
 
 
@@ -39,6 +40,21 @@ def _end_of_turn(tokenizer) -> str | None:
         if tok and after.startswith(tok):
             return tok
     return None
+
+
+def model_config_sizes(config: dict) -> tuple[int, int, int]:
+    """``(vocabulary, hidden width, layers)`` from a transformers model config (as a dict, e.g. a
+    folder's ``config.json``); unknown sizes count as 1, 0, 0."""
+    text = config.get("text_config") or config
+    vocab = int(text.get("vocab_size") or 1)
+    width = int(text.get("hidden_size") or text.get("n_embd") or 0)
+    layers = int(text.get("num_hidden_layers") or text.get("n_layer") or 0)
+    return vocab, width, layers
+
+
+def trainable_parameters(policy) -> list[torch.Tensor]:
+    """The parameters of ``policy`` that training moves (those that require grad), in order."""
+    return [q for q in policy.parameters() if q.requires_grad]
 
 
 @dataclass
@@ -247,6 +263,38 @@ class CausalLMPolicy:
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
+    def to(self, device: torch.device | str) -> "CausalLMPolicy":
+        """Move the model to ``device`` (in place); returns the policy."""
+        self.model.to(device)
+        return self
+
+    def footprint(self) -> tuple[int, int, int]:
+        """``(vocabulary, hidden width, layers)``: what the trainer's memory estimate needs."""
+        return model_config_sizes(self.model.config.to_dict())
+
+    def enable_gradient_checkpointing(self) -> None:
+        """Gradient (activation) checkpointing of the model's layers.
+
+        transformers checkpoints a layer only while the layer is in training mode; the policy stays in
+        eval mode (no dropout), so only the checkpointed layers themselves are flagged as training,
+        not their children. The cached prompt prefix and the fused sampling pass are not used (a
+        checkpointed layer drops its cache).
+        """
+        from transformers.modeling_layers import GradientCheckpointingLayer
+
+        model = self.model
+        if not getattr(model, "supports_gradient_checkpointing", False):
+            raise ValueError(f"{type(model).__name__} does not support gradient checkpointing")
+        enable = getattr(model, "activation_checkpointing_enable", None)
+        if enable is not None:
+            enable(activation_checkpointing_kwargs={"use_reentrant": False})
+        else:  # pragma: no cover (older transformers)
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        for module in model.modules():
+            if isinstance(module, GradientCheckpointingLayer):
+                module.training = True
+        self.share_prompt_prefix = False
+
     def _shared_prefix_logits(self, distinct: list[str], prompts: list[str], comp: torch.Tensor,
                               comp_attn: torch.Tensor) -> torch.Tensor:
         """Logits predicting each completion token: distinct prompts once, their cache expanded to rows."""
@@ -370,12 +418,14 @@ class CausalLMPolicy:
             step_input = tok[:, None]
             attn = torch.cat([attn, torch.ones_like(attn[:, :1])], dim=-1)
             positions = positions[:, -1:] + 1
-        rollout = self._rollout(prompts, out_tokens)
+        rollout = self.rollout_from_tokens(prompts, out_tokens)
         if with_grad:
             rollout.logp, rollout.entropy = self._score(torch.stack(scores, dim=1), rollout)
         return rollout
 
-    def _rollout(self, prompts: list[str], tokens: torch.Tensor) -> Rollout:
+    def rollout_from_tokens(self, prompts: Sequence[str], tokens: torch.Tensor) -> Rollout:
+        """A :class:`Rollout` of given completion tokens (``(B, T)``, one row per prompt): the mask
+        covers each row up to and including its first EOS, the texts are decoded without it."""
         eos = self.tokenizer.eos_token_id
         is_eos = tokens == eos
         # mask: 1 up to and including the first EOS
@@ -392,7 +442,31 @@ class CausalLMPolicy:
         encoded = [self.tokenizer(c, add_special_tokens=False)["input_ids"] + [eos] for c in completions]
         width = max(len(e) for e in encoded)
         tokens = torch.tensor([e + [pad] * (width - len(e)) for e in encoded], device=self.device)
-        return self._rollout(list(prompts), tokens)
+        return self.rollout_from_tokens(list(prompts), tokens)
+
+    def two_token_logprobs(self, prompts: Sequence[str]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """Per prompt, ``log pi(y1 | x)`` of shape ``(V,)`` and ``log pi(y2 | x, y1)`` of shape ``(V, V)``
+        (row ``y1``), differentiable, at temperature 1; the pad token has log-probability ``-inf``.
+
+        The whole two-token completion space in two forward passes per prompt (the prompt, then its
+        ``V`` one-token continuations on the prompt's cache): what an exact sequence KL over
+        completions of at most two tokens needs (:class:`rlvrlens.training.tasks.EnumeratedTask`).
+        """
+        V = len(self.tokenizer)
+        first, second = [], []
+        for prompt in prompts:
+            ids, _ = self._encode_prompts([prompt])
+            out = self.model(input_ids=ids, use_cache=True)
+            cache = out.cache if getattr(out, "cache", None) is not None else out.past_key_values
+            cache.batch_select_indices(torch.zeros(V, dtype=torch.long, device=self.device))
+            nxt = self.model(input_ids=torch.arange(V, device=self.device)[:, None],
+                             position_ids=torch.full((V, 1), ids.shape[1], device=self.device),
+                             use_cache=True, **{self._cache_kw: cache})
+            logits = self._never_pad(torch.cat([out.logits[0, -1:], nxt.logits[:, -1]]).float())
+            lp = torch.log_softmax(logits, dim=-1)
+            first.append(lp[0])
+            second.append(lp[1:])
+        return first, second
 
     def token_logprobs(self, rollout: Rollout, *, temperature: float = 1.0,
                        top_p: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -463,6 +537,14 @@ class TabularPolicy(torch.nn.Module):
     def probabilities(self) -> torch.Tensor:
         return torch.softmax(self.logits, dim=-1)
 
+    def footprint(self) -> tuple[int, int, int]:
+        """``(answers, 0, 0)``: one "token" over the answer set (the trainer's memory estimate)."""
+        return len(self.answers), 0, 0
+
+    def enable_gradient_checkpointing(self) -> None:
+        raise ValueError("gradient_checkpointing needs a transformers policy (CausalLMPolicy); a TabularPolicy "
+                         "has no activations to recompute")
+
     def clone(self, trainable: bool = False) -> "TabularPolicy":
         """A copy of the logits: frozen (``trainable=False``, pi_ref) or trainable."""
         other = TabularPolicy(self.prompt_list, self.answers, self.logits.detach().clone())
@@ -484,12 +566,12 @@ class TabularPolicy(torch.nn.Module):
             logits = self.logits[self._rows(prompts)] / temperature
             probs = torch.softmax(top_p_filter(logits, top_p), dim=-1)
             idx = torch.multinomial(probs, 1, generator=generator)
-        rollout = self._rollout(prompts, idx)
+        rollout = self._answers_rollout(prompts, idx)
         if with_grad:
             rollout.logp, rollout.entropy = self.token_logprobs(rollout, temperature=temperature, top_p=top_p)
         return rollout
 
-    def _rollout(self, prompts: list[str], idx: torch.Tensor) -> Rollout:
+    def _answers_rollout(self, prompts: list[str], idx: torch.Tensor) -> Rollout:
         B = len(prompts)
         return Rollout(prompts, idx, torch.ones(B, 1), [self.answers[j] for j in idx[:, 0].tolist()],
                        torch.ones(B, dtype=torch.bool))
@@ -501,7 +583,7 @@ class TabularPolicy(torch.nn.Module):
             idx = torch.tensor([[self._answer_index[c]] for c in completions])
         except KeyError as exc:
             raise ValueError(f"completion {exc.args[0]!r} is not in the answer set") from None
-        return self._rollout(list(prompts), idx)
+        return self._answers_rollout(list(prompts), idx)
 
     def token_logprobs(self, rollout: Rollout, *, temperature: float = 1.0,
                        top_p: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -512,9 +594,13 @@ class TabularPolicy(torch.nn.Module):
         entropy = -(logprobs.exp() * logprobs.clamp(min=torch.finfo(logprobs.dtype).min)).sum(-1, keepdim=True)
         return logp, entropy
 
-    def sequence_kl(self, reference: "TabularPolicy", prompts: Sequence[str]) -> torch.Tensor:
-        """Exact ``KL(pi(.|x) || pi_ref(.|x))`` for each prompt, differentiable, shape ``(len(prompts),)``."""
+    def sequence_kl(self, reference: "TabularPolicy", prompts: Sequence[str], direction: str = PI_REF) -> torch.Tensor:
+        """Exact KL per prompt, differentiable, shape ``(len(prompts),)``: ``KL(pi(.|x) || pi_ref(.|x))``
+        (``direction="pi||ref"``) or ``KL(pi_ref(.|x) || pi(.|x))`` (``"ref||pi"``)."""
+        check_treatment(direction, (PI_REF, REF_PI))
         rows = self._rows(prompts)
         logp = torch.log_softmax(self.logits[rows], dim=-1)
         logq = torch.log_softmax(reference.logits[rows].detach(), dim=-1)
+        if direction == REF_PI:
+            logp, logq = logq, logp
         return (logp.exp() * (logp - logq)).sum(-1)

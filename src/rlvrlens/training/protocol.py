@@ -34,7 +34,10 @@ class Policy(Protocol):
     returns ``(logp, entropy)`` of shape ``(B, T)``, differentiable, under the logits divided by
     ``temperature`` (and, for ``top_p < 1``, the nucleus renormalised) so that they are those of
     the distribution ``sample`` drew from with the same settings; ``clone(trainable=False)`` a
-    frozen copy (pi_ref) or, with ``trainable=True``, a copy to train.
+    frozen copy (pi_ref) or, with ``trainable=True``, a copy to train; ``to(device)`` moves it;
+    ``footprint()`` gives ``(vocabulary, hidden width, layers)`` for the trainer's memory bound;
+    ``enable_gradient_checkpointing()`` turns on activation checkpointing (or raises ``ValueError``
+    naming why the policy cannot).
     """
 
     def sample(self, prompts: Sequence[str], n: int = 1, *, generator: "torch.Generator | None" = None,
@@ -54,13 +57,20 @@ class Policy(Protocol):
 
     def load_state_dict(self, state: dict[str, Any]) -> Any: ...
 
+    def to(self, device: Any) -> Any: ...
+
+    def footprint(self) -> tuple[int, int, int]: ...
+
+    def enable_gradient_checkpointing(self) -> None: ...
+
 
 @runtime_checkable
 class ExactKLPolicy(Protocol):
-    """A policy that computes ``KL(pi(.|x) || pi_ref(.|x))`` over whole completions exactly,
-    differentiably, shape ``(len(prompts),)`` (used by ``kl_estimator="exact"``)."""
+    """A policy that computes the KL over whole completions exactly, differentiably, shape
+    ``(len(prompts),)``: ``KL(pi(.|x) || pi_ref(.|x))`` for ``direction="pi||ref"`` (used by
+    ``kl_estimator="exact"``), ``KL(pi_ref(.|x) || pi(.|x))`` for ``"ref||pi"``."""
 
-    def sequence_kl(self, reference: Any, prompts: Sequence[str]) -> "torch.Tensor": ...
+    def sequence_kl(self, reference: Any, prompts: Sequence[str], direction: str = "pi||ref") -> "torch.Tensor": ...
 
 
 @runtime_checkable

@@ -1,7 +1,7 @@
 """Run directories: checked before anything is built, locked while in use, never silently replaced.
 
 A run directory holds ``config.json``, ``log.jsonl``, ``success.jsonl``, ``checkpoint.pt`` and
-``model/``. :func:`prepare` checks that ``out`` can be a run directory (not empty, not a file,
+``model/`` (the record format: :mod:`rlvrlens.core.records`). :func:`prepare` checks that ``out`` can be a run directory (not empty, not a file,
 writable), refuses one that holds a run unless the caller resumes it or overwrites it, and takes
 its :class:`RunLock`. JSONL files are appended one complete line at a time; :func:`complete_lines`
 ignores a partial last line (a kill or a full disk during a write), which a resume truncates.
@@ -19,8 +19,8 @@ import weakref
 from pathlib import Path
 from typing import Any, Callable
 
-LOG, SUCCESS, CHECKPOINT, CONFIG, MODEL, LOCK = (
-    "log.jsonl", "success.jsonl", "checkpoint.pt", "config.json", "model", "run.lock")
+from rlvrlens.core.records import CHECKPOINT, CONFIG, LOCK, LOG, MODEL, SUCCESS, append_lines, complete_lines
+
 #: Files and folders a run writes (``--overwrite`` removes these and nothing else).
 RUN_FILES = (CONFIG, LOG, SUCCESS, CHECKPOINT, CHECKPOINT + ".tmp", MODEL, MODEL + ".tmp")
 
@@ -204,25 +204,6 @@ def prepare(out: str | os.PathLike, *, resume: bool, overwrite: bool, owner: obj
     return path, lock
 
 
-def complete_lines(path: Path) -> tuple[int, int]:
-    """``(n, nbytes)``: the number of complete (newline-terminated, JSON) lines at the start of
-    ``path`` and their length in bytes; a partial or corrupt tail is not counted."""
-    n = size = 0
-    try:
-        with open(path, "rb") as fh:
-            for line in fh:
-                if not line.endswith(b"\n"):
-                    break
-                try:
-                    json.loads(line)
-                except ValueError:
-                    break
-                n, size = n + 1, size + len(line)
-    except FileNotFoundError:
-        pass
-    return n, size
-
-
 def truncate_lines(path: Path, n: int) -> None:
     """Keep the first ``n`` complete lines of ``path`` (one ``truncate``: safe against a kill)."""
     have, _ = complete_lines(path)
@@ -235,20 +216,6 @@ def truncate_lines(path: Path, n: int) -> None:
     guard_write(str(path), lambda: os.truncate(path, size))
 
 
-def read_jsonl(path: str | os.PathLike) -> list[dict]:
-    """The records of a JSONL log, without a partial last line."""
-    path = Path(path)
-    n, _ = complete_lines(path)
-    with open(path, "rb") as fh:
-        return [json.loads(fh.readline()) for _ in range(n)]
-
-
 def append_line(path: Path, record: dict) -> None:
     """Append one JSON line, flushed and fsynced (a kill leaves at most a partial last line)."""
-    def write() -> None:
-        with open(path, "a") as fh:
-            fh.write(json.dumps(record) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-
-    guard_write(str(path), write)
+    guard_write(str(path), lambda: append_lines(path, [record]))

@@ -26,7 +26,7 @@ from typing import Iterator
 
 import torch
 
-from rlvrlens._validation import check_int
+from rlvrlens.core.checks import check_int
 
 
 def seeded_generator(seed: int) -> torch.Generator:

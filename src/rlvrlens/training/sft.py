@@ -12,9 +12,9 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from rlvrlens._validation import check_float, check_int
+from rlvrlens.core.checks import check_float, check_int
 from rlvrlens.training.losses import masked_sum
-from rlvrlens.training.tasks import Task
+from rlvrlens.training.task import Task
 
 
 def sft_loss(policy, prompts: Sequence[str], targets: Sequence[str]) -> torch.Tensor:

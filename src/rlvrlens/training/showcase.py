@@ -15,14 +15,9 @@ from pathlib import Path
 
 import torch
 
+from rlvrlens.training.reasoning_gym import SMOLLM2_TASK
+
 __all__ = ["SMOLLM2_TASK", "smollm2_demo"]
-
-#: The reasoning-gym task whose success probabilities SmolLM2-135M-Instruct spreads over (0, 1)
-#: (measured on 12 prompts: 0.005 to 0.68 at temperature 1): 2 one-digit terms, + and -, no
-#: parentheses, the expression prefilled so that the model's next words are the answer.
-SMOLLM2_TASK = ("rg:basic_arithmetic?min_terms=2&max_terms=2&max_digits=1&allow_parentheses=false"
-                "&operators=+,-&prefill={expression} =")
-
 
 def smollm2_demo(out_dir: str | Path, *, n_prompts: int = 6, seed: int = 0, model: str = "smollm2-135m") -> dict:
     """Exact per-prompt success of ``model`` on :data:`SMOLLM2_TASK`; writes ``smollm2_success.json``.

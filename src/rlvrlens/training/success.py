@@ -8,9 +8,9 @@ import numpy as np
 import torch
 from scipy import stats
 
-from rlvrlens._validation import check_float, check_int
+from rlvrlens.core.checks import check_float, check_int
 from rlvrlens.training.enumeration import NotEnumerable, check_task_encodable, exact_success_tokens
-from rlvrlens.training.tasks import Task
+from rlvrlens.training.task import Task
 
 
 def exact_success(policy, task: Task, indices: Sequence[int] | None = None, *,

@@ -12,12 +12,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from rlvrlens._validation import check_float
+from rlvrlens.core.checks import check_float
 from rlvrlens.objectives import WeightScheme
 from rlvrlens.objectives.binomial import binomial_expectation
 from rlvrlens.training.policy import TabularPolicy
 from rlvrlens.training.success import exact_success
-from rlvrlens.training.tasks import Task
+from rlvrlens.training.task import Task
 
 
 def expected_weights(scheme: WeightScheme, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -47,7 +47,7 @@ def chars_for_task(task, chars: str = DEFAULT_CHARS) -> str:
 
     Examples
     --------
-    >>> from rlvrlens.training.tasks import Task
+    >>> from rlvrlens.training.task import Task
     >>> chars_for_task(Task("yn", ("is 3 odd?",), ("Yes",)), chars="0123456789 ")
     '0123456789 isod?Ye'
     """

@@ -13,6 +13,7 @@ included) and neither loses nor duplicates any.
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import os
 import random
@@ -26,19 +27,21 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 import torch
 
-from rlvrlens._validation import check_int
+from rlvrlens.core.checks import check_int
 from rlvrlens.objectives import WeightScheme, get_scheme
 from rlvrlens.training import rundir
 from rlvrlens.training.config import TrainConfig
 from rlvrlens.training.losses import (
     aggregate, clipped_policy_loss, group_weights, kl_estimate, masked_mean, sequence_kl_estimate,
 )
-from rlvrlens.training.policy import CausalLMPolicy, Rollout, TabularPolicy
+from rlvrlens.core.records import CHECKPOINT, CONFIG, LOG, MODEL, SUCCESS, complete_lines
+from rlvrlens.training.optim import adam_preconditioner, build_optimizer, build_scheduler
+from rlvrlens.training.policy import CausalLMPolicy, Rollout, model_config_sizes, trainable_parameters
 from rlvrlens.training.protocol import ExactKLPolicy, Policy, SavablePolicy
-from rlvrlens.training.rundir import CHECKPOINT, CONFIG, LOG, MODEL, SUCCESS
 from rlvrlens.training.sft import warm_start
 from rlvrlens.training.success import success_probabilities
-from rlvrlens.training.tasks import BUILTIN_TASKS, Task, get_task
+from rlvrlens.training.task import Task
+from rlvrlens.training.tasks import BUILTIN_TASKS, get_task
 
 #: A callback of :meth:`Trainer.train`: called with the trainer and the step's metrics.
 Callback = Callable[["Trainer", dict], None]
@@ -119,16 +122,12 @@ def _physical_memory(device: torch.device) -> int:
     return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 
-def _model_sizes(config: TrainConfig, policy: Any) -> tuple[int, int, int]:
+def _model_sizes(config: TrainConfig, policy: Policy | None) -> tuple[int, int, int]:
     """``(vocabulary, hidden width, layers)`` of the model a run will train, as far as known cheaply
     (unknown sizes count as 1, 0, 0: the estimate stays a lower bound)."""
     if policy is not None:
-        if isinstance(policy, TabularPolicy):  # one "token" over its answers
-            return len(policy.answers), 0, 0
-        if not isinstance(policy, CausalLMPolicy):
-            return 1, 0, 0
-        sizes = policy.model.config.to_dict()
-    elif config.model:
+        return policy.footprint()
+    if config.model:
         try:
             sizes = json.loads((Path(config.model) / "config.json").read_text())
         except (OSError, ValueError):
@@ -137,11 +136,7 @@ def _model_sizes(config: TrainConfig, policy: Any) -> tuple[int, int, int]:
         from rlvrlens.training.tokenizer import char_tokenizer
 
         return len(char_tokenizer()), config.width, config.n_layer
-    text = sizes.get("text_config") or sizes
-    vocab = int(text.get("vocab_size") or 1)
-    width = int(text.get("hidden_size") or text.get("n_embd") or 0)
-    layers = int(text.get("num_hidden_layers") or text.get("n_layer") or 0)
-    return vocab, width, layers
+    return model_config_sizes(sizes)
 
 
 def estimate_step_memory(config: TrainConfig, task: Task, max_new_tokens: int, vocab: int, width: int,
@@ -206,6 +201,9 @@ class Trainer:
     policy, task : optional
         Override the ones the config builds (e.g. a :class:`TabularPolicy`); ``policy`` must satisfy
         :class:`~rlvrlens.training.protocol.Policy`. A given policy is used as is (no warm start).
+    ref : Policy, optional
+        The reference policy ``pi_ref`` of the KL penalty (``beta > 0``), used as is and never
+        trained (default: a frozen copy of the policy at the start). Refused with ``beta = 0``.
     scheme : WeightScheme, optional
         Any scheme object (e.g. a designed one); default ``get_scheme(config.scheme, M, **params)``.
     resume : bool
@@ -228,8 +226,8 @@ class Trainer:
     """
 
     def __init__(self, config: TrainConfig, out: str | Path | None = None, *, policy: Policy | None = None,
-                 task: Task | None = None, scheme: WeightScheme | None = None, resume: bool = False,
-                 overwrite: bool = False, progress: bool = False) -> None:
+                 task: Task | None = None, scheme: WeightScheme | None = None, ref: Policy | None = None,
+                 resume: bool = False, overwrite: bool = False, progress: bool = False) -> None:
         if not isinstance(config, TrainConfig):
             raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
         self.config = config
@@ -240,15 +238,19 @@ class Trainer:
         if out is not None:  # the run directory first: nothing is built for a directory that cannot be used
             self.out, self._lock = rundir.prepare(out, resume=resume, overwrite=overwrite, owner=self)
         try:
-            self._setup(policy, task, scheme, resume)
+            self._setup(policy, task, scheme, ref, resume)
         except BaseException:
             self.close()
             raise
 
-    def _setup(self, policy: Policy | None, task: Task | None, scheme: WeightScheme | None, resume: bool) -> None:
+    def _setup(self, policy: Policy | None, task: Task | None, scheme: WeightScheme | None, ref: Policy | None,
+               resume: bool) -> None:
         config = self.config
-        if policy is not None and not isinstance(policy, Policy):
-            raise TypeError(f"policy must satisfy rlvrlens.training.protocol.Policy, got {type(policy).__name__}")
+        for name, given in (("policy", policy), ("ref", ref)):
+            if given is not None and not isinstance(given, Policy):
+                raise TypeError(f"{name} must satisfy rlvrlens.training.protocol.Policy, got {type(given).__name__}")
+        if ref is not None and config.beta == 0:
+            raise ValueError("ref (the reference policy) is used only by the KL penalty; it needs beta > 0")
         if config.kl_estimator == "exact" and policy is not None and not isinstance(policy, ExactKLPolicy):
             raise ValueError("kl_estimator 'exact' needs a policy with sequence_kl (e.g. a TabularPolicy)")
         if config.kl_estimator == "exact" and policy is None and config.beta > 0:
@@ -277,20 +279,19 @@ class Trainer:
         if policy is None:
             policy = build_policy(config)
             if device is not None:
-                policy.model.to(device)
+                policy.to(device)
             if ckpt is None and config.warm_start_steps:
                 warm_start(policy, self.task, fraction=config.warm_start_fraction, steps=config.warm_start_steps,
                            lr=config.warm_start_lr, seed=config.seed)
         elif device is not None:
-            _move(policy, device)
+            policy.to(device)
         if config.gradient_checkpointing:
-            _enable_checkpointing(policy)
+            policy.enable_gradient_checkpointing()
         self.policy = policy
         self.device = _policy_device(policy)
-        self.ref = policy.clone() if config.beta > 0 else None
-        self.optimizer = torch.optim.AdamW(policy.parameters(), lr=config.learning_rate,
-                                           betas=(config.adam_beta1, config.adam_beta2),
-                                           weight_decay=config.weight_decay)
+        self.ref = (ref if ref is not None else policy.clone()) if config.beta > 0 else None
+        self.optimizer = build_optimizer(config, policy.parameters())
+        self.scheduler = build_scheduler(config, self.optimizer)
         self.scaler = torch.amp.GradScaler("cuda") if config.precision == "fp16" else None
         if self.out is not None:
             text = json.dumps(config.to_dict(), indent=2) + "\n"
@@ -399,6 +400,7 @@ class Trainer:
                 self.scaler.update()
             else:
                 self.optimizer.step()
+            self.scheduler.step()
             self.optimizer.zero_grad(set_to_none=True)
         self.step += 1
         return self._metrics(rewards, rollout, stats, time.perf_counter() - t0)
@@ -577,7 +579,7 @@ class Trainer:
             rundir.append_line(self.out / name, record)
 
     def _lines(self, name: str) -> int:
-        return 0 if self.out is None else rundir.complete_lines(self.out / name)[0]
+        return 0 if self.out is None else complete_lines(self.out / name)[0]
 
     def checkpoint(self) -> dict[str, Any]:
         """The checkpoint: tensors and plain values only (loadable with ``weights_only=True``)."""
@@ -588,6 +590,7 @@ class Trainer:
             "policy": self.policy.state_dict(),
             "ref": None if self.ref is None else self.ref.state_dict(),
             "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
             "scaler": None if self.scaler is None else self.scaler.state_dict(),
             "rng": {"numpy": self.rng.bit_generator.state, "torch_generator": self.generator.get_state(),
                     "torch": torch.get_rng_state(), "python": list(random.getstate())},
@@ -612,19 +615,70 @@ class Trainer:
             raise
         return path
 
+    def preconditioner(self):
+        """The optimiser's current diagonal preconditioner ``P`` (a step is ``-lr P m``) as a flat
+        float64 array over the trainable parameters: Adam's ``1/(sqrt(v_hat) + eps)``
+        (:func:`rlvrlens.training.optim.adam_preconditioner`), ``None`` for SGD (``P = 1``) and
+        before Adam's first step."""
+        if self.config.optim == "sgd":
+            return None
+        return adam_preconditioner(self.optimizer, trainable_parameters(self.policy))
+
+    def snapshot(self) -> dict[str, Any]:
+        """The trainer's state in memory: parameters, optimiser and schedule state, scaler, RNG
+        states and step (deep copies; not ``pi_ref``, which never changes), for :meth:`restore`.
+
+        An experiment that repeats one step from the same state takes a snapshot once and restores
+        it before each repeat (``rng=False`` keeps the random streams going, so that every repeat
+        samples new groups). Logs and the run directory are not part of it.
+
+        Examples
+        --------
+        >>> from rlvrlens.training import TabularPolicy, Task
+        >>> tr = Trainer(TrainConfig(num_generations=4, prompts_per_step=1, optim="sgd", learning_rate=0.5),
+        ...              policy=TabularPolicy(["q"], ["yes", "no"]), task=Task("t", ["q"], ["yes"]))
+        >>> state = tr.snapshot()
+        >>> _ = tr.train(2)
+        >>> tr.restore(state)
+        >>> tr.step, tr.policy.logits.tolist()
+        (0, [[0.0, 0.0]])
+        """
+        return copy.deepcopy({k: v for k, v in self.checkpoint().items()
+                              if k not in ("config", "scheme", "log_lines", "ref")})  # pi_ref never changes
+
+    def restore(self, state: dict[str, Any], *, rng: bool = True) -> None:
+        """Return to a :meth:`snapshot`: parameters, optimiser, schedule, scaler and step; the RNG
+        states too unless ``rng=False``."""
+        if not isinstance(state, dict) or "policy" not in state or "optimizer" not in state:
+            raise TypeError("state must be a dict returned by Trainer.snapshot()")
+        state = copy.deepcopy(state)
+        self.policy.load_state_dict(state["policy"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        if self.scaler is not None and state.get("scaler") is not None:
+            self.scaler.load_state_dict(state["scaler"])
+        if rng:
+            self._set_rng(state["rng"])
+        self.step = state["step"]
+
+    def _set_rng(self, states: dict[str, Any]) -> None:
+        self.rng.bit_generator.state = states["numpy"]
+        self.generator.set_state(states["torch_generator"])
+        torch.set_rng_state(states["torch"])
+        version, state, gauss = states["python"]
+        random.setstate((version, tuple(state), gauss))
+
     def _restore(self, ckpt: dict[str, Any]) -> None:
         try:
             self.policy.load_state_dict(ckpt["policy"])
             if self.ref is not None:
                 self.ref.load_state_dict(ckpt["ref"])
             self.optimizer.load_state_dict(ckpt["optimizer"])
+            if ckpt.get("scheduler") is not None:
+                self.scheduler.load_state_dict(ckpt["scheduler"])
             if self.scaler is not None and ckpt.get("scaler") is not None:
                 self.scaler.load_state_dict(ckpt["scaler"])
-            self.rng.bit_generator.state = ckpt["rng"]["numpy"]
-            self.generator.set_state(ckpt["rng"]["torch_generator"])
-            torch.set_rng_state(ckpt["rng"]["torch"])
-            version, state, gauss = ckpt["rng"]["python"]
-            random.setstate((version, tuple(state), gauss))
+            self._set_rng(ckpt["rng"])
         except (KeyError, RuntimeError, TypeError, ValueError) as exc:
             raise ValueError(f"checkpoint {str(self.out / CHECKPOINT)!r} does not fit this run: "
                              f"{_first_line(exc)[:200]}") from None
@@ -637,41 +691,6 @@ def _policy_device(policy: Policy) -> torch.device:
     for p in policy.parameters():
         return p.device
     return torch.device("cpu")
-
-
-def _move(policy: Policy, device: torch.device) -> None:
-    if isinstance(policy, CausalLMPolicy):
-        policy.model.to(device)
-    elif isinstance(policy, torch.nn.Module):
-        policy.to(device)
-    else:
-        raise ValueError(f"device is set but a {type(policy).__name__} cannot be moved; move it before training")
-
-
-def _enable_checkpointing(policy: Policy) -> None:
-    """Gradient (activation) checkpointing of a transformers policy's layers.
-
-    transformers checkpoints a layer only while the layer is in training mode; the policy stays in
-    eval mode (no dropout), so only the checkpointed layers themselves are flagged as training,
-    not their children. The cached prompt prefix and the fused sampling pass are not used (a
-    checkpointed layer drops its cache).
-    """
-    if not isinstance(policy, CausalLMPolicy):
-        raise ValueError(f"gradient_checkpointing needs a transformers policy (CausalLMPolicy), got {type(policy).__name__}")
-    from transformers.modeling_layers import GradientCheckpointingLayer
-
-    model = policy.model
-    if not getattr(model, "supports_gradient_checkpointing", False):
-        raise ValueError(f"{type(model).__name__} does not support gradient checkpointing")
-    enable = getattr(model, "activation_checkpointing_enable", None)
-    if enable is not None:
-        enable(activation_checkpointing_kwargs={"use_reentrant": False})
-    else:  # pragma: no cover (older transformers)
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    for module in model.modules():
-        if isinstance(module, GradientCheckpointingLayer):
-            module.training = True
-    policy.share_prompt_prefix = False
 
 
 def load_policy(path: str | Path) -> tuple[CausalLMPolicy, TrainConfig, int]:

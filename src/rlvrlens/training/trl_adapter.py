@@ -29,6 +29,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from rlvrlens.core.records import append_lines
 from rlvrlens.objectives import WeightScheme
 from rlvrlens.training.success import wilson_interval
 
@@ -219,8 +220,7 @@ class PromptSuccessRecorder(TrainerCallback):
 
 def _append_jsonl(path: Path, records: Sequence[dict[str, Any]]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as fh:
-        fh.writelines(json.dumps(r) + "\n" for r in records)
+    append_lines(path, records, fsync=False)
 
 
 class WeightSchemeGRPOTrainer(GRPOTrainer):

@@ -1,0 +1,41 @@
+"""What a configuration optimises, and whether a recorded run does it (the dynamics level: no torch).
+
+:mod:`~rlvrlens.explain.report` (:func:`explain`: the induced objective, the weight per difficulty,
+zero-variance groups, the KL map and where a trainer with a given KL estimator stops),
+:mod:`~rlvrlens.explain.frameworks` (TRL and verl configurations read as users keep them: every
+option honoured, neutral or not covered) and :mod:`~rlvrlens.explain.runs` (a recorded run's
+per-prompt success against the prediction). Imports objectives, dynamics and core only.
+"""
+
+from rlvrlens.explain.frameworks import FrameworkConfig, from_trl_config, from_verl_config, read_config_file
+from rlvrlens.explain.report import (
+    DEFAULT_SPREAD,
+    DEMO_CATALOGUE,
+    GRID,
+    KL_CURVE_P,
+    MAX_KL_ROWS,
+    TABLE_P,
+    ExplainReport,
+    FlowReport,
+    KLReport,
+    LimitAlignment,
+    align_with_limit,
+    catalogue_curves,
+    config_kl_estimator,
+    cycle_threshold,
+    difficulty_weight,
+    estimator_point,
+    explain,
+    flow_report,
+    grid_outcomes,
+    kl_report,
+)
+from rlvrlens.explain.runs import NO_SIGNAL_P, RunReport, explain_run
+
+__all__ = [
+    "DEFAULT_SPREAD", "DEMO_CATALOGUE", "GRID", "KL_CURVE_P", "MAX_KL_ROWS", "NO_SIGNAL_P", "TABLE_P",
+    "ExplainReport", "FlowReport", "FrameworkConfig", "KLReport", "LimitAlignment", "RunReport",
+    "align_with_limit", "catalogue_curves", "config_kl_estimator", "cycle_threshold", "difficulty_weight",
+    "estimator_point", "explain", "explain_run", "flow_report", "from_trl_config", "from_verl_config",
+    "grid_outcomes", "kl_report", "read_config_file",
+]

@@ -1,0 +1,345 @@
+"""Read a TRL or verl training configuration as users keep it, and say what the theory makes of it.
+
+:func:`from_trl_config` takes the fields of TRL's ``GRPOConfig`` (the YAML given to ``trl grpo
+--config``, or the JSON of ``GRPOConfig.to_json_string()``); :func:`from_verl_config` a verl trainer
+YAML (``algorithm.*``, ``actor_rollout_ref.actor.*``, ``actor_rollout_ref.rollout.n``). Both return a
+:class:`FrameworkConfig`: the preset (:mod:`rlvrlens.objectives.presets`) and its parameters, the
+group size, the KL coefficient and how the KL is estimated, dynamic sampling, and three lists:
+the options *honoured* (they change the per-prompt weighting and are modelled), the options that
+are *neutral* (they change nothing the theory predicts, with the reason), and the options the
+theory does *not cover* (listed, never silently ignored). Unknown keys are ignored only when they
+are not about the objective (logging, batch sizes, paths): the lists say which were read.
+
+Sources: TRL ``trl/trainer/grpo_config.py`` and ``grpo_trainer.py`` (the installed TRL, 1.16: KL
+``k3 = exp(ref - logp) - (ref - logp) - 1`` in the loss, multiplied by the importance ratio when
+``use_bias_correction_kl``, which makes its gradient the exact gradient of the reverse KL
+``KL(pi || pi_ref)``, as TRL's documentation names it); verl ``verl/trainer/config/ppo_trainer.yaml`` (volcengine/verl, commit
+``008db456bf612da5543c9bb6e26fe654029ad5b8``: ``algorithm.adv_estimator: gae``,
+``norm_adv_by_std_in_grpo: True``, ``use_kl_in_reward: False``, ``kl_penalty: kl``,
+``kl_ctrl: {type: fixed, kl_coef: 0.001}``, ``actor.use_kl_loss: False``, ``kl_loss_coef: 0.001``,
+``kl_loss_type: low_var_kl``, ``loss_agg_mode: token-mean``, ``entropy_coeff: 0``,
+``ppo_epochs: 1``, ``rollout.n: 1``) and the DAPO recipe's ``algorithm.filter_groups.enable``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from rlvrlens.core.kl import ESTIMATOR_TREATMENT, PI_REF, REF_PI
+
+#: verl's kl_loss_type / kl_penalty names -> this package's estimator names (verl core_algos.kl_penalty).
+_VERL_KL = {"kl": "k1", "k1": "k1", "abs": "abs", "mse": "k2", "k2": "k2", "low_var_kl": "k3", "k3": "k3",
+            "full": "full"}
+#: verl adv_estimator -> preset.
+_VERL_PRESETS = {"grpo": "verl-grpo", "rloo": "verl-rloo", "gpg": "verl-gpg", "grpo_passk": "verl-grpo-passk",
+                 "reinforce_plus_plus_baseline": "verl-reinforce-plus-plus-baseline"}
+#: verl estimators the theory does not describe by (R_i, S_i) weights, with the reason.
+_VERL_UNCOVERED = {
+    "gae": "PPO with a learned critic: the advantage depends on a value network, not on the group's rewards",
+    "reinforce_plus_plus": "token-level returns whitened over the batch with KL in the reward: not a function "
+                           "of (R_i, S_i)",
+    "remax": "baseline from a greedy rollout: depends on the policy's greedy answer, not on the group",
+    "opo": "length-weighted baseline: depends on response lengths",
+}
+_TRL_LOSS_TYPES = ("grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo", "luspo", "vespo")
+_VERL_AGG = ("token-mean", "seq-mean-token-sum", "seq-mean-token-mean", "seq-mean-token-sum-norm")
+
+
+@dataclass(frozen=True)
+class FrameworkConfig:
+    """What a framework configuration means for the theory (see the module docstring).
+
+    Attributes
+    ----------
+    framework : str
+        ``"TRL"`` or ``"verl"``.
+    preset : str
+        Key of :data:`rlvrlens.objectives.PRESETS`.
+    M : int
+        Answers per prompt.
+    params : dict
+        The preset's parameters.
+    beta : float or None
+        The KL coefficient (None: no KL term).
+    kl_estimator : str or None
+        ``"k1"``, ``"k2"``, ``"k3"``, ``"exact"`` (None without KL).
+    kl_treatment : str or None
+        One of :data:`rlvrlens.core.kl.TREATMENTS`: what the estimator's expected gradient is.
+    dynamic_sampling : bool
+        DAPO's filter of groups whose rewards are all equal, with the batch refilled.
+    honoured, neutral, not_covered : tuple of str
+        ``"option = value: what it does"`` lines.
+    """
+
+    framework: str
+    preset: str
+    M: int
+    params: dict[str, Any] = field(default_factory=dict)
+    beta: float | None = None
+    kl_estimator: str | None = None
+    kl_treatment: str | None = None
+    dynamic_sampling: bool = False
+    honoured: tuple[str, ...] = ()
+    neutral: tuple[str, ...] = ()
+    not_covered: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"framework": self.framework, "preset": self.preset, "M": self.M, "params": dict(self.params),
+                "beta": self.beta, "kl_estimator": self.kl_estimator, "kl_treatment": self.kl_treatment,
+                "dynamic_sampling": self.dynamic_sampling, "honoured": list(self.honoured),
+                "neutral": list(self.neutral), "not_covered": list(self.not_covered)}
+
+
+def read_config_file(path: str | Path, what: str) -> dict[str, Any]:
+    """A JSON or YAML file as a mapping (``what`` names the option in messages).
+
+    Raises ``FileNotFoundError`` / ``IsADirectoryError`` / ``PermissionError`` naming the file, and
+    ``ValueError`` naming it for text that is not JSON/YAML or not a mapping.
+    """
+    path = Path(path)
+    text = path.read_text(encoding="utf-8") if not path.is_dir() else _raise_dir(path)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as json_error:
+        import yaml
+
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            where = getattr(exc, "problem_mark", None)
+            at = f" at line {where.line + 1}" if where is not None else ""
+            raise ValueError(f"{what}: {path} is neither JSON ({json_error.msg}) nor YAML{at}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{what}: {path} must hold a mapping of options, got {type(data).__name__}")
+    return data
+
+
+def _raise_dir(path: Path) -> str:
+    raise IsADirectoryError(21, "Is a directory", str(path))
+
+
+def _get(cfg: Mapping[str, Any], dotted: str, default: Any = None) -> Any:
+    node: Any = cfg
+    for part in dotted.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return default
+        node = node[part]
+    return node
+
+
+def _int(name: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def _float(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0 or value == float("inf"):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
+def _bool(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be true or false, got {value!r}")
+    return value
+
+
+def from_trl_config(cfg: Mapping[str, Any]) -> FrameworkConfig:
+    """Map TRL ``GRPOConfig`` fields (defaults: TRL 1.16's) to the theory.
+
+    Honoured: ``num_generations`` (M), ``scale_rewards`` (``"group"``/``"batch"``/``"none"``, or the
+    older ``true``/``false``), ``beta`` with ``use_bias_correction_kl`` (k3 times the ratio: the gradient of
+    KL(pi||pi_ref); without it, that of KL(pi_ref||pi)), ``loss_type`` (with equal completion lengths every
+    aggregation scales the policy and KL terms alike: neutral for the map; ``cispo``/``sapo``/
+    ``luspo``/``vespo`` change the per-token weighting: not covered). Not covered: clipping
+    and several iterations per batch (``num_iterations > 1``), entropy bonuses, masked truncated
+    completions, top-entropy token filtering, several reward functions, reference-model syncing.
+
+    Examples
+    --------
+    >>> c = from_trl_config({"num_generations": 16, "beta": 0.04})
+    >>> c.preset, c.M, c.beta, c.kl_estimator, c.kl_treatment
+    ('trl-grpo', 16, 0.04, 'k3', 'pi||ref')
+    """
+    if not isinstance(cfg, Mapping):
+        raise TypeError(f"a TRL config must be a mapping of GRPOConfig fields, got {type(cfg).__name__}")
+    honoured, neutral, uncovered = [], [], []
+    M = _int("num_generations", cfg.get("num_generations", 8), 2)
+    honoured.append(f"num_generations = {M}: the group size M")
+    scale = cfg.get("scale_rewards", "group")
+    if scale is True:
+        scale = "group"
+    elif scale is False:
+        scale = "none"
+    if scale not in ("group", "batch", "none"):
+        raise ValueError(f"scale_rewards must be 'group', 'batch', 'none' (or true/false), got {scale!r}")
+    honoured.append(f"scale_rewards = {scale!r}: "
+                    + {"group": "divide by the group's std", "batch": "divide by the batch's std (modelled by "
+                       "the spread of p)", "none": "no std: mean-centred rewards"}[scale])
+    loss_type = cfg.get("loss_type", "dapo")
+    if loss_type not in _TRL_LOSS_TYPES:
+        raise ValueError(f"loss_type must be one of {', '.join(_TRL_LOSS_TYPES)}, got {loss_type!r}")
+    if loss_type in ("grpo", "dr_grpo", "dapo", "bnpo"):
+        neutral.append(f"loss_type = {loss_type!r}: with equal completion lengths the aggregation scales the "
+                       "advantage and KL terms alike, so the per-prompt weighting and the fixed points are "
+                       "unchanged (unequal lengths weight answers by length: not modelled)")
+    else:
+        uncovered.append(f"loss_type = {loss_type!r}: changes the per-token weighting of the policy term "
+                         "(clipped/gated importance weights), not a function of (R_i, S_i)")
+    beta = _float("beta", cfg.get("beta", 0.0))
+    kl_estimator = kl_treatment = None
+    if beta > 0:
+        correction = _bool("use_bias_correction_kl", cfg.get("use_bias_correction_kl", True))
+        kl_estimator = "k3"
+        kl_treatment = PI_REF if correction else REF_PI
+        honoured.append(f"beta = {beta:g} with k3 in the loss"
+                        + (", times the importance ratio (use_bias_correction_kl): per token, the gradient of "
+                           "KL(pi||pi_ref) (TRL's 'unbiased reverse-KL gradient')"
+                           if correction else " (use_bias_correction_kl = false): the gradient of KL(pi_ref||pi), "
+                           "the forward KL"))
+    else:
+        neutral.append("beta = 0: no KL term, no reference model")
+    iters = _int("num_iterations", cfg.get("num_iterations", 1), 1)
+    if iters > 1:
+        uncovered.append(f"num_iterations = {iters}: several clipped steps per batch (the theory is the "
+                         "on-policy expected step)")
+    else:
+        neutral.append("num_iterations = 1: on-policy, so the clipping (epsilon) never binds at the first step")
+    for key, default, why in (
+        ("mask_truncated_completions", False, "drops truncated answers: their reward is not a verifier outcome"),
+        ("top_entropy_quantile", 1.0, "trains only high-entropy tokens: token-level, not (R_i, S_i)"),
+        ("entropy_coef", 0.0, "an entropy bonus changes the stationary policy"),
+        ("use_adaptive_entropy", False, "an entropy bonus changes the stationary policy"),
+        ("off_policy_mask_threshold", None, "masks sequences by their KL: likelihood-dependent"),
+        ("sync_ref_model", False, "moves pi_ref during training: p_ref is not fixed"),
+        ("delta", None, "two-sided clipping of the ratio: binds only off-policy"),
+    ):
+        value = cfg.get(key, default)
+        if value != default:
+            uncovered.append(f"{key} = {value!r}: {why}")
+    weights = cfg.get("reward_weights")
+    if weights is not None and (not isinstance(weights, (list, tuple)) or len(weights) != 1):
+        uncovered.append(f"reward_weights = {weights!r}: several reward functions; the theory needs one 0/1 reward")
+    read = {"num_generations", "scale_rewards", "loss_type", "beta", "use_bias_correction_kl", "num_iterations",
+            "mask_truncated_completions", "top_entropy_quantile", "entropy_coef", "use_adaptive_entropy",
+            "off_policy_mask_threshold", "sync_ref_model", "delta", "reward_weights"}
+    neutral.append(_others(sorted(set(cfg) - read)))
+    return FrameworkConfig("TRL", "trl-grpo", M, {"scale_rewards": scale}, beta if beta > 0 else None,
+                           kl_estimator, kl_treatment, False, tuple(honoured), tuple(neutral), tuple(uncovered))
+
+
+def from_verl_config(cfg: Mapping[str, Any]) -> FrameworkConfig:
+    """Map a verl trainer config (the ``ppo_trainer.yaml`` tree, defaults from it) to the theory.
+
+    Honoured: ``algorithm.adv_estimator`` (grpo, rloo, gpg, grpo_passk,
+    reinforce_plus_plus_baseline; others are refused with the reason), ``norm_adv_by_std_in_grpo``,
+    ``actor_rollout_ref.rollout.n`` (M), the KL in the loss (``actor.use_kl_loss``,
+    ``kl_loss_coef``, ``kl_loss_type``: ``kl``/k1, ``mse``/k2, ``low_var_kl``/k3) or in the reward
+    (``algorithm.use_kl_in_reward``, ``kl_ctrl.kl_coef`` with ``kl_ctrl.type: fixed``),
+    ``algorithm.filter_groups.enable`` (DAPO dynamic sampling, also read from ``data.filter_groups``).
+
+    Examples
+    --------
+    >>> c = from_verl_config({"algorithm": {"adv_estimator": "grpo"},
+    ...                       "actor_rollout_ref": {"rollout": {"n": 8},
+    ...                                             "actor": {"use_kl_loss": True, "kl_loss_coef": 0.01}}})
+    >>> c.preset, c.M, c.beta, c.kl_estimator, c.kl_treatment
+    ('verl-grpo', 8, 0.01, 'k3', 'ref||pi')
+    """
+    if not isinstance(cfg, Mapping):
+        raise TypeError(f"a verl config must be a mapping (the trainer YAML), got {type(cfg).__name__}")
+    honoured, neutral, uncovered = [], [], []
+    est = _get(cfg, "algorithm.adv_estimator", "gae")
+    if est in _VERL_UNCOVERED:
+        raise ValueError(f"algorithm.adv_estimator = {est!r} is not covered by the theory: {_VERL_UNCOVERED[est]}")
+    if est not in _VERL_PRESETS:
+        raise ValueError(f"algorithm.adv_estimator = {est!r} is unknown; covered: {', '.join(_VERL_PRESETS)}")
+    preset = _VERL_PRESETS[est]
+    honoured.append(f"algorithm.adv_estimator = {est!r}: preset {preset}")
+    M = _get(cfg, "actor_rollout_ref.rollout.n", 1)
+    if isinstance(M, bool) or not isinstance(M, int) or M < 2:
+        raise ValueError(f"actor_rollout_ref.rollout.n must be an integer >= 2 (answers per prompt) for a group "
+                         f"estimator, got {M!r}")
+    honoured.append(f"actor_rollout_ref.rollout.n = {M}: the group size M")
+    params: dict[str, Any] = {}
+    if est in ("grpo", "grpo_passk"):
+        norm = _bool("algorithm.norm_adv_by_std_in_grpo", _get(cfg, "algorithm.norm_adv_by_std_in_grpo", True))
+        params["norm_adv_by_std_in_grpo"] = norm
+        honoured.append(f"algorithm.norm_adv_by_std_in_grpo = {norm}")
+    in_loss = _bool("actor_rollout_ref.actor.use_kl_loss", _get(cfg, "actor_rollout_ref.actor.use_kl_loss", False))
+    in_reward = _bool("algorithm.use_kl_in_reward", _get(cfg, "algorithm.use_kl_in_reward", False))
+    beta = kl_estimator = kl_treatment = None
+    if in_loss and in_reward:
+        uncovered.append("KL both in the loss and in the reward: two penalties (the theory takes one)")
+    if in_loss:
+        raw = _get(cfg, "actor_rollout_ref.actor.kl_loss_type", "low_var_kl")
+        kl_estimator = _verl_estimator("actor_rollout_ref.actor.kl_loss_type", raw)
+        beta = _float("actor_rollout_ref.actor.kl_loss_coef", _get(cfg, "actor_rollout_ref.actor.kl_loss_coef", 0.001))
+        kl_treatment = ESTIMATOR_TREATMENT.get(kl_estimator)
+        honoured.append(f"actor.use_kl_loss with kl_loss_type = {raw!r} ({kl_estimator}), kl_loss_coef = {beta:g}")
+    elif in_reward:
+        raw = _get(cfg, "algorithm.kl_penalty", "kl")
+        kl_estimator = _verl_estimator("algorithm.kl_penalty", raw)
+        beta = _float("algorithm.kl_ctrl.kl_coef", _get(cfg, "algorithm.kl_ctrl.kl_coef", 0.001))
+        kl_treatment = "reward"
+        honoured.append(f"algorithm.use_kl_in_reward with kl_penalty = {raw!r}, kl_ctrl.kl_coef = {beta:g}")
+        if _get(cfg, "algorithm.kl_ctrl.type", "fixed") != "fixed":
+            uncovered.append(f"algorithm.kl_ctrl.type = {_get(cfg, 'algorithm.kl_ctrl.type')!r}: an adaptive "
+                             "coefficient; the prediction uses the initial kl_coef")
+    else:
+        neutral.append("no KL term (actor.use_kl_loss and algorithm.use_kl_in_reward are false)")
+    if kl_estimator in ("abs", "full"):
+        uncovered.append(f"KL estimator {kl_estimator!r}: its expected gradient is not one of the theory's")
+        kl_treatment = None
+    dyn = _get(cfg, "algorithm.filter_groups.enable", _get(cfg, "data.filter_groups.enable", False))
+    dyn = _bool("algorithm.filter_groups.enable", dyn)
+    if dyn:
+        honoured.append("algorithm.filter_groups.enable = true: dynamic sampling (groups with equal rewards "
+                        "dropped, the batch refilled)")
+    agg = _get(cfg, "actor_rollout_ref.actor.loss_agg_mode", "token-mean")
+    if agg not in _VERL_AGG:
+        raise ValueError(f"actor_rollout_ref.actor.loss_agg_mode must be one of {', '.join(_VERL_AGG)}, got {agg!r}")
+    neutral.append(f"actor.loss_agg_mode = {agg!r}: with equal response lengths every aggregation scales all "
+                   "answers alike")
+    epochs = _get(cfg, "actor_rollout_ref.actor.ppo_epochs", 1)
+    if epochs != 1:
+        uncovered.append(f"actor.ppo_epochs = {epochs!r}: several clipped passes over a batch")
+    ent = _get(cfg, "actor_rollout_ref.actor.entropy_coeff", 0)
+    if ent not in (0, 0.0, None):
+        uncovered.append(f"actor.entropy_coeff = {ent!r}: an entropy bonus changes the stationary policy")
+    read = {"algorithm.adv_estimator", "actor_rollout_ref.rollout.n", "algorithm.norm_adv_by_std_in_grpo",
+            "actor_rollout_ref.actor.use_kl_loss", "algorithm.use_kl_in_reward", "actor_rollout_ref.actor.kl_loss_type",
+            "actor_rollout_ref.actor.kl_loss_coef", "algorithm.kl_penalty", "algorithm.kl_ctrl.kl_coef",
+            "algorithm.kl_ctrl.type", "algorithm.filter_groups.enable", "data.filter_groups.enable",
+            "actor_rollout_ref.actor.loss_agg_mode", "actor_rollout_ref.actor.ppo_epochs",
+            "actor_rollout_ref.actor.entropy_coeff"}
+    neutral.append(_others(sorted(set(_flatten(cfg)) - read)))
+    return FrameworkConfig("verl", preset, M, params, beta, kl_estimator, kl_treatment, dyn,
+                           tuple(honoured), tuple(neutral), tuple(uncovered))
+
+
+def _verl_estimator(name: str, raw: Any) -> str:
+    if raw not in _VERL_KL:
+        raise ValueError(f"{name} must be one of {', '.join(_VERL_KL)}, got {raw!r}")
+    return _VERL_KL[raw]
+
+
+def _flatten(cfg: Mapping[str, Any], prefix: str = "") -> list[str]:
+    out = []
+    for key, value in cfg.items():
+        name = f"{prefix}{key}"
+        out.extend(_flatten(value, name + ".") if isinstance(value, Mapping) and value else [name])
+    return out
+
+
+def _others(keys: list[str]) -> str:
+    """The fields read but irrelevant to the per-prompt weighting, named (the first 12)."""
+    if not keys:
+        return "no other fields"
+    shown = ", ".join(keys[:12]) + (f", ... ({len(keys) - 12} more)" if len(keys) > 12 else "")
+    return (f"{len(keys)} other field(s) (optimiser, sampling, batching, logging, paths) do not enter the "
+            f"per-prompt weighting of 0/1 rewards: {shown}")

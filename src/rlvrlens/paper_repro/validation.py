@@ -1,0 +1,273 @@
+"""Theory against measurement on real models: ``rlvrlens validate`` as a reproduction with claims.
+
+The experiments live in :mod:`rlvrlens.validation` (expected step with its power, relative speed,
+estimator-aware fixed points, the mean-field ODE, the flow in a 2-cycle regime, the coupled kernel
+model on a tiny transformer, transformer fixed points with the exact KL); this module states what
+the theory predicts about them as claims and puts their figures and verdict table on the index
+page. The run size is ``demo`` (the cpu experiments, one transformer fixed-point run: a few minutes)
+unless the environment variable ``RLVRLENS_VALIDATION_PRESET`` names another (``tiny`` for a quick
+look, ``cpu`` for the full sweep, ``gpu`` on a lent accelerator).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from rlvrlens.paper_repro.claims import Claim, at_least, at_most
+from rlvrlens.paper_repro.report import FigureFile, Reproduction, Table
+
+KEY = "validation"
+TITLE = ("Theory against measurement: predicted versus measured on a tabular policy, a tiny transformer and "
+         "SmolLM2-135M-Instruct")
+REFERENCE = ("Davis & Recht (2025), Theorem 1 (expected step = grad h_M); Mroueh (2025) and THEORY.md §2 "
+             "(KL-regularised success map, fixed points); measured with rlvrlens.training")
+
+
+#: Committed measurements of ``rlvrlens validate --preset smollm2-cpu`` (issue 14.5; the folder's
+#: NOTE.md says when, where and how long). Absent from an installed wheel: the claims are then skipped.
+SMOLLM2_RESULTS = Path(__file__).parent / "results" / "smollm2-cpu"
+
+
+def smollm2_claims(folder: Path = SMOLLM2_RESULTS) -> list[Claim]:
+    """Claims on the committed SmolLM2-135M-Instruct measurements (none when the folder is absent):
+    the projected identity with its power, the coupled one-step prediction against the diagonal
+    one at two step sizes, and the coupled trajectory model."""
+    import json
+
+    from rlvrlens.validation.verdicts import COUPLED_RMS_TARGET, IDENTITY_Z, ONE_STEP_Z
+
+    raw = folder / "measurements.jsonl"
+    if not raw.exists():
+        return []
+    records = [json.loads(line) for line in raw.read_text().splitlines()]
+
+    def of(kind: str) -> list[dict]:
+        return [r for r in records if r["experiment"] == kind]
+
+    where = f"committed measurement, {folder.name}/NOTE.md"
+    G = max(r["groups"] for r in of("expected_step_projected"))
+    ident = [r for r in of("expected_step_projected") if r["groups"] == G]
+    best = max(r["p"] * (1 - r["p"]) for r in ident)  # the prompt nearest p = 1/2 has the most power
+    sharp = [r for r in ident if r["p"] * (1 - r["p"]) == best]
+    one = of("coupling_one_step")
+    small = min(r["lr"] for r in one)
+    traj = of("coupling_trajectory")
+    claims = [
+        at_most(f"SmolLM2-135M-Instruct (all parameters): the sampled update projected on grad p equals "
+                f"h'_M(p)|grad p| ({len({r['scheme'] for r in ident})} schemes, {len({r['prompt'] for r in ident})} "
+                f"prompts, G = {G} groups of M = {ident[0]['M']}): worst |z|",
+                lambda: max(abs(r["z_projected"]) for r in ident), bound=IDENTITY_Z,
+                source=f"Davis & Recht (2025), Theorem 1; {where}"),
+        at_most(f"...with power at p = {sharp[0]['p']:.2f}: the largest relative error in h' the test could miss "
+                "(worst scheme)", lambda: max(r["detectable_rel_error"] for r in sharp), bound=0.1,
+                source=f"issue 14 (power of the identity test); {where}"),
+        at_most(f"SmolLM2, one SGD step of the trainer over {len({r['prompt'] for r in one})} prompts: measured mean "
+                "Delta p against the coupled kernel prediction (lr/N) K h'(p), two step sizes: worst |z|",
+                lambda: max(abs(r["z"]) for r in one), bound=ONE_STEP_Z, source=f"THEORY.md §4 (coupling); {where}"),
+        at_least("...and each prompt's own (diagonal-K) prediction is rejected: smallest |z| of the diagonal model",
+                 lambda: min(abs(r["z_diagonal"]) for r in one), bound=ONE_STEP_Z,
+                 source=f"THEORY.md §4 (coupling); {where}"),
+        at_most("...the first-order prediction is the limit: at the smaller step the mean measured/predicted ratio "
+                "is within 3% of 1", lambda: abs(float(np.mean([r["ratio"] for r in one if r["lr"] == small])) - 1),
+                bound=0.03, source=f"first-order expansion (the larger step's excess is second order); {where}"),
+    ]
+    if traj:
+        t = traj[0]
+        claims.append(at_most(
+            f"SmolLM2, {t['steps']} SGD steps on {t['prompts']} prompts: the coupled kernel model's logit RMS "
+            f"(K diagonal: {t['logit_rms_diagonal']:.3f}; uncoupled flow: {t['logit_rms_uncoupled']:.3f})",
+            lambda: t["logit_rms_coupled"], bound=COUPLED_RMS_TARGET, source=f"issue 14 target; {where}"))
+    return claims
+
+
+def _size_name() -> str:
+    return os.environ.get("RLVRLENS_VALIDATION_PRESET", "demo")
+
+
+def claims() -> list[Claim]:
+    """Fast claims: sampled-gradient training with the exact KL settles at the flow target; SGD follows
+    the mean-field ODE with no fitted constant; where Mroueh's map has a 2-cycle, small-step training
+    converges to its fixed point. (The exact KL-regularised step reproducing the map is a
+    consistency check: the step is the map's closed form.)"""
+    from rlvrlens.validation.sizes import get_size
+    from rlvrlens.validation.tabular import fixed_points_vs_beta, trajectories, two_cycle_training
+
+    tiny = get_size("tiny", fp_schemes=("grpo",), betas=(2.0, 8.0), ablations=())
+    traj = trajectories(tiny)
+    cycle = two_cycle_training(tiny)
+    return [
+        at_most("Consistency check: the exact KL-regularised step of a tabular policy is one step of the success "
+                "map: logit RMS between the measured trajectory and the iteration (GRPO, M = 4, beta = 1)",
+                lambda: max(r["logit_rms"] for r in traj if r["source"] == "tabular-exact"),
+                bound=1e-8, source="THEORY.md §2 (derived: logit p_n = logit p_ref + h'_M(p_{n-1})/beta)"),
+        at_most("SGD with sampled groups and the exact KL follows the mean-field ODE of the softmax logits with no "
+                "fitted constant: logit RMS (GRPO, M = 4, beta = 1, lr 0.5)",
+                lambda: max(r["logit_rms"] for r in traj if r["source"] == "tabular-sgd"), bound=0.15,
+                source="THEORY.md §4 (flow, not map)"),
+        at_most("Sampled groups + gradient steps + exact KL settle at the predicted stationary point: max |logit "
+                "gap| (GRPO, M = 4, beta = 2 and 8)",
+                lambda: max(abs(r["logit_gap"]) for r in fixed_points_vs_beta(tiny)), bound=0.15,
+                source="Mroueh (2025) §4, generalised in THEORY.md §2"),
+        at_most(f"Flow, not map: where Mroueh's population map has a 2-cycle ({cycle['cycle'][0]:.4f} <-> "
+                f"{cycle['cycle'][-1]:.4f} at beta = {cycle['beta']:g}, p_ref = {cycle['p_ref']:g}), small-step "
+                f"training converges to its fixed point {cycle['fixed_point']:.4f} (map slope "
+                f"{cycle['map_slope']:.2f} < -1): |logit gap|",
+                lambda: abs(cycle["logit_gap"]), bound=0.01, source="THEORY.md §4; Mroueh (2025) map"),
+        at_least("...and not at the cycle's mean: |logit(cycle mean) - logit(measured)|",
+                 lambda: abs(float(np.log(cycle["cycle_mean"] / (1 - cycle["cycle_mean"])))
+                             - float(np.log(cycle["measured"] / (1 - cycle["measured"])))), bound=1.0,
+                 source="THEORY.md §4"),
+    ]
+
+
+def run(out_dir: str | Path) -> Reproduction:
+    """Run :func:`rlvrlens.validation.runner.run_validation` and turn its verdicts into claims."""
+    import json
+
+    from rlvrlens.validation.runner import run_validation
+    from rlvrlens.validation.sizes import get_size
+    from rlvrlens.validation.verdicts import (
+        COUPLED_RMS_TARGET, EXPECTED_STEP_CLT_FACTOR, FIXED_POINT_LOGIT_TOL, IDENTITY_Z, ONE_STEP_Z, SPEED_TOLERANCE,
+    )
+
+    out = Path(out_dir)
+    size = get_size(_size_name())
+    verdicts = run_validation(size, out, log=lambda msg: None)
+    records = [json.loads(line) for line in (out / "measurements.jsonl").read_text().splitlines()]
+
+    def of(kind: str) -> list[dict]:
+        return [r for r in records if r["experiment"] == kind]
+
+    G = max(r["groups"] for r in of("expected_step"))
+    exp1 = [r for r in of("expected_step") if r["groups"] == G]
+    fp = of("fixed_points")
+    ablation = of("fixed_point_ablation")
+    rep = Reproduction(KEY, f"{TITLE} ({size.name} preset)", REFERENCE)
+    rep.claims += [
+        at_most(f"Expected step = h'_M(p) grad p on a tiny transformer, statistic projected on grad p (7 schemes, "
+                f"G = {G} groups): worst |z|", lambda: max(abs(r["z_projected"]) for r in exp1), bound=IDENTITY_Z,
+                source="Davis & Recht (2025), Theorem 1"),
+        at_most(f"...with power: the largest relative error in h' that the projected test at G = {G} could miss "
+                "(worst prompt and scheme)", lambda: max(r["detectable_rel_error"] for r in exp1), bound=0.25,
+                source="our measurement (issue 14: power of the identity test)"),
+        at_most(f"...and the full vector within {EXPECTED_STEP_CLT_FACTOR:g} CLT scales (worst)",
+                lambda: max(r["rel_error"] / r["clt_rel_error"] for r in exp1), bound=EXPECTED_STEP_CLT_FACTOR,
+                source="Davis & Recht (2025), Theorem 1"),
+        at_most("Relative speed at equal p: one small step changes p in the ratio h'_A(p)/h'_REINFORCE(p): "
+                "worst |measured/predicted - 1|",
+                lambda: max(abs(r["measured_ratio"] / r["predicted_ratio"] - 1) for r in of("relative_speed")),
+                bound=SPEED_TOLERANCE, source="THEORY.md §1 (the step is h'_M(p) grad p)"),
+        at_most("Fixed points vs beta (exact KL, beta >= 1): max |logit measured - logit flow target| over "
+                "schemes and p_ref", lambda: max(abs(r["logit_gap"]) for r in fp if r["beta"] >= 1.0),
+                bound=FIXED_POINT_LOGIT_TOL, source="Mroueh (2025); THEORY.md §2 (every scheme)"),
+    ]
+    k3 = [r for r in ablation if r["variant"] == "k3 KL"]
+    if k3:
+        rep.claims += [
+            at_most("The k3 estimator as a loss term implements KL(pi_ref||pi) (the forward KL): max |logit gap| to "
+                    "p(1-p) h'_M(p) = beta (p - p_ref)", lambda: max(abs(r["logit_gap"]) for r in k3),
+                    bound=FIXED_POINT_LOGIT_TOL, source="THEORY.md §4 (k3: grad KL(pi_ref||pi))"),
+            at_least("...where the KL(pi||pi_ref) map's point is off: max |logit gap| to that point",
+                     lambda: max(abs(r["logit_gap_pi_ref"]) for r in k3), bound=2 * FIXED_POINT_LOGIT_TOL,
+                     source="THEORY.md §4"),
+        ]
+    k1 = [r for r in ablation if r["variant"] == "k1 KL"]
+    if k1:
+        rep.claims.append(at_least(
+            "The k1 estimator as a loss term has no penalty in expectation, so p keeps rising past the "
+            "KL(pi||pi_ref) point: min logit gap to it", lambda: min(r["logit_gap_pi_ref"] for r in k1), bound=0.5,
+            source="THEORY.md §4 (k1: E[grad log pi] = 0)"))
+    cyc = of("two_cycle")[0]
+    rep.claims.append(at_most(
+        f"Flow, not map: Mroueh's map cycles at beta = {cyc['beta']:g}, p_ref = {cyc['p_ref']:g}; small-step "
+        f"training reaches its fixed point {cyc['fixed_point']:.4f}: |logit gap|", lambda: abs(cyc["logit_gap"]),
+        bound=0.01, source="THEORY.md §4"))
+    one = [r for r in of("coupling_one_step") if r["beta"] == 0]
+    rep.claims.append(at_most(
+        f"Coupling, one SGD step on the tiny transformer ({len(one)} prompts): measured mean Delta p against "
+        "(lr/N) sum_y K_xy h'(p_y): worst |z|", lambda: max(abs(r["z"]) for r in one), bound=ONE_STEP_Z,
+        source="THEORY.md §4 (coupling)"))
+    one_kl = [r for r in of("coupling_one_step") if r["beta"] > 0]
+    if one_kl:
+        rep.claims += [
+            at_most(f"...with k2 of the sequence at beta = {one_kl[0]['beta']:g}, away from pi_ref: against "
+                    "(lr/N) sum_y [K_xy h'(p_y) - beta <grad p_x, grad KL_y>] (exact sequence KL): worst |z|",
+                    lambda: max(abs(r["z"]) for r in one_kl), bound=ONE_STEP_Z, source="THEORY.md §4 (coupling)"),
+            at_least("...and the same with each prompt's own terms only (K and the KL projection diagonal) is "
+                     "rejected: largest |z| of the diagonal model", lambda: max(abs(r["z_diagonal"]) for r in one_kl),
+                     bound=ONE_STEP_Z, source="THEORY.md §4 (coupling)"),
+        ]
+    traj = of("coupling_trajectory")
+    sgd = [r for r in traj if r["run"] == "SGD"]
+    if sgd:
+        rep.claims.append(at_most(
+            f"Coupled kernel model over {sgd[0]['steps']} SGD steps (K refreshed every {sgd[0]['refresh']}): logit "
+            f"RMS (K diagonal: {sgd[0]['logit_rms_diagonal']:.3f}; uncoupled flow: "
+            f"{sgd[0]['logit_rms_uncoupled']:.3f})", lambda: sgd[0]["logit_rms_coupled"], bound=COUPLED_RMS_TARGET,
+            source="issue 14 target (0.99 before, with a fitted map calibration)"))
+    lmfp = [r for r in of("lm_fixed_points") if r["part"] == "sweep"]
+    if lmfp:
+        rep.claims.append(at_most(
+            f"Transformer fixed points with the exact sequence KL after {lmfp[0]['steps']} Adam steps: max |logit "
+            "gap| to each prompt's flow target", lambda: max(abs(r["logit_gap"]) for r in lmfp),
+            bound=FIXED_POINT_LOGIT_TOL, source="THEORY.md §4"))
+    b2 = {}
+    for r in of("lm_fixed_points"):
+        if r["part"] == "beta2":
+            b2.setdefault(r["adam_beta2"], []).append(r)
+    if len(b2) > 1:
+        low, high = min(b2), max(b2)
+        rep.claims += [
+            at_most(f"Near p = 1 (beta = {b2[low][0]['beta']:g}, p* up to {max(r['predicted'] for r in b2[low]):.4f}), "
+                    f"Adam with beta2 = {low:g} reaches the flow targets in {b2[low][0]['steps']} steps: max |logit gap|",
+                    lambda: max(abs(r["logit_gap"]) for r in b2[low]), bound=FIXED_POINT_LOGIT_TOL,
+                    source="our measurement (issue 14.4: the optimiser's influence)"),
+            at_least(f"...while beta2 = {high:g} (Adam's default) is still short of them after as many steps: "
+                     "max |logit gap|", lambda: max(abs(r["logit_gap"]) for r in b2[high]),
+                     bound=FIXED_POINT_LOGIT_TOL, source="our measurement (issue 14.4)"),
+        ]
+    committed = smollm2_claims()
+    rep.claims += committed
+    captions = {name: caption for name, caption in (
+        ("expected_step", "Relative error of the Monte-Carlo mean update against h'_M(p) grad p (solid) and the CLT "
+                          "error scale (dashed), and its cosine, as the number of groups grows."),
+        ("relative_speed", "One small step per scheme from the same parameters: change of p relative to "
+                           "REINFORCE's (measured exactly) against h'_A(p)/h'_REINFORCE(p)."),
+        ("fixed_points", "Stationary success of KL-regularised training (tabular policy, sampled groups) against "
+                         "each scheme's flow target; right: the gap by inner steps, KL estimator and clipping, "
+                         "against the estimator's own prediction and against the KL(pi||pi_ref) map's."),
+        ("trajectories", "Tabular trajectories: the exact step follows the map, SGD the mean-field ODE; right: in "
+                         "a 2-cycle regime of Mroueh's map small steps settle at the fixed point."),
+        ("coupling_one_step", "One SGD step on the tiny transformer: measured mean change of p per prompt "
+                              "against the coupled and the diagonal kernel prediction."),
+        ("coupling", "Predicted against measured per-prompt trajectories on the tiny transformer (SGD, one-prompt "
+                     "control, Adam): coupled kernel model, K diagonal, uncoupled flow."),
+        ("lm_fixed_points", "Fixed points on the tiny transformer with the exact sequence KL, against each "
+                            "prompt's flow target."))}
+    for name, caption in captions.items():
+        rep.figures.append(FigureFile(name, caption, (out / f"{name}.png", out / f"{name}.pdf")))
+    if committed:
+        for name, caption in (("identity", "SmolLM2-135M-Instruct: the sampled update projected on grad p, measured "
+                                           "over predicted, per scheme and prompt (bars: 3 standard errors)."),
+                              ("coupling_one_step", "SmolLM2: one SGD step over 8 prompts, measured against the coupled "
+                                                    "and the diagonal kernel prediction (two step sizes)."),
+                              ("coupling", "SmolLM2: predicted against measured per-prompt trajectories (coupled "
+                                           "kernel model, K diagonal, uncoupled flow).")):
+            copy = out / f"smollm2_{name}.png"  # the page's folder holds every figure it shows
+            shutil.copyfile(SMOLLM2_RESULTS / f"{name}.png", copy)
+            rep.figures.append(FigureFile(f"smollm2_{name}", f"{caption} Committed measurement "
+                                          f"({SMOLLM2_RESULTS.name}/NOTE.md).", (copy,)))
+    rep.tables.append(Table("verdicts", "Every prediction, measurement, gap and verdict (also in "
+                            "report.md; raw records in measurements.jsonl, in this folder).",
+                            ("experiment", "case", "prediction", "measurement", "gap", "verdict"),
+                            tuple(tuple(v[k] for k in ("experiment", "case", "prediction", "measurement", "gap",
+                                                       "verdict")) for v in verdicts)))
+    rep.notes.append(f"Run size {size.name!r}: GPT-2 style model with {size.n_layer} layers of width "
+                     f"{size.width}, M = {size.M}. The gpu size (larger model, more prompts and groups) is defined "
+                     "for a lent accelerator (RLVRLENS_VALIDATION_PRESET=gpu rlvrlens repro validation); no "
+                     "accelerator was available when these numbers were measured.")
+    return rep
