@@ -8,6 +8,8 @@ import torch
 
 from rlvrlens.objectives import design, get_scheme
 from rlvrlens.training.config import TrainConfig
+from rlvrlens.training.policy import TabularPolicy
+from rlvrlens.training.task import Task
 from rlvrlens.training.trainer import MACHINE_METRICS, Trainer, load_policy
 
 SMALL = dict(task="mod", n_prompts=8, steps=4, eval_steps=2, save_steps=2, warm_start_steps=10,
@@ -72,13 +74,30 @@ def test_gradient_accumulation_matches_one_batch(mode):
     assert torch.allclose(params(a), params(b), atol=1e-6)
 
 
-def test_inner_epochs_clip_and_kl_terms():
-    cfg = TrainConfig(**dict(SMALL, num_iterations=4, learning_rate=5e-3, epsilon_low=0.05, epsilon_high=0.05,
-                             beta=0.1, kl_estimator="k3"))
-    tr = Trainer(cfg, None)
-    m = [tr.rl_step() for _ in range(3)]
-    assert max(x["clip_ratio/region_mean"] for x in m) > 0
-    assert all(x["kl"] >= 0 for x in m) and m[-1]["kl"] > 0
+def test_inner_epochs_clip_and_the_logged_kl():
+    """Clipping: with mu = 4 and epsilon 0.05 some tokens leave the trust region (clip ratio > 0),
+    with epsilon 1e6 none can (exactly 0). The logged k3 KL is an unbiased estimate of KL(pi||pi_ref):
+    on a tabular policy moved away from pi_ref (learning rate ~0, so it stays there) its mean over 200
+    steps is within 4 standard errors of the exact KL, while k2's mean, which estimates a different
+    quantity, is not."""
+    cfg = dict(SMALL, num_iterations=4, learning_rate=5e-3, beta=0.1, kl_estimator="k3")
+    tight = Trainer(TrainConfig(**cfg, epsilon_low=0.05, epsilon_high=0.05), None)
+    loose = Trainer(TrainConfig(**cfg, epsilon_low=1.0, epsilon_high=1e6), None)
+    assert max(tight.rl_step()["clip_ratio/region_mean"] for _ in range(3)) > 0
+    assert all(loose.rl_step()["clip_ratio/region_mean"] == 0 for _ in range(3))
+    means = {}
+    for kind in ("k3", "k2"):
+        pol = TabularPolicy(["x"], ["a", "b", "c"], torch.zeros(1, 3))
+        tr = Trainer(TrainConfig(num_generations=16, prompts_per_step=1, beta=0.1, kl_estimator=kind,
+                                 learning_rate=1e-12, max_grad_norm=0.0, seed=3), policy=pol, task=Task("t", ("x",), ("a",)))
+        with torch.no_grad():
+            pol.logits.copy_(torch.tensor([[3.0, -2.0, 0.0]]))
+        means[kind] = np.array([tr.rl_step()["kl"] for _ in range(200)])
+    p, q = torch.softmax(torch.tensor([3.0, -2.0, 0.0]), 0), torch.full((3,), 1 / 3)
+    exact = float((p * (p / q).log()).sum())
+    k3, k2 = means["k3"], means["k2"]
+    assert abs(k3.mean() - exact) < 4 * k3.std(ddof=1) / np.sqrt(k3.size), (k3.mean(), exact)
+    assert abs(k2.mean() - exact) > 4 * k2.std(ddof=1) / np.sqrt(k2.size), (k2.mean(), exact)
     folded = Trainer(TrainConfig(**dict(SMALL, beta=0.1, kl_in_reward=True, kl_estimator="k1")), None)
     assert np.isfinite(folded.rl_step()["loss"])
 

@@ -35,7 +35,7 @@ from rlvrlens.training.losses import (
     aggregate, clipped_policy_loss, group_weights, kl_estimate, masked_mean, sequence_kl_estimate,
 )
 from rlvrlens.core.records import CHECKPOINT, CONFIG, LOG, MODEL, SUCCESS, complete_lines
-from rlvrlens.training.optim import adam_preconditioner, build_optimizer, build_scheduler
+from rlvrlens.training.optim import adam_preconditioner, build_optimizer, build_scheduler, lr_factor
 from rlvrlens.training.policy import CausalLMPolicy, Rollout, model_config_sizes, trainable_parameters
 from rlvrlens.training.protocol import ExactKLPolicy, Policy, SavablePolicy
 from rlvrlens.training.sft import warm_start
@@ -345,6 +345,7 @@ class Trainer:
         """One RL step: sample, score, weigh, loss, update. Returns the step's metrics."""
         cfg, M = self.config, self.config.num_generations
         t0 = time.perf_counter()
+        lr = self.optimizer.param_groups[0]["lr"]  # the rate this step uses (the schedule moves after it)
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)
         idx = self.rng.choice(len(self.task), size=cfg.prompts_per_step, replace=len(self.task) < cfg.prompts_per_step)
@@ -403,13 +404,13 @@ class Trainer:
             self.scheduler.step()
             self.optimizer.zero_grad(set_to_none=True)
         self.step += 1
-        return self._metrics(rewards, rollout, stats, time.perf_counter() - t0)
+        return self._metrics(rewards, rollout, stats, lr, time.perf_counter() - t0)
 
     def _logprobs(self, rollout: Rollout) -> tuple[torch.Tensor, torch.Tensor]:
         """The policy's scores of its own tokens under the sampling distribution (temperature, top-p)."""
         return self.policy.token_logprobs(rollout, temperature=self.config.temperature, top_p=self.config.top_p)
 
-    def _metrics(self, rewards: np.ndarray, rollout: Rollout, stats: dict[str, list[float]],
+    def _metrics(self, rewards: np.ndarray, rollout: Rollout, stats: dict[str, list[float]], lr: float,
                  elapsed: float) -> dict[str, float]:
         """One log line, with TRL's metric names where the meaning is the same."""
         return {
@@ -420,7 +421,7 @@ class Trainer:
             **{name: float(np.mean(values)) for name, values in stats.items()},
             "completions/mean_length": float(rollout.mask.sum(-1).mean()),
             "completions/clipped_ratio": float((~rollout.finished).float().mean()),
-            "learning_rate": self.optimizer.param_groups[0]["lr"],
+            "learning_rate": lr,
             "time": elapsed,
             "completions_per_second": len(rollout) / elapsed,
             **self._memory(),
@@ -660,6 +661,14 @@ class Trainer:
         if rng:
             self._set_rng(state["rng"])
         self.step = state["step"]
+        self._schedule_at(self.step)
+
+    def _schedule_at(self, step: int) -> None:
+        """The learning rate of optimiser step ``step`` under this config's schedule (a resume may extend
+        ``steps``, the linear schedule's horizon)."""
+        self.scheduler.last_epoch = step
+        for group, base in zip(self.optimizer.param_groups, self.scheduler.base_lrs):
+            group["lr"] = base * lr_factor(self.config, step)
 
     def _set_rng(self, states: dict[str, Any]) -> None:
         self.rng.bit_generator.state = states["numpy"]
@@ -676,6 +685,7 @@ class Trainer:
             self.optimizer.load_state_dict(ckpt["optimizer"])
             if ckpt.get("scheduler") is not None:
                 self.scheduler.load_state_dict(ckpt["scheduler"])
+            self._schedule_at(ckpt["step"])
             if self.scaler is not None and ckpt.get("scaler") is not None:
                 self.scaler.load_state_dict(ckpt["scaler"])
             self._set_rng(ckpt["rng"])
