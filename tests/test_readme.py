@@ -107,7 +107,7 @@ def test_estimator_table_predictions():
     text = " ".join(README.read_text(encoding="utf-8").split())
     scheme = get_scheme("grpo", 4)
     for kl, label in (("ref||pi", "KL(π_ref‖π): "), ("pi||ref", "KL(π‖π_ref): ")):
-        said = _number(label + r"([\d. /]+) \|", text)
+        said = _number(re.escape(label) + r"([\d. /]+) \|", text)
         got = " / ".join(f"{stationary_points(scheme, 1.0, p, kl)[0].p:.4f}" for p in (0.05, 0.3, 0.6))
         assert said.strip() == got
     F = grpo_success_map(beta=2.0, p_ref=3e-3)
