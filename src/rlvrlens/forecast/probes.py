@@ -156,6 +156,18 @@ def kernel(G: np.ndarray, precond: np.ndarray | None = None, *, chunk: int = 1 <
     return K
 
 
+def project(G: np.ndarray, vector: np.ndarray, *, chunk: int = 1 << 22) -> np.ndarray:
+    """``G @ vector`` accumulated in float64 over column blocks (``G`` may be float32 and large).
+
+    >>> project(np.array([[1.0, 2.0], [3.0, 4.0]], dtype=np.float32), np.array([1.0, -1.0]), chunk=1).tolist()
+    [-1.0, -1.0]
+    """
+    out = np.zeros(G.shape[0])
+    for start in range(0, G.shape[1], chunk):
+        out += G[:, start:start + chunk].astype(np.float64) @ np.asarray(vector[start:start + chunk], dtype=np.float64)
+    return out
+
+
 def kl_projection(policy, ref, task: Task, G: np.ndarray, direction: str = PI_REF) -> np.ndarray:
     """``C[x, y] = <grad p_x, grad D_y>`` with ``D_y`` the exact sequence divergence of prompt ``y``
     over the two-token completion space (:class:`rlvrlens.training.tasks.EnumeratedTask`):

@@ -343,54 +343,18 @@ class Trainer:
 
     def rl_step(self) -> dict[str, float]:
         """One RL step: sample, score, weigh, loss, update. Returns the step's metrics."""
-        cfg, M = self.config, self.config.num_generations
+        cfg = self.config
         t0 = time.perf_counter()
         lr = self.optimizer.param_groups[0]["lr"]  # the rate this step uses (the schedule moves after it)
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)
-        idx = self.rng.choice(len(self.task), size=cfg.prompts_per_step, replace=len(self.task) < cfg.prompts_per_step)
-        prompts = [self.task.prompts[i] for i in idx]
-        # 1. sample M completions per prompt (rows i*M .. i*M+M-1 are prompt i's group)
-        # (on-policy, one micro-batch: the sampling pass itself is differentiated, no second forward)
-        fused = (cfg.num_iterations == 1 and cfg.gradient_accumulation_steps == 1 and not cfg.kl_in_reward
-                 and not cfg.gradient_checkpointing)
-        with self._autocast():
-            rollout = self.policy.sample(prompts, M, generator=self.generator, temperature=cfg.temperature,
-                                         top_p=cfg.top_p, max_new_tokens=self.max_new_tokens, with_grad=fused)
-        # 2. score
-        rewards = self.task.rewards(rollout.prompts, rollout.texts).reshape(len(prompts), M)
-        old_logp = None  # pi_old: the sampling policy; taken from the first epoch's forward pass
-        sampled_kl = cfg.beta > 0 and cfg.kl_estimator != "exact"
-        with torch.no_grad(), self._autocast():
-            # pi_ref scores the same tempered distribution (as TRL); the nucleus is the policy's alone
-            ref_logp = self.ref.token_logprobs(rollout, temperature=cfg.temperature)[0] if sampled_kl else None
-            shaped = rewards
-            if cfg.kl_in_reward and ref_logp is not None:  # REINFORCE++: r - beta * sum_t kl_t of the sequence
-                old_logp = self._logprobs(rollout)[0]
-                kl_seq = sequence_kl_estimate(old_logp, ref_logp, rollout.mask.to(old_logp.device), cfg.kl_estimator,
-                                              cfg.kl_level)
-                shaped = rewards - cfg.beta * kl_seq.reshape(rewards.shape).float().cpu().numpy()
-        # 3. weigh: the scheme's own Z (one implementation, in rlvrlens.objectives)
-        Z = group_weights(self.scheme, shaped).reshape(-1)
+        # 1-3. sample M completions per prompt, score them, weigh them with the scheme's own Z
+        rollout, rewards, Z, ref_logp, old_logp = self._sample_batch()
         # 4-5. loss and update, mu epochs over micro-batches of whole groups
         stats: dict[str, list[float]] = {}
-        chunks = np.array_split(np.arange(len(rollout)), cfg.gradient_accumulation_steps)
-        # dapo divides every micro-batch by the whole batch's token count; the others average micro-batches
-        total_tokens = float(rollout.mask.sum())
-        share = 1.0 if cfg.loss_aggregation == "dapo" else 1.0 / len(chunks)
         olds: list[torch.Tensor] = []
         for epoch in range(cfg.num_iterations):
-            for k, rows in enumerate(chunks):
-                old = old_logp[rows] if old_logp is not None else (olds[k] if epoch else None)
-                batch = rollout if len(chunks) == 1 else rollout.select(rows)
-                loss, parts, logp = self._loss(batch, old, Z[rows], None if ref_logp is None else ref_logp[rows],
-                                               total_tokens)
-                if epoch == 0:
-                    olds.append(logp.detach())  # no update yet: this is pi_old
-                scaled = loss * share
-                (self.scaler.scale(scaled) if self.scaler is not None else scaled).backward()
-                for name, value in parts.items():
-                    stats.setdefault(name, []).append(value)
+            self._backward(rollout, Z, ref_logp, old_logp, olds, epoch, stats)
             if self.scaler is not None:
                 self.scaler.unscale_(self.optimizer)
             params = [p for p in self.policy.parameters() if p.grad is not None]
@@ -405,6 +369,82 @@ class Trainer:
             self.optimizer.zero_grad(set_to_none=True)
         self.step += 1
         return self._metrics(rewards, rollout, stats, lr, time.perf_counter() - t0)
+
+    def _sample_batch(self):
+        """Steps 1-3: ``prompts_per_step`` prompts, ``M`` completions each (rows ``i*M .. i*M+M-1`` are
+        prompt ``i``'s group), their rewards (shaped by the KL with ``kl_in_reward``) and weights ``Z``."""
+        cfg, M = self.config, self.config.num_generations
+        idx = self.rng.choice(len(self.task), size=cfg.prompts_per_step, replace=len(self.task) < cfg.prompts_per_step)
+        prompts = [self.task.prompts[i] for i in idx]
+        # on-policy, one micro-batch: the sampling pass itself is differentiated, no second forward
+        fused = (cfg.num_iterations == 1 and cfg.gradient_accumulation_steps == 1 and not cfg.kl_in_reward
+                 and not cfg.gradient_checkpointing)
+        with self._autocast():
+            rollout = self.policy.sample(prompts, M, generator=self.generator, temperature=cfg.temperature,
+                                         top_p=cfg.top_p, max_new_tokens=self.max_new_tokens, with_grad=fused)
+        rewards = self.task.rewards(rollout.prompts, rollout.texts).reshape(len(prompts), M)
+        old_logp = None  # pi_old: the sampling policy; taken from the first epoch's forward pass
+        sampled_kl = cfg.beta > 0 and cfg.kl_estimator != "exact"
+        with torch.no_grad(), self._autocast():
+            # pi_ref scores the same tempered distribution (as TRL); the nucleus is the policy's alone
+            ref_logp = self.ref.token_logprobs(rollout, temperature=cfg.temperature)[0] if sampled_kl else None
+            shaped = rewards
+            if cfg.kl_in_reward and ref_logp is not None:  # REINFORCE++: r - beta * sum_t kl_t of the sequence
+                old_logp = self._logprobs(rollout)[0]
+                kl_seq = sequence_kl_estimate(old_logp, ref_logp, rollout.mask.to(old_logp.device), cfg.kl_estimator,
+                                              cfg.kl_level)
+                shaped = rewards - cfg.beta * kl_seq.reshape(rewards.shape).float().cpu().numpy()
+        Z = group_weights(self.scheme, shaped).reshape(-1)  # one implementation, in rlvrlens.objectives
+        return rollout, rewards, Z, ref_logp, old_logp
+
+    def _backward(self, rollout: Rollout, Z: torch.Tensor, ref_logp: torch.Tensor | None,
+                  old_logp: torch.Tensor | None, olds: list[torch.Tensor], epoch: int,
+                  stats: dict[str, list[float]]) -> None:
+        """Step 4 for one epoch: the loss of every micro-batch, backpropagated (gradients accumulate)."""
+        cfg = self.config
+        chunks = np.array_split(np.arange(len(rollout)), cfg.gradient_accumulation_steps)
+        # dapo divides every micro-batch by the whole batch's token count; the others average micro-batches
+        total_tokens = float(rollout.mask.sum())
+        share = 1.0 if cfg.loss_aggregation == "dapo" else 1.0 / len(chunks)
+        for k, rows in enumerate(chunks):
+            old = old_logp[rows] if old_logp is not None else (olds[k] if epoch else None)
+            batch = rollout if len(chunks) == 1 else rollout.select(rows)
+            loss, parts, logp = self._loss(batch, old, Z[rows], None if ref_logp is None else ref_logp[rows],
+                                           total_tokens)
+            if epoch == 0:
+                olds.append(logp.detach())  # no update yet: this is pi_old
+            scaled = loss * share
+            (self.scaler.scale(scaled) if self.scaler is not None else scaled).backward()
+            for name, value in parts.items():
+                stats.setdefault(name, []).append(value)
+
+    def stochastic_gradient(self) -> tuple[torch.Tensor, dict[str, float]]:
+        """The gradient of one freshly sampled batch's loss, as a step would compute it (first epoch,
+        before clipping), flattened over the trainable parameters (float32, on the CPU); nothing is
+        updated (the step counter and the parameters stay; the random streams move on).
+
+        A probe of the run's noise (:func:`rlvrlens.forecast.probes.gradient_moments`): its mean
+        is the expected update, its second moment what Adam's ``v`` tracks.
+
+        Returns
+        -------
+        gradient : Tensor, shape (n_params,)
+        stats : dict
+            ``reward``, ``mean_length`` (completion tokens per sequence), ``inverse_length`` (the mean
+            of ``1/length``), ``grad_norm``.
+        """
+        rollout, rewards, Z, ref_logp, old_logp = self._sample_batch()
+        self.optimizer.zero_grad(set_to_none=True)
+        self._backward(rollout, Z, ref_logp, old_logp, [], 0, {})
+        params = trainable_parameters(self.policy)
+        flat = torch.cat([(q.grad if q.grad is not None else torch.zeros_like(q)).detach().float().flatten().cpu()
+                          for q in params])
+        if self.scaler is not None:  # fp16: the loss was scaled
+            flat /= self.scaler.get_scale()
+        self.optimizer.zero_grad(set_to_none=True)
+        lengths = rollout.mask.sum(-1).float().clamp(min=1)
+        return flat, {"reward": float(rewards.mean()), "mean_length": float(lengths.mean()),
+                      "inverse_length": float((1 / lengths).mean()), "grad_norm": float(flat.double().norm())}
 
     def _logprobs(self, rollout: Rollout) -> tuple[torch.Tensor, torch.Tensor]:
         """The policy's scores of its own tokens under the sampling distribution (temperature, top-p)."""
