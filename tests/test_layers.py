@@ -9,7 +9,7 @@ floor and those listed for it, nothing else of rlvrlens::
     explain     -> core, objectives, dynamics                 (no torch)
     figures     -> core, objectives, dynamics, explain        (data in, Figure out; no torch)
     training    -> core, objectives, dynamics                 (torch, transformers, trl)
-    forecast    -> core, objectives, dynamics, training       (probes of a model; torch)
+    forecast    -> core, objectives, dynamics, explain, training   (probes of a model; torch)
     validation  -> core, objectives, dynamics, explain, figures, training, forecast
     paper_repro -> all of the above
     commands    -> all of the above;  cli -> commands and all of the above
@@ -41,7 +41,8 @@ _BELOW = {
     "rlvrlens.explain": ("rlvrlens.core", "rlvrlens.objectives", "rlvrlens.dynamics"),
     "rlvrlens.figures": ("rlvrlens.core", "rlvrlens.objectives", "rlvrlens.dynamics", "rlvrlens.explain"),
     "rlvrlens.training": ("rlvrlens.core", "rlvrlens.objectives", "rlvrlens.dynamics"),
-    "rlvrlens.forecast": ("rlvrlens.core", "rlvrlens.objectives", "rlvrlens.dynamics", "rlvrlens.training"),
+    "rlvrlens.forecast": ("rlvrlens.core", "rlvrlens.objectives", "rlvrlens.dynamics", "rlvrlens.explain",
+                          "rlvrlens.training"),
 }
 _BELOW["rlvrlens.validation"] = (*_BELOW["rlvrlens.figures"], "rlvrlens.figures", "rlvrlens.training",
                                  "rlvrlens.forecast")

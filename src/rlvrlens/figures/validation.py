@@ -271,3 +271,58 @@ def plot_sampled_fixed_points(records: Sequence[dict], *, title: str = "") -> Fi
         ax.legend(fontsize=6)
     fig.tight_layout()
     return fig
+
+
+def plot_forecast_runs(records: Sequence[dict], *, title: str = "", columns: int = 4) -> Figure:
+    """One run's per-prompt trajectories, one panel per prompt: measured (black) against the forecast
+    from step 0 (solid, with its band), the nowcast (dashed: refreshed on the run), each prompt alone
+    (dotted) and the naive p = p_0 (grey)."""
+    rows = list(records)
+    n_rows = -(-len(rows) // columns)
+    fig, axes = new_figure(n_rows, min(columns, len(rows)), width=2.6, height=2.2)
+    for ax, r in zip(axes.ravel(), rows):
+        steps = r["steps"]
+        ax.fill_between(steps, r["low"], r["high"], color="C0", alpha=0.2, linewidth=0)
+        ax.plot(steps, r["forecast"], "-", color="C0", linewidth=1.4, label="forecast (step 0)")
+        ax.plot(steps, r["nowcast"], "--", color="C1", linewidth=1.1, label="nowcast (reads the run)")
+        ax.plot(steps, r["diagonal"], ":", color="C2", linewidth=1.1, label="each prompt alone")
+        ax.plot(steps, r["naive"], "-", color="0.6", linewidth=0.8, label="p stays")
+        ax.plot(steps, r["measured"], "k-", linewidth=1.6, label="measured")
+        ax.set_title(f"prompt {r['prompt']} (p_0 {r['p_start']:.2f})", fontsize=8)
+        ax.set_xlabel("step", fontsize=7)
+        ax.set_ylabel("p", fontsize=7)
+    for ax in axes.ravel()[len(rows):]:
+        ax.set_visible(False)
+    first = rows[0]
+    axes.ravel()[0].legend(fontsize=6)
+    fig.suptitle(f"{title}{': ' if title else ''}{first['run']} ({first['optim']} lr {first['learning_rate']:.2g}, "
+                 f"beta {first['beta']:g}); logit RMS forecast {first['logit_rms_forecast']:.2f}, nowcast "
+                 f"{first['logit_rms_nowcast']:.2f}, alone {first['logit_rms_diagonal']:.2f}, p stays "
+                 f"{first['logit_rms_naive']:.2f}; forecast within {first['target']:g} up to step {first['horizon']}",
+                 fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_first_order(records: Sequence[dict], *, title: str = "") -> Figure:
+    """Measured over predicted change of p (the common factor over prompts, +- 2 SE) against the
+    step's predicted size, per family of prompts, with the zero-step extrapolation and the step
+    projected on grad p (the first-order term alone) at the left edge."""
+    fig, axes = new_figure(width=4.8, height=3.8)
+    ax = axes[0, 0]
+    families = list(dict.fromkeys(r["family"] for r in records))
+    for k, fam in enumerate(families):
+        steps = [r for r in records if r["family"] == fam and r["experiment"] == "first_order"]
+        limit = next(r for r in records if r["family"] == fam and r["experiment"] == "first_order_limit")
+        proj = next(r for r in records if r["family"] == fam and r["experiment"] == "first_order_projected")
+        x = [r["target"] for r in steps]
+        ax.errorbar(x, [r["ratio"] for r in steps], yerr=[2 * r["ratio_se"] for r in steps], fmt="o-", color=f"C{k}",
+                    label=f"{fam} ({steps[0]['prompts']} prompts, {steps[0]['repeats']} repeats)")
+        ax.errorbar([0.0], [limit["ratio"]], yerr=[2 * limit["ratio_se"]], fmt="s", color=f"C{k}", mfc="none")
+        ax.errorbar([-0.0004 * (k + 1)], [proj["ratio"]], yerr=[2 * proj["ratio_se"]], fmt="^", color=f"C{k}", mfc="none")
+    ax.axhline(1.0, color="k", linestyle="--", linewidth=1)
+    ax.set_xlabel("predicted largest |Delta p| of the step (0: extrapolated; triangles: projected on grad p)")
+    ax.set_ylabel("measured / predicted (common factor, +- 2 SE)")
+    ax.set_title(f"{title}{': ' if title else ''}first order, one SGD step, common random numbers", fontsize=9)
+    ax.legend(fontsize=7)
+    return fig

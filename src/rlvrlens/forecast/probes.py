@@ -185,3 +185,37 @@ def kl_projection(policy, ref, task: Task, G: np.ndarray, direction: str = PI_RE
     divergence = enum.kl(first, second, ref_first, ref_second, direction)
     cols = [flat_grad(divergence[y], params, retain_graph=y + 1 < len(task)) for y in range(len(task))]
     return G.astype(np.float64) @ np.stack(cols).T
+
+
+class CountSketch:
+    """A random projection of parameter vectors to ``k`` numbers that keeps inner products in
+    expectation (Charikar, Chen & Farach-Colton 2002): coordinate ``i`` is added with a random sign
+    ``s_i`` to a random bucket ``b_i``; ``<S a, S b>`` is unbiased for ``<a, b>`` with variance
+    ``(|a|^2 |b|^2 + <a, b>^2 - 2 sum_i a_i^2 b_i^2) / k`` (at most ``2 |a|^2 |b|^2 / k``), so a kernel
+    entry's relative error is about ``sqrt(2/k) / cos(a, b)``: 0.6% on the diagonal at ``k = 2^16``.
+
+    The buckets and signs are drawn per block of ``block`` coordinates from a generator seeded by
+    ``(seed, block index)``, so nothing of size ``n`` is stored and every call maps alike.
+
+    Examples
+    --------
+    >>> sk = CountSketch(2**12, seed=0)
+    >>> a, b = torch.randn(10_000), torch.randn(10_000)
+    >>> abs(float(sk(a) @ sk(a)) / float(a @ a) - 1) < 0.1
+    True
+    """
+
+    def __init__(self, k: int, *, seed: int = 0, block: int = 1 << 22) -> None:
+        self.k, self.seed, self.block = int(k), int(seed), int(block)
+
+    def __call__(self, vector: torch.Tensor) -> np.ndarray:
+        """The sketch (float64, length ``k``) of a flat vector."""
+        vector = vector.detach().flatten().cpu()
+        out = torch.zeros(self.k, dtype=torch.float64)
+        for index, start in enumerate(range(0, vector.numel(), self.block)):
+            part = vector[start:start + self.block].double()
+            gen = torch.Generator().manual_seed(self.seed * 1_000_003 + index)
+            buckets = torch.randint(0, self.k, (part.numel(),), generator=gen)
+            signs = torch.randint(0, 2, (part.numel(),), generator=gen).double() * 2 - 1
+            out.index_add_(0, buckets, part * signs)
+        return out.numpy()

@@ -20,7 +20,7 @@ from rlvrlens.core.records import append_lines
 from rlvrlens.figures.style import save
 from rlvrlens.figures.validation import (
     plot_coupling, plot_coupling_per_prompt, plot_expected_step, plot_fixed_points, plot_lm_fixed_points,
-    plot_one_step, plot_projected_identity, plot_relative_speed, plot_sampled_fixed_points, plot_trajectories,
+    plot_first_order, plot_forecast_runs, plot_one_step, plot_projected_identity, plot_relative_speed, plot_sampled_fixed_points, plot_trajectories,
 )
 from rlvrlens.validation.sizes import RealModelSize, ValidationSize
 
@@ -53,7 +53,8 @@ class Recorder:
         return result
 
 
-def tiny_figures(size: ValidationSize, exp1, exp2, fp, ablation, exp4, cycle, one, traj, lmfp, sampled) -> Figures:
+def tiny_figures(size: ValidationSize, exp1, exp2, fp, ablation, exp4, cycle, one, traj, lmfp, sampled, first_order,
+                 forecasts) -> Figures:
     """The tiny-transformer size's figures, with captions."""
     figures = {
         "expected_step": (plot_expected_step(exp1), "Monte-Carlo mean update against h'_M(p) grad p on a tiny "
@@ -80,10 +81,29 @@ def tiny_figures(size: ValidationSize, exp1, exp2, fp, ablation, exp4, cycle, on
         figures["sampled_fixed_points"] = (plot_sampled_fixed_points(sampled, title="tiny transformer"),
                                            "The sampled trainer (Adam, GRPO, M = 8) with the KL estimated on the "
                                            "sequence's log-ratio: each prompt's exact p against its flow target.")
+    figures.update(_first_order_and_forecasts(first_order, forecasts, "tiny transformer"))
     return figures
 
 
-def real_model_figures(size: RealModelSize, ident, one, traj, fixed, scheme: str, n_chosen: int) -> Figures:
+def _first_order_and_forecasts(first_order, forecasts, name: str) -> Figures:
+    figures = {}
+    if first_order:
+        figures["first_order"] = (plot_first_order(first_order, title=name),
+                                  f"{name}: one SGD step at three sizes from the same parameters, the same sampled groups "
+                                  "at every size (common random numbers): measured over predicted change of p, the "
+                                  "zero-step extrapolation (squares) and the step projected on grad p (triangles).")
+    for k, run in enumerate(dict.fromkeys(r["run"] for r in forecasts)):
+        rows = [r for r in forecasts if r["run"] == run]
+        figures[f"forecast_{k}"] = (plot_forecast_runs(rows, title=name),
+                                    f"{name}, {run}: the forecast made before the run (coupled model from a probe of "
+                                    "step 0, band: probe error and sampling noise) against the measured per-prompt "
+                                    "success, with the nowcast (kernel refreshed on the run), each prompt alone and "
+                                    "p staying where it starts.")
+    return figures
+
+
+def real_model_figures(size: RealModelSize, ident, one, traj, fixed, scheme: str, n_chosen: int, first_order,
+                       forecasts) -> Figures:
     """The pretrained-model size's figures, with captions."""
     name = size.model
     figures = {
@@ -101,6 +121,7 @@ def real_model_figures(size: RealModelSize, ident, one, traj, fixed, scheme: str
         figures["fixed_points"] = (plot_sampled_fixed_points(fixed, title=name), f"{name}: the sampled trainer (Adam "
                                    f"lr {size.fp_lr:g}, {size.fp_scheme}, M = {size.M}) with the KL estimated on the "
                                    "sequence's log-ratio: each prompt's exact p against its flow target.")
+    figures.update(_first_order_and_forecasts(first_order, forecasts, name))
     return figures
 
 

@@ -21,9 +21,14 @@ import torch
 from rlvrlens.forecast.coupled import step_size_for
 from rlvrlens.forecast.probes import kernel, kl_projection, success_jacobian
 from rlvrlens.objectives import get_scheme
+from rlvrlens.training.success import exact_success
+from rlvrlens.training.tasks import get_task
 from rlvrlens.training.trainer import Trainer
 from rlvrlens.validation import coupling, report, verdicts
+from rlvrlens.training.config import TrainConfig
+from rlvrlens.validation.first_order import step_sweep
 from rlvrlens.validation.fixed_points import lm_fixed_points, sampled_fixed_points
+from rlvrlens.validation.forecasting import forecast_run
 from rlvrlens.validation.identity import expected_step, projected_identity, relative_speed, sample_prompt
 from rlvrlens.validation.setups import (
     lm_setup, real_model_setup, spread_prompts, theory_config, validation_schemes,
@@ -120,14 +125,26 @@ def run_validation(size: ValidationSize | RealModelSize, out: str | Path, *,
             steps=size.sampled_fp_steps, lr=size.sampled_fp_lr, eval_every=max(1, size.sampled_fp_steps // 50),
             seed=size.seed)]))
 
+    every = timed("7. first order (all prompts, common random numbers)", lambda: keep(step_sweep(
+        setup.policy.clone(trainable=True), setup.task, scheme, targets=size.fo_targets, repeats=size.fo_repeats,
+        seed=size.seed, label="mod, every prompt")))
+    fc = timed("8. forecast from step 0", lambda: keep([
+        r for label, lr_fc, beta in size.fc_runs for r in forecast_run(
+            setup.policy.clone(trainable=True), setup.task, _forecast_config(size.coupling_M, len(setup.task),
+                                                                           size.fc_steps, lr_fc, beta, size.seed),
+            get_scheme("grpo", size.coupling_M), label=label, batches=size.fc_batches, refresh=size.fc_refresh,
+            record_every=size.fc_record)]))
+
     fp = [r for r in exp3 if r["experiment"] == "fixed_points"]
     ablation = [r for r in exp3 if r["experiment"] == "fixed_point_ablation"]
     rows = (verdicts.expected_step_rows(exp1) + verdicts.speed_rows(exp2) + verdicts.fixed_point_rows(fp)
             + verdicts.ablation_rows(ablation) + verdicts.tabular_trajectory_rows(exp4) + verdicts.two_cycle_rows(cycle)
             + verdicts.one_step_rows(one) + verdicts.trajectory_rows(traj) + verdicts.lm_fixed_point_rows(lmfp)
             + verdicts.one_step_rows(one_kl, "5a'. coupling, one step with the KL")
-            + verdicts.sampled_fixed_point_rows(sampled))
-    figures = report.tiny_figures(size, exp1, exp2, fp, ablation, exp4, cycle, one + one_kl, traj, lmfp, sampled)
+            + verdicts.sampled_fixed_point_rows(sampled) + verdicts.first_order_rows(every, "7. first order")
+            + verdicts.forecast_rows(fc, "8. forecast from step 0"))
+    figures = report.tiny_figures(size, exp1, exp2, fp, ablation, exp4, cycle, one + one_kl, traj, lmfp, sampled,
+                                  every, fc)
     header = [f"Model: GPT-2 style, {size.n_layer} layers, width {size.width}; M = {size.M} (coupling: M = "
               f"{size.coupling_M}).", "", f"Verdicts: {verdicts.thresholds_text()}."]
     report.write(out, f"{size.name} preset", header, rows, figures, rec.timings, size.device)
@@ -164,14 +181,34 @@ def run_real_model_validation(size: RealModelSize, out: str | Path, *,
         r for beta in size.fp_betas for est in size.fp_estimators for r in sampled_fixed_points(
             policy, fp_task, get_scheme(size.fp_scheme, size.M), beta, estimator=est, steps=size.fp_steps,
             lr=size.fp_lr, eval_every=size.fp_eval_every, seed=size.seed)]))
+    def held_out():  # families of prompts not used while developing the model
+        recs = []
+        for label, spec in size.fo_tasks:
+            fam = get_task(spec, n=size.pool, seed=size.fo_seed)
+            with torch.no_grad():
+                p_fam = exact_success(policy, fam).double().cpu().numpy()
+            chosen_fam = spread_prompts(p_fam, size.fo_prompts, low=0.02, high=0.98, what=f"{size.model} on {label}")
+            recs += step_sweep(policy, fam.subset(chosen_fam, name=label), get_scheme(size.fp_scheme, size.M),
+                               targets=size.fo_targets, repeats=size.fo_repeats, seed=size.seed, label=label)
+        return rec.keep(recs)
+
+    every = rec.timed("5. first order on held-out prompts", held_out)
+    fc_task = pool.subset(spread_prompts(p_pool, size.fc_prompts, low=0.02, high=0.98), name="forecast")
+    fc = rec.timed("6. forecast from step 0", lambda: rec.keep([
+        r for label, lr_fc, beta in size.fc_runs for r in forecast_run(
+            policy.clone(trainable=True), fc_task,
+            _forecast_config(size.M, size.fc_prompts_per_step, size.fc_steps, lr_fc, beta, size.seed),
+            get_scheme(size.fp_scheme, size.M), label=label, batches=size.fc_batches, refresh=size.fc_refresh,
+            record_every=size.fc_record)]))
     # last: the trajectory trains the model itself (the fixed-point runs train copies)
     traj = rec.timed("4. coupling: trajectory", lambda: rec.keep(coupling.coupled_trajectories(
         policy, task, scheme, lr=lrs[0], steps=size.traj_steps, refresh=size.traj_refresh, seed=size.seed,
         label="SGD")))
     rows = (verdicts.identity_rows(ident) + verdicts.one_step_rows(one, "2. coupling, one step")
             + verdicts.sampled_fixed_point_rows(fixed, "3. fixed points")
-            + verdicts.trajectory_rows(traj, "4. coupling, trajectory"))
-    figures = report.real_model_figures(size, ident, one, traj, fixed, scheme.name, len(chosen))
+            + verdicts.trajectory_rows(traj, "4. coupling, trajectory")
+            + verdicts.first_order_rows(every, "5. first order (held out)") + verdicts.forecast_rows(fc, "6. forecast"))
+    figures = report.real_model_figures(size, ident, one, traj, fixed, scheme.name, len(chosen), every, fc)
     header = [f"Model: {size.model} (all {sum(q.numel() for q in policy.parameters()):,} parameters trained), task "
               f"`{size.task}`, {size.pool} prompts scored exactly (p from {p_pool.min():.3f} to {p_pool.max():.3f}), "
               f"{len(chosen)} chosen; M = {size.M}; coupling scheme {scheme.name}, SGD learning rates "
@@ -186,3 +223,13 @@ def run_real_model_validation(size: RealModelSize, out: str | Path, *,
                   "run needs on the order of 1000 steps; the smollm2-gpu size runs the sweep).")]
     report.write(out, f"{size.name} preset", header, rows, figures, rec.timings, size.device)
     return rows
+
+
+def _forecast_config(M: int, prompts_per_step: int, steps: int, lr: float, beta: float, seed: int) -> TrainConfig:
+    """The forecast runs' configuration: TRL's defaults where they apply (AdamW, the learning rate
+    decaying linearly to 0, ``dapo`` aggregation, gradient clipping at 1) and, with ``beta``, k2 on the
+    sequence's log-ratio (the estimator whose treatment is exact for answers of any length)."""
+    return TrainConfig(num_generations=M, prompts_per_step=prompts_per_step, steps=steps, learning_rate=lr,
+                       optim="adamw", lr_scheduler_type="linear", loss_aggregation="dapo", max_grad_norm=1.0,
+                       beta=beta, kl_estimator="k2", kl_level="sequence" if beta > 0 else "token", seed=seed,
+                       warm_start_steps=0, eval_steps=10**6, save_steps=10**6)

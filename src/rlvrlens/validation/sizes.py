@@ -56,6 +56,13 @@ class ValidationSize:
     sampled_fp_beta: float = 2.0
     sampled_fp_steps: int = 1000
     sampled_fp_lr: float = 1e-3
+    fo_targets: tuple[float, ...] = (0.0025, 0.005, 0.01)
+    fo_repeats: int = 40
+    fc_runs: tuple[tuple[str, float, float], ...] = (("AdamW", 1e-4, 0.0), ("AdamW, KL", 1e-4, 0.04))
+    fc_steps: int = 300
+    fc_batches: int = 8
+    fc_refresh: int = 10
+    fc_record: int = 10
     seed: int = 0
     device: str = "cpu"
 
@@ -91,6 +98,21 @@ class RealModelSize:
     fp_steps: int = 1000
     fp_lr: float = 3e-6
     fp_eval_every: int = 20
+    fo_tasks: tuple[tuple[str, str], ...] = (
+        ("times", "rg:basic_arithmetic?min_terms=2&max_terms=2&max_digits=1&allow_parentheses=false&operators=*"
+                  "&prefill={expression} ="),
+        ("gcd", "rg:gcd?min_value=1&max_value=20&prefill=Answer:"))
+    fo_seed: int = 7
+    fo_prompts: int = 8
+    fo_targets: tuple[float, ...] = (0.0025, 0.005, 0.01)
+    fo_repeats: int = 48
+    fc_prompts: int = 16
+    fc_prompts_per_step: int = 8
+    fc_steps: int = 100
+    fc_runs: tuple[tuple[str, float, float], ...] = (("AdamW", 1e-6, 0.0), ("AdamW, KL", 1e-6, 0.04))
+    fc_batches: int = 4
+    fc_refresh: int = 10
+    fc_record: int = 5
     seed: int = 0
     device: str = "cpu"
 
@@ -103,7 +125,8 @@ VALIDATION_SIZES: dict[str, ValidationSize | RealModelSize] = {
                            ablations=("exact KL, mu=1", "k1 KL", "k3 KL"), cycle_steps=600, coupling_M=4,
                            coupling_repeats=6, coupling_steps=6, coupling_refresh=2, kl_move_steps=5, adam_steps=4,
                            control_steps=4, lm_fp_schemes=("grpo",), lm_fp_betas=(2.0,), lm_fp_steps=20,
-                           lm_fp_beta2=(0.999,), sampled_fp_estimators=("k2",), sampled_fp_steps=60),
+                           lm_fp_beta2=(0.999,), sampled_fp_estimators=("k2",), sampled_fp_steps=60, fo_repeats=6,
+                           fc_runs=(("AdamW", 1e-4, 0.0),), fc_steps=20, fc_batches=2, fc_refresh=5, fc_record=5),
     "cpu": ValidationSize("cpu"),
     # make demo's size: the cpu experiments with fewer groups, the estimator ablations only and one
     # transformer fixed-point run (the full cpu sweep is 6 runs of 300 steps, about 11 min of CPU)

@@ -233,3 +233,58 @@ def trajectory_rows(traj: list[dict], experiment: str = "5. coupling, trajectory
                             f"{r['logit_rms_uncoupled']:.3f})",
                      "verdict": _verdict(r["logit_rms_coupled"] <= limit)})
     return rows
+
+
+#: A forecast agrees when its logit RMS over the run is at most this (issue 21's target).
+FORECAST_RMS_TARGET = 0.2
+#: The probe may cost at most this fraction of the run it predicts.
+PROBE_COST_FRACTION = 0.1
+#: The first-order prediction agrees when the measured factor is within this many standard errors of 1.
+FIRST_ORDER_Z = 3.0
+
+
+def first_order_rows(records: list[dict], experiment: str = "first order, one step") -> list[dict[str, Any]]:
+    """Rows of :func:`rlvrlens.validation.first_order.step_sweep`: the common factor at each step
+    size, the step projected on grad p and the zero-step extrapolation, each agreeing when within
+    :data:`FIRST_ORDER_Z` standard errors of 1 (a factor at a finite step may also differ by the
+    second-order term: 'gap' there, explained by the extrapolation)."""
+    rows = []
+    for r in records:
+        kind = r["experiment"]
+        ok = abs(r["ratio"] - 1) <= FIRST_ORDER_Z * r["ratio_se"]
+        if kind == "first_order":
+            case = f"{r['family']}: step of predicted largest |Delta p| {r['target']:g} (lr {r['lr']:.2g})"
+        elif kind == "first_order_projected":
+            case = f"{r['family']}: the step projected on grad p (first order alone)"
+        else:
+            case = f"{r['family']}: extrapolated to a zero step from {len(r['targets'])} sizes"
+        rows.append({"experiment": experiment, "case": f"{case}, {r['prompts']} prompts, {r['repeats']} repeats",
+                     "prediction": "measured / predicted = 1", "measurement": f"{r['ratio']:.3f} ± {r['ratio_se']:.3f}",
+                     "gap": f"{(r['ratio'] - 1) / r['ratio_se']:+.1f} SE", "verdict": _verdict(ok)})
+    return rows
+
+
+def forecast_rows(records: list[dict], experiment: str = "forecast from step 0") -> list[dict[str, Any]]:
+    """One row per :func:`rlvrlens.validation.forecasting.forecast_run` run: the forecast's logit RMS
+    against :data:`FORECAST_RMS_TARGET` with its horizon, next to the nowcast and the baselines, and
+    one for the probe's cost against :data:`PROBE_COST_FRACTION` of the run."""
+    rows, seen = [], set()
+    for r in records:
+        if r["run"] in seen:
+            continue
+        seen.add(r["run"])
+        case = (f"{r['run']}: {r['optim']} lr {r['learning_rate']:.2g} ({r['lr_scheduler_type']}), beta {r['beta']:g}, "
+                f"{r['scheme']}, {r['prompts']} prompts, {r['total_steps']} steps")
+        rows.append({"experiment": experiment, "case": case,
+                     "prediction": "coupled model from a probe of step 0 (nowcast: refreshed on the run)",
+                     "measurement": "per-prompt exact p",
+                     "gap": (f"logit RMS {r['logit_rms_forecast']:.3f} (nowcast {r['logit_rms_nowcast']:.3f}; alone "
+                             f"{r['logit_rms_diagonal']:.3f}; p stays {r['logit_rms_naive']:.3f}); within "
+                             f"{r['target']:g} up to step {r['horizon']}"),
+                     "verdict": _verdict(r["logit_rms_forecast"] <= r["target"])})
+        share = r["probe_seconds"] / r["run_seconds"]
+        rows.append({"experiment": experiment, "case": f"{r['run']}: the probe's cost",
+                     "prediction": f"at most {PROBE_COST_FRACTION:.0%} of the run",
+                     "measurement": f"{r['probe_seconds']:.0f} s against {r['run_seconds']:.0f} s",
+                     "gap": f"{share:.1%}", "verdict": _verdict(share <= PROBE_COST_FRACTION)})
+    return rows

@@ -1,0 +1,420 @@
+"""Forecast a run before it starts: probe the starting model once, integrate the coupled model.
+
+:func:`probe` measures the starting policy and nothing else: each prompt's exact success ``p_x`` and
+gradient ``grad p_x``, and ``batches`` stochastic gradients of the run's own loss
+(:meth:`rlvrlens.training.Trainer.stochastic_gradient`, no update), whose second moment is the
+preconditioner Adam will use. :func:`forecast` integrates the coupled first-order model from step 0
+for the run's :class:`~rlvrlens.training.TrainConfig`, with a band from the probe's own sampling
+error and the run's sampling noise, next to the baselines (``K`` diagonal: each prompt alone; naive:
+``p`` stays). Nothing is read from the run it predicts.
+
+**The model** (THEORY.md §4; logits ``x_x = logit p_x``, ``s_x = p_x (1 - p_x)``). The expected
+descent gradient of the run's loss is ``-(kappa/N) sum_y e_y(x_y) grad x_y`` with the drift
+
+    e_y(x) = p q (h'_M(p) - beta D'_y(p))      (:func:`rlvrlens.dynamics.velocity`)
+
+where ``D'`` is the KL term's derivative along the success direction on the two-class manifold
+(``x - x_ref`` for ``KL(pi||pi_ref)``, ``(p - p_ref)/(p q)`` for ``KL(pi_ref||pi)``, 0 for k1) and
+``kappa`` the loss's factor on the theory's estimator (``1/C`` for ``seq-sum-constant``, the inverse
+mean completion length for ``dapo``/``bnpo``, the mean inverse length for ``seq-mean-token-mean``,
+measured by the probe). One optimiser step ``t`` (learning rate ``lr_t`` of the schedule) moves
+
+    SGD:    Delta x_x = lr_t (kappa/N) sum_y L_xy e_y - lr_t wd <grad x_x, theta_0>
+    Adam:   Delta x_x = lr_t c(t) (1/N) sum_y L^P_xy m_hat_y(t) - lr_t wd <grad x_x, theta_0>   (AdamW)
+
+with ``L_xy = <grad x_x, P grad x_y>`` (``P`` = 1 for SGD, ``1/(sqrt(E[g^2]) + eps)`` for Adam),
+``m_hat_y(t)`` the bias-corrected ``beta1``-average of ``kappa e_y`` over steps 1..t (momentum as a
+lag of the drift) and ``c(t)`` Adam's small-signal gain (:func:`rlvrlens.forecast.adam.adam_gain`).
+The logit gradients ``grad x`` (so ``L``) are frozen at step 0 and ``p q`` follows the model: the
+kernel ``K = s s^T L`` is propagated by the model itself.
+
+The run's noise moves ``x`` too: its random walk (Adam moves every coordinate by about ``lr`` a
+step, whatever the signal) meets the curvature of ``logit p`` at second order, a drift
+``lr_t^2 diffusion_x / 2`` per step (:class:`Probe`); it is what makes a weak prompt fall while its
+mean gradient says rise.
+
+Exact: the schedule (warm-up, linear decay), the bias corrections, ``beta1``'s lag, decoupled
+(``adamw``) or L2 (``adam``, ``sgd``) weight decay, the loss's scale, the scheme's ``h'_M`` and the
+KL treatment's stationary points (:mod:`rlvrlens.core.kl`). Approximate: first order in each step;
+``grad x`` frozen; Adam's ``v`` frozen at the probe's ``E[g^2]`` and its small-signal gain (the
+sign-like first steps: ``c(1) = 0.80``); the KL gradient along the success direction only;
+gradient-norm clipping (a factor from the probe for SGD, ignored for Adam, which is scale-invariant
+but for ``eps``). Not modelled (refused or noted): temperature or top-p other than 1,
+``num_iterations > 1`` (the clipped inner epochs), per-token KL estimators for multi-token answers
+(modelled as the sequence treatment).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import torch
+from scipy import special
+
+from rlvrlens.core.kl import PI_REF, treatment_of
+from rlvrlens.dynamics import kl_reward_map, success_map, velocity
+from rlvrlens.explain import estimator_point
+from rlvrlens.forecast.adam import adam_gain
+from rlvrlens.forecast.probes import CountSketch, kernel
+from rlvrlens.objectives import WeightScheme, get_scheme
+from rlvrlens.training.config import TrainConfig
+from rlvrlens.training.optim import lr_factor
+from rlvrlens.training.policy import trainable_parameters
+from rlvrlens.training.success import exact_success
+from rlvrlens.training.task import Task
+from rlvrlens.training.trainer import Trainer
+
+#: Rows of ``grad p`` kept exactly up to this many bytes (``N n`` float32); beyond, a :class:`CountSketch`.
+EXACT_KERNEL_BYTES = 1 << 30
+#: Sketch size when the kernel is sketched (relative error ~ sqrt(2/k) on the diagonal: 0.6%).
+SKETCH_DIM = 1 << 16
+#: The band is the forecast +- this many standard deviations (in logit).
+BAND_Z = 2.0
+
+
+@dataclass(frozen=True, eq=False)
+class Probe:
+    """What :func:`probe` measured of the starting model (module docstring).
+
+    Attributes
+    ----------
+    p : ndarray (N,)
+        Exact success of each prompt (also ``p_ref`` of a run that starts at ``pi_ref``).
+    L : ndarray (N, N)
+        ``<grad x_x, P grad x_y>``, the logit kernel under the run's preconditioner.
+    L_jackknife : ndarray (J, N, N) or None
+        The same with the preconditioner estimated without batch ``j`` (Adam): the probe's own error.
+    noise : ndarray (N,)
+        Standard deviation over the probe's batches of ``<grad x_x, P g_j>``: one step's sampling noise.
+    decay : ndarray (N,)
+        ``<grad x_x, theta_0>`` (decoupled weight decay) or ``<grad x_x, P theta_0>`` (L2 decay).
+    diffusion : ndarray (N,)
+        ``E[d^T H_x d]`` over the probe's noise directions ``d = P (g_j - mean g)``: the curvature of
+        ``x_x = logit p_x`` along the run's noise, measured by central second differences at the scale
+        ``lr sqrt(steps)`` the run's random walk reaches. A step's noise moves ``x`` on average by
+        ``lr^2 diffusion / 2`` (second order, but the noise is large where the mean is small).
+    kappa : float
+        The loss's factor on the theory's estimator.
+    clip : float
+        SGD: the mean factor ``min(1, max_grad_norm / |g|)`` of gradient clipping (1 otherwise).
+    signal_fraction : float
+        ``sum mu^2 / sum E[g^2]`` over the parameters (unbiased): small means Adam's small-signal gain applies.
+    batches, sketch : int or None
+    seconds : dict
+        Time of each part of the probe.
+    notes : tuple of str
+        What the forecast approximates or leaves out for this configuration.
+    """
+
+    p: np.ndarray
+    L: np.ndarray
+    L_jackknife: np.ndarray | None
+    noise: np.ndarray
+    decay: np.ndarray
+    diffusion: np.ndarray
+    kappa: float
+    clip: float
+    signal_fraction: float
+    batches: int
+    sketch: int | None
+    seconds: dict[str, float] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+
+def _check_modelled(config: TrainConfig) -> list[str]:
+    if config.temperature != 1.0 or config.top_p != 1.0:
+        raise ValueError(f"the forecast models sampling at temperature 1 without top-p (the theory's p); got "
+                         f"temperature={config.temperature:g}, top_p={config.top_p:g}: not modelled")
+    notes = []
+    if config.num_iterations > 1:
+        notes.append(f"num_iterations = {config.num_iterations}: only the first (on-policy) epoch of each batch is "
+                     "modelled; the clipped inner epochs are not")
+    if config.beta > 0 and config.kl_estimator in ("k2", "k3") and config.kl_level == "token":
+        notes.append(f"{config.kl_estimator} on each token's log-ratio: modelled as the sequence treatment "
+                     f"({treatment_of(config.kl_estimator)}), exact for one-token answers only")
+    if config.optim != "sgd" and config.max_grad_norm > 0:
+        notes.append(f"max_grad_norm = {config.max_grad_norm:g}: ignored (Adam is invariant to the gradient's scale "
+                     "but for eps)")
+    if config.loss_aggregation == "seq-mean-token-mean":
+        notes.append("loss_aggregation seq-mean-token-mean weighs each answer by 1/length: modelled by the mean "
+                     "inverse length (exact when lengths do not depend on the reward)")
+    return notes
+
+
+def probe(policy, task: Task, config: TrainConfig, *, scheme: WeightScheme | None = None, batches: int = 4,
+          sketch: int | None = None, seed: int = 0) -> Probe:
+    """Measure the starting model for :func:`forecast` (module docstring); the policy is not updated.
+
+    Parameters
+    ----------
+    policy : Policy
+        The model as the run starts (``pi_ref`` too, unless the run is given another reference).
+    task : Task
+        An enumerable task (exact ``p``), the run's prompts.
+    config : TrainConfig
+        The run's configuration (the probe samples with it: its ``num_generations``,
+        ``prompts_per_step``, aggregation, KL and optimiser).
+    scheme : WeightScheme, optional
+        Default: the config's.
+    batches : int
+        Stochastic gradients drawn (each one step's batch of ``prompts_per_step`` groups).
+    sketch : int, optional
+        Sketch size for ``grad p`` (:class:`~rlvrlens.forecast.probes.CountSketch`); default: exact when
+        the ``N`` rows fit in :data:`EXACT_KERNEL_BYTES`, else :data:`SKETCH_DIM`.
+    seed : int
+
+    Returns
+    -------
+    Probe
+    """
+    notes = _check_modelled(config)
+    if batches < 2:
+        raise ValueError(f"batches must be >= 2 (the noise and the jackknife need two), got {batches}")
+    seconds: dict[str, float] = {}
+    t0 = time.perf_counter()
+    probe_config = replace(config, seed=seed, steps=max(config.steps, 1), warm_start_steps=0)
+    with Trainer(probe_config, policy=policy, task=task, scheme=scheme) as trainer:
+        grads, stats = zip(*(trainer.stochastic_gradient() for _ in range(batches)))
+    seconds["gradients"] = time.perf_counter() - t0
+    g = torch.stack(grads)  # (J, n) float32
+    second = (g.double() ** 2).mean(0)
+    mean = g.double().mean(0)
+    var = g.double().var(0, unbiased=True)
+    signal = float(((mean**2 - var / batches).clamp(min=0)).sum() / second.sum())
+    adam = config.optim != "sgd"
+    eps = config.adam_epsilon
+    P = (1.0 / (second.sqrt() + eps)).float() if adam else None
+    jack = [(1.0 / (((second * batches - g[j].double() ** 2) / (batches - 1)).sqrt() + eps)).float()
+            for j in range(batches)] if adam else []
+    params = trainable_parameters(policy)
+    n = sum(q.numel() for q in params)
+    if sketch is None and len(task) * n * 4 > EXACT_KERNEL_BYTES:
+        sketch = SKETCH_DIM
+    sk = CountSketch(sketch, seed=seed) if sketch else None
+    theta0 = torch.cat([q.detach().flatten().float().cpu() for q in params])
+    decay_vec = theta0 * P if (adam and config.optim == "adam") else theta0  # L2 decay goes through P
+    t1 = time.perf_counter()
+    rows, jrows, p, noise, decay = [], [[] for _ in jack], [], [], []
+    for x in range(len(task)):
+        px = exact_success(policy, task, [x])[0]
+        grad = torch.cat([(gq if gq is not None else torch.zeros_like(q)).flatten().float().cpu() for gq, q in
+                          zip(torch.autograd.grad(px, params, allow_unused=True), params)])
+        px = float(px.detach())
+        gx = grad / (px * (1 - px))  # grad x = grad p / (p q)
+        p.append(px)
+        proj = (g * (gx * P if adam else gx)).double().sum(1).numpy()  # <grad x, P g_j>
+        noise.append(float(proj.std(ddof=1)))
+        decay.append(float((gx.double() * decay_vec.double()).sum()))
+        scaled = gx * P.sqrt() if adam else gx
+        rows.append(sk(scaled) if sk else scaled.numpy())
+        for j, Pj in enumerate(jack):
+            jrows[j].append(sk(gx * Pj.sqrt()) if sk else (gx * Pj.sqrt()).numpy())
+    seconds["grad p"] = time.perf_counter() - t1
+    t2 = time.perf_counter()
+    diffusion = _diffusion(policy, task, params, g, P, config.learning_rate * np.sqrt(max(config.steps, 1)))
+    seconds["diffusion"] = time.perf_counter() - t2
+    L = kernel(np.stack(rows))
+    L_jack = np.stack([kernel(np.stack(r)) for r in jrows]) if adam else None
+    mean_length = float(np.mean([s["mean_length"] for s in stats]))
+    inverse_length = float(np.mean([s["inverse_length"] for s in stats]))
+    if config.loss_aggregation == "seq-sum-constant":
+        kappa = 1.0 / (config.aggregation_constant or config.max_new_tokens or task.max_new_tokens)
+    elif config.loss_aggregation == "seq-mean-token-mean":
+        kappa = inverse_length
+    else:  # bnpo, dapo: the token mean over the batch
+        kappa = 1.0 / mean_length
+    clip = 1.0
+    if not adam and config.max_grad_norm > 0:
+        clip = float(np.mean([min(1.0, config.max_grad_norm / max(s["grad_norm"], 1e-300)) for s in stats]))
+    seconds["total"] = time.perf_counter() - t0
+    return Probe(np.array(p), L, L_jack, np.array(noise), np.array(decay), diffusion, kappa, clip, signal, batches,
+                 sketch, seconds, tuple(notes))
+
+
+@torch.no_grad()
+def _diffusion(policy, task: Task, params: list[torch.Tensor], g: torch.Tensor, P: torch.Tensor | None,
+               scale: float) -> np.ndarray:
+    """``mean_j d_j^T H_x d_j`` (unbiased over the ``J`` batches) for ``d_j = P (g_j - mean g)``, each
+    by a central second difference of ``logit p`` at step ``scale`` per unit of ``d``; parameters
+    are restored exactly."""
+    theta = [q.detach().clone() for q in params]
+    sizes = [q.numel() for q in params]
+    x0 = special.logit(np.clip(exact_success(policy, task).double().cpu().numpy(), 1e-12, 1 - 1e-12))
+    dev = g - g.mean(0)
+    out = []
+    try:
+        for d in dev:
+            d = d * P if P is not None else d
+            second = -2 * x0
+            for sign in (1.0, -1.0):
+                for q, t, block in zip(params, theta, torch.split(d, sizes)):
+                    q.copy_(t + sign * scale * block.view_as(q).to(device=q.device, dtype=q.dtype))
+                second = second + special.logit(np.clip(exact_success(policy, task).double().cpu().numpy(),
+                                                        1e-12, 1 - 1e-12))
+            out.append(second / scale**2)
+    finally:
+        for q, t in zip(params, theta):
+            q.copy_(t)
+    J = len(out)
+    return np.mean(out, axis=0) * J / (J - 1)
+
+
+def _own_point(scheme: WeightScheme, config: TrainConfig, p_ref: float) -> float:
+    """Where a prompt alone stops under the run's KL treatment (NaN where the treatment has no point)."""
+    if config.beta == 0:
+        point = estimator_point(scheme, 1.0, p_ref, "k1")
+    else:
+        point = estimator_point(scheme, config.beta, p_ref, "reward" if config.kl_in_reward else config.kl_estimator)
+    return np.nan if point is None else point.p
+
+
+def _treatment(config: TrainConfig) -> str:
+    if config.beta == 0:
+        return "none"
+    if config.kl_in_reward:
+        return "reward"
+    return treatment_of(config.kl_estimator)
+
+
+def integrate(pr: Probe, config: TrainConfig, scheme: WeightScheme, steps: int, *, L: np.ndarray | None = None,
+              p_ref: np.ndarray | None = None, start: int = 0) -> np.ndarray:
+    """The model's ``p`` at steps ``0..steps`` (module docstring) from the probe's ``p`` with kernel ``L``
+    (default the probe's); ``p_ref`` the reference of the KL term (default the probe's ``p``). ``start``
+    restarts the model at optimiser step ``start`` of the run (the schedule, Adam's gain and bias
+    corrections continue from there; the momentum is taken at its steady state, the current drift).
+
+    Returns
+    -------
+    ndarray, shape (steps + 1, N)
+    """
+    L = pr.L if L is None else L
+    p_ref = pr.p if p_ref is None else np.asarray(p_ref, dtype=float)
+    kind = _treatment(config)
+    if kind == "reward":
+        success, kind = kl_reward_map(scheme, config.beta, p_ref), PI_REF
+    else:
+        success = success_map(scheme, config.beta if config.beta > 0 else 1.0, p_ref)
+    N = len(pr.p)
+    x = special.logit(np.clip(pr.p, 1e-12, 1 - 1e-12))
+    adam = config.optim != "sgd"
+    b1 = config.adam_beta1
+    gains = adam_gain(np.arange(start + 1, start + steps + 1), b1, config.adam_beta2) if adam and steps else np.ones(steps)
+    m = pr.kappa * velocity(success, x, kind) * (1 - b1**start)
+    out = [special.expit(x)]
+    for t in range(start, start + steps):
+        lr = config.learning_rate * lr_factor(config, t)
+        drift = pr.kappa * velocity(success, x, kind)
+        if adam:
+            m = b1 * m + (1 - b1) * drift
+            step = lr * gains[t - start] * (L @ (m / (1 - b1 ** (t + 1)))) / N
+        else:
+            step = lr * pr.clip * (L @ drift) / N
+        decay = lr * config.weight_decay * pr.decay * (gains[t - start] if config.optim == "adam" else 1.0)
+        noise = 0.5 * lr**2 * (1.0 if adam else pr.clip**2) * pr.diffusion  # the random walk's second-order drift
+        x = x + step - decay + noise
+        out.append(special.expit(x))
+    return np.array(out)
+
+
+@dataclass(frozen=True, eq=False)
+class Forecast:
+    """Per-prompt predicted success of a run, before it starts (:func:`forecast`).
+
+    Attributes
+    ----------
+    steps : ndarray (T+1,)
+    p : ndarray (T+1, N)
+        The coupled model's forecast.
+    low, high : ndarray (T+1, N)
+        The band: ``+- BAND_Z`` standard deviations in logit from the probe's error (jackknife over
+        its batches) and the run's own sampling noise, accumulated.
+    diagonal : ndarray (T+1, N)
+        Each prompt alone (``L`` diagonal), the same optimiser model.
+    naive : ndarray (T+1, N)
+        ``p`` stays where it starts.
+    stationary : ndarray (N,)
+        Where each prompt's own flow stops under the run's KL treatment (:func:`rlvrlens.explain.estimator_point`).
+    probe : Probe
+    notes : tuple of str
+    """
+
+    steps: np.ndarray
+    p: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    diagonal: np.ndarray
+    naive: np.ndarray
+    stationary: np.ndarray
+    probe: Probe
+    notes: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (lists; non-finite numbers as ``None``)."""
+        from rlvrlens.core.records import json_ready
+
+        return json_ready({"steps": self.steps, "p": self.p, "low": self.low, "high": self.high,
+                           "diagonal": self.diagonal, "naive": self.naive, "stationary": self.stationary,
+                           "p_start": self.probe.p, "probe": {"batches": self.probe.batches, "sketch": self.probe.sketch,
+                                                              "kappa": self.probe.kappa, "clip": self.probe.clip,
+                                                              "signal_fraction": self.probe.signal_fraction,
+                                                              "seconds": self.probe.seconds},
+                           "notes": list(self.notes)})
+
+
+def forecast(policy, task: Task, config: TrainConfig, steps: int | None = None, *, scheme: WeightScheme | None = None,
+             pr: Probe | None = None, **probe_options: Any) -> Forecast:
+    """Forecast the run ``config`` of ``policy`` on ``task`` for ``steps`` steps (default ``config.steps``).
+
+    Parameters
+    ----------
+    policy : Policy
+        The starting model (not updated).
+    task : Task
+        Enumerable (exact ``p``).
+    config : TrainConfig
+        The run's configuration: scheme, ``num_generations``, ``beta`` and the KL estimator, the
+        optimiser, its schedule and weight decay, the loss aggregation.
+    steps : int, optional
+    scheme : WeightScheme, optional
+        Default: the config's (``get_scheme(config.scheme, M, **config.scheme_params)``).
+    pr : Probe, optional
+        A probe already taken (:func:`probe`); else one is taken with ``probe_options``.
+
+    Returns
+    -------
+    Forecast
+
+    Examples
+    --------
+    >>> from rlvrlens.training.policy import TabularPolicy
+    >>> from rlvrlens.training.task import Task
+    >>> pol = TabularPolicy(["x", "y"], ["a", "b"], torch.tensor([[0.0, 0.0], [1.0, 0.0]])).clone(trainable=True)
+    >>> f = forecast(pol, Task("t", ("x", "y"), ("a", "a")), TrainConfig(optim="sgd", learning_rate=0.5,
+    ...              num_generations=4, prompts_per_step=2, loss_aggregation="seq-sum-constant",
+    ...              aggregation_constant=1.0, max_grad_norm=0.0), steps=10, batches=2)
+    >>> bool(np.all(f.p[-1] > f.p[0])), f.p.shape
+    (True, (11, 2))
+    """
+    steps = config.steps if steps is None else steps
+    scheme = scheme or get_scheme(config.scheme, config.num_generations, **config.scheme_params)
+    pr = pr if pr is not None else probe(policy, task, config, scheme=scheme, **probe_options)
+    p = integrate(pr, config, scheme, steps)
+    logit = special.logit(np.clip(p, 1e-12, 1 - 1e-12))
+    var = np.zeros_like(p)
+    if pr.L_jackknife is not None:
+        runs = np.stack([special.logit(np.clip(integrate(pr, config, scheme, steps, L=Lj), 1e-12, 1 - 1e-12))
+                         for Lj in pr.L_jackknife])
+        J = len(runs)
+        var += (J - 1) / J * ((runs - runs.mean(0)) ** 2).sum(0)
+    lrs = np.array([config.learning_rate * lr_factor(config, t) for t in range(steps)])
+    gain = (adam_gain(np.arange(1, steps + 1), config.adam_beta1, config.adam_beta2)
+            if config.optim != "sgd" and steps else np.full(steps, pr.clip))
+    var[1:] += np.cumsum((lrs * gain)[:, None] ** 2 * (pr.noise ** 2)[None, :], axis=0)  # the run's own noise
+    half = BAND_Z * np.sqrt(var)
+    diagonal = integrate(pr, config, scheme, steps, L=np.diag(np.diag(pr.L)))
+    stationary = np.array([_own_point(scheme, config, float(q)) for q in pr.p])
+    return Forecast(np.arange(steps + 1), p, special.expit(logit - half), special.expit(logit + half), diagonal,
+                    np.repeat(pr.p[None], steps + 1, axis=0), stationary, pr, pr.notes)
