@@ -179,16 +179,23 @@ def probe(policy, task: Task, config: TrainConfig, *, scheme: WeightScheme | Non
     with Trainer(probe_config, policy=policy, task=task, scheme=scheme) as trainer:
         grads, stats = zip(*(trainer.stochastic_gradient() for _ in range(batches)))
     seconds["gradients"] = time.perf_counter() - t0
-    g = torch.stack(grads)  # (J, n) float32
-    second = (g.double() ** 2).mean(0)
-    mean = g.double().mean(0)
-    var = g.double().var(0, unbiased=True)
-    signal = float(((mean**2 - var / batches).clamp(min=0)).sum() / second.sum())
+    g = torch.stack(grads)  # (J, n) float32; every other vector of size n is built one at a time
+    second = torch.zeros_like(g[0])
+    for gj in g:
+        second += gj * gj / batches
+    mean = g.mean(0)
+    spread = sum(float(((gj - mean).double() ** 2).sum()) for gj in g) / (batches - 1)
+    signal = max(0.0, float((mean.double() ** 2).sum()) - spread / batches) / float(second.double().sum())
+    del mean
     adam = config.optim != "sgd"
     eps = config.adam_epsilon
-    P = (1.0 / (second.sqrt() + eps)).float() if adam else None
-    jack = [(1.0 / (((second * batches - g[j].double() ** 2) / (batches - 1)).sqrt() + eps)).float()
-            for j in range(batches)] if adam else []
+
+    def precond(leave: int | None = None) -> torch.Tensor:
+        """``1/(sqrt(E[g^2]) + eps)``, from every batch or all but ``leave`` (the jackknife)."""
+        v = second if leave is None else (second * batches - g[leave] * g[leave]) / (batches - 1)
+        return 1.0 / (v.clamp(min=0).sqrt() + eps)
+
+    P = precond() if adam else None
     params = trainable_parameters(policy)
     n = sum(q.numel() for q in params)
     if sketch is None and len(task) * n * 4 > EXACT_KERNEL_BYTES:
@@ -197,21 +204,24 @@ def probe(policy, task: Task, config: TrainConfig, *, scheme: WeightScheme | Non
     theta0 = torch.cat([q.detach().flatten().float().cpu() for q in params])
     decay_vec = theta0 * P if (adam and config.optim == "adam") else theta0  # L2 decay goes through P
     t1 = time.perf_counter()
-    rows, jrows, p, noise, decay = [], [[] for _ in jack], [], [], []
+    rows, jrows, p, noise, decay = [], [[] for _ in range(batches if adam else 0)], [], [], []
     for x in range(len(task)):
         px = exact_success(policy, task, [x])[0]
         grad = torch.cat([(gq if gq is not None else torch.zeros_like(q)).flatten().float().cpu() for gq, q in
                           zip(torch.autograd.grad(px, params, allow_unused=True), params)])
         px = float(px.detach())
         gx = grad / (px * (1 - px))  # grad x = grad p / (p q)
+        del grad
         p.append(px)
-        proj = (g * (gx * P if adam else gx)).double().sum(1).numpy()  # <grad x, P g_j>
-        noise.append(float(proj.std(ddof=1)))
+        pgx = gx * P if adam else gx
+        noise.append(float(np.std([float((gj.double() * pgx.double()).sum()) for gj in g], ddof=1)))  # <grad x, P g_j>
         decay.append(float((gx.double() * decay_vec.double()).sum()))
+        del pgx
         scaled = gx * P.sqrt() if adam else gx
         rows.append(sk(scaled) if sk else scaled.numpy())
-        for j, Pj in enumerate(jack):
-            jrows[j].append(sk(gx * Pj.sqrt()) if sk else (gx * Pj.sqrt()).numpy())
+        for j in range(len(jrows)):
+            scaled = gx * precond(j).sqrt()
+            jrows[j].append(sk(scaled) if sk else scaled.numpy())
     seconds["grad p"] = time.perf_counter() - t1
     t2 = time.perf_counter()
     diffusion = _diffusion(policy, task, params, g, P, config.learning_rate * np.sqrt(max(config.steps, 1)))
