@@ -24,7 +24,8 @@ Where a built-in estimator is the same weighting, the plugin's advantages are co
   whatever the input dtype, from sums of squares).
 
 Every other scheme (the catalogue, designed, saved) is compared with ``WeightScheme.weights`` on
-each group, grouped here by a dictionary of uids, independently of the plugin's grouping.
+each group, grouped here by a dictionary of uids, independently of the plugin's grouping. The
+presets ``explain --verl-config`` uses for verl's estimators are checked against those estimators too.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ from verl.trainer.ppo import core_algos  # noqa: E402
 from verl.trainer.ppo.ray_trainer import compute_advantage  # noqa: E402
 
 from rlvrlens.core.records import read_jsonl  # noqa: E402
-from rlvrlens.objectives import design, get_scheme, log_odds, scheme_spec  # noqa: E402
+from rlvrlens.objectives import design, get_preset, get_scheme, log_odds, scheme_spec  # noqa: E402
 from rlvrlens.training import verl_plugin  # noqa: E402
 from rlvrlens.training.verl_plugin import ESTIMATOR, GroupRecorder, compute_rlvrlens_outcome_advantage  # noqa: E402
 
@@ -190,6 +191,25 @@ def test_grpo_vectorized_ignores_norm_adv_by_std_in_grpo():
     divided = advantages(data, "grpo_vectorized")
     assert torch.equal(advantages(data, "grpo_vectorized", norm=False, norm_adv_by_std_in_grpo=False), divided)
     assert not torch.equal(advantages(data, "grpo", norm=False), advantages(data, "grpo"))
+
+
+PRESETS_VS_VERL = [("verl-grpo", {}, "grpo", True), ("verl-grpo", {"norm_adv_by_std_in_grpo": False}, "grpo", False),
+                   ("verl-grpo-vectorized", {}, "grpo_vectorized", False), ("verl-rloo", {}, "rloo", True),
+                   ("verl-rloo-vectorized", {}, "rloo_vectorized", True),
+                   ("verl-grpo-passk", {}, "grpo_passk", True),
+                   ("verl-grpo-passk", {"norm_adv_by_std_in_grpo": False}, "grpo_passk", False)]
+
+
+@pytest.mark.parametrize("preset,params,estimator,norm", PRESETS_VS_VERL, ids=[f"{p[0]}-{p[3]}" for p in PRESETS_VS_VERL])
+def test_explain_presets_are_verls_estimators(preset, params, estimator, norm):
+    """The presets explain --verl-config uses, on every group of a batch of groups of rollout.n = 6,
+    against verl's estimator run by compute_advantage with that config (grpo_passk reads
+    norm_adv_by_std_in_grpo from the config, grpo from compute_advantage's argument,
+    grpo_vectorized from neither: it always divides)."""
+    data = verl_batch(sizes=(6,), repeat=40, seed=9)
+    theirs = advantages(data, estimator, norm=norm, norm_adv_by_std_in_grpo=norm)
+    ours = per_group(data, lambda n: get_preset(preset, n, **params))
+    assert float((ours - theirs).abs().max()) <= bound(theirs) and float(theirs.abs().max()) > 0.5
 
 
 # -- every other scheme: WeightScheme.weights per group --------------------------------------------------
