@@ -250,7 +250,7 @@ def test_saved_scheme_file(tmp_path):
 
 
 # -- shapes, masks, refusals -----------------------------------------------------------------------
-def test_padding_rows_and_singletons():
+def test_padding_rows_and_singletons(tmp_path):
     """verl's padding rows (``padding_utils``: one shared ``pad<hex>`` uid, response_mask 0, reward 0)
     belong to no group and get 0; a group of one answer gets the scheme at M = 1 where it exists
     (reinforce: Z = R) and 0 with a warning where it does not (rloo; verl's rloo_vectorized gives 0
@@ -276,6 +276,12 @@ def test_padding_rows_and_singletons():
     with pytest.warns(UserWarning, match=r"algorithm.rlvrlens: 1 group\(s\) of one answer got weight 0"):
         adv, _ = compute_rlvrlens_outcome_advantage(**one, config=algorithm(ESTIMATOR, rlvrlens={"scheme": "rloo"}))
     assert torch.equal(adv, torch.zeros_like(adv))
+    mixed = {"token_level_rewards": rewards[:5], "response_mask": masks[:5], "index": np.array(list("abbbb"), object)}
+    with pytest.warns(UserWarning, match="one answer"):
+        compute_rlvrlens_outcome_advantage(**mixed, config=algorithm(ESTIMATOR, rlvrlens={
+            "scheme": "rloo", "record_dir": str(tmp_path)}))
+    assert [(r["n"], r["scheme"]) for r in read_jsonl(tmp_path / "groups.jsonl")] == [(1, None), (4, "rloo")]
+    assert list(json.loads((tmp_path / "scheme.json").read_text())["by_group_size"]) == ["4"]
     three = {"token_level_rewards": rewards[:3], "response_mask": masks[:3], "index": np.array(["g"] * 3, object)}
     with pytest.raises(ValueError, match=r"algorithm.rlvrlens: scheme 'pass_at_k' for groups of M = 3: "):
         compute_rlvrlens_outcome_advantage(**three, config=algorithm(ESTIMATOR, rlvrlens={"scheme": "pass_at_k",

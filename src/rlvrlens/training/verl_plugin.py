@@ -166,9 +166,10 @@ class GroupRecorder:
     flushed per batch). ``step`` counts the batches before this one (verl's training step minus 1);
     it continues after the last step already in the file, so a resumed run keeps numbering.
     ``prompt_id`` is verl's ``uid``: verl draws a fresh one each time it samples a prompt and hands
-    estimators nothing else about the prompt, so ids do not repeat across steps. ``record_dir/scheme.json``
-    holds the config block, the scheme for the most frequent group size (``WeightScheme.describe()``:
-    name, ``M``, params, ``a``, ``b``, ``c``) and every group size's scheme.
+    estimators nothing else about the prompt, so ids do not repeat across steps. ``scheme`` is the
+    name of the scheme that weighed the group (None for a group of one it had no weights for).
+    ``record_dir/scheme.json`` holds the config block, the scheme for the most frequent group size
+    (``WeightScheme.describe()``: name, ``M``, params, ``a``, ``b``, ``c``) and every group size's scheme.
 
     Parameters
     ----------
@@ -194,17 +195,27 @@ class GroupRecorder:
         self.sizes.update(sizes)
         if new:
             self._write_scheme()
+        names = {n: None if self._scheme(n) is None else self._scheme(n).name for n in sizes}
         lines = [{"step": self.step, "prompt_id": str(uid), "rewards": rewards.tolist(), "n": int(rewards.size),
-                  "p_hat": float(rewards.mean()), "split": "train", "scheme": self.spec.build(rewards.size).name,
+                  "p_hat": float(rewards.mean()), "split": "train", "scheme": names[rewards.size],
                   "source": "verl"} for uid, rewards in groups]
         append_lines(self.dir / GROUPS, lines, fsync=False)
         self.step += 1
 
+    def _scheme(self, n: int) -> WeightScheme | None:
+        """The scheme for groups of ``n``, None where it does not exist (a group of one: weight 0)."""
+        try:
+            return self.spec.build(n)
+        except ValueError:
+            return None
+
     def _write_scheme(self) -> None:
-        main = self.sizes.most_common(1)[0][0]
+        built = {n: self._scheme(n) for n in sorted(self.sizes)}
+        built = {n: s for n, s in built.items() if s is not None}
+        main = max(built, key=lambda n: self.sizes[n], default=None)
         record = {"source": "verl", "estimator": ESTIMATOR, "config": self.spec.describe(),
-                  "scheme": self.spec.build(main).describe(),
-                  "by_group_size": {str(n): self.spec.build(n).describe() for n in sorted(self.sizes)}}
+                  "scheme": None if main is None else built[main].describe(),
+                  "by_group_size": {str(n): s.describe() for n, s in built.items()}}
         tmp = self.dir / (SCHEME_RECORD + ".tmp")
         tmp.write_text(json.dumps(json_ready(record), indent=1) + "\n", encoding="utf-8")
         os.replace(tmp, self.dir / SCHEME_RECORD)
