@@ -14,7 +14,7 @@ import yaml
 from rlvrlens.cli import main
 from rlvrlens.dynamics import Outcome, attractor, flow_target, success_map
 from rlvrlens.explain import explain, from_trl_config, from_verl_config, read_config_file
-from rlvrlens.objectives import dh, dynamic_sampling, get_preset, grpo, reinforce
+from rlvrlens.objectives import design, dh, dynamic_sampling, get_preset, grpo, reinforce
 from rlvrlens.explain import estimator_point, explain_run
 
 #: The defaults of verl's ppo_trainer.yaml that the mapping reads (commit 008db45), nested as verl writes them.
@@ -68,7 +68,7 @@ def test_trl_json_written_by_trl_is_read(trl_json):
         "trl-grpo", 16, {"scale_rewards": "batch"}, 0.04, "k3", "pi||ref")
     assert any("loss_type = 'dr_grpo'" in line for line in c.neutral)
     others = next(line for line in c.neutral if "other field(s)" in line)  # named, not hidden
-    assert int(others.split()[0]) == len(raw) - 14  # TRL writes all 14 fields the mapping reads
+    assert int(others.split()[0]) == len(raw) - 20  # TRL writes all 20 fields the mapping reads
 
 
 def test_trl_yaml_as_users_keep_it(tmp_path):
@@ -86,10 +86,40 @@ def test_trl_without_bias_correction_is_reverse_kl():
     assert c.kl_treatment == "ref||pi"
 
 
-@pytest.mark.parametrize("loss_type", ["cispo", "sapo"])
-def test_trl_loss_types_outside_the_theory_are_listed(loss_type):
-    c = from_trl_config({"num_generations": 4, "loss_type": loss_type})
-    assert any(loss_type in line for line in c.not_covered)
+@pytest.mark.parametrize("loss_type", ["grpo", "dr_grpo", "dapo", "bnpo", "sapo", "luspo", "vespo"])
+def test_trl_loss_types_are_the_plain_step_on_policy(loss_type):
+    """TRL 1.16's loss types on-policy (ratio 1): neutral, with the reason; the same beta and scheme."""
+    c = from_trl_config({"num_generations": 4, "loss_type": loss_type, "beta": 0.1})
+    assert c.beta == 0.1 and not c.not_covered
+    assert any(line.startswith(f"loss_type = {loss_type!r}: ") for line in c.neutral)
+
+
+def test_trl_cispo_scales_the_policy_term_by_its_clamp():
+    """cispo multiplies the policy term (not the KL term) by clamp(1, max=epsilon_high).detach(): the
+    stationary condition of policy * c + beta * KL is that of beta / c (epsilon_high defaults to
+    epsilon, 0.2 by default); with epsilon_high >= 1 nothing changes."""
+    assert from_trl_config({"loss_type": "cispo", "beta": 0.1}).beta == pytest.approx(0.1 / 0.2)
+    assert from_trl_config({"loss_type": "cispo", "beta": 0.1, "epsilon": 0.5}).beta == pytest.approx(0.2)
+    c = from_trl_config({"loss_type": "cispo", "beta": 0.1, "epsilon_high": 5.0})
+    assert c.beta == 0.1 and any("cispo" in line and "nothing changes" in line for line in c.neutral)
+    assert from_trl_config({"loss_type": "cispo"}).beta is None
+
+
+@pytest.mark.parametrize("cfg,listed", [
+    ({"steps_per_generation": 4, "gradient_accumulation_steps": 2}, "steps_per_generation = 4"),
+    ({"multi_objective_aggregation": "normalize_then_sum"}, "normalize_then_sum"),
+])
+def test_trl_off_policy_steps_and_gdpo_aggregation_are_not_covered(cfg, listed):
+    assert any(listed in line for line in from_trl_config(cfg).not_covered)
+    assert not from_trl_config({"steps_per_generation": 2, "gradient_accumulation_steps": 2}).not_covered
+
+
+def test_trl_sequence_level_ratio_is_neutral_and_names_the_kl_caveat():
+    c = from_trl_config({"importance_sampling_level": "sequence", "beta": 0.1})
+    line = next(x for x in c.neutral if x.startswith("importance_sampling_level = 'sequence'"))
+    assert "one-token answers only" in line and c.kl_treatment == "pi||ref"
+    with pytest.raises(ValueError, match="importance_sampling_level must be 'token' or 'sequence', got 'tok'"):
+        from_trl_config({"importance_sampling_level": "tok"})
 
 
 def test_trl_report_matches_the_preset_and_lists_options():
@@ -336,3 +366,112 @@ def test_no_kl_estimator_no_section_5(tmp_path, capsys):
     (tmp_path / "t.yaml").write_text("num_generations: 8\nbeta: 0.0\n")
     assert main(["explain", "--trl-config", str(tmp_path / "t.yaml"), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["flow"] is None
+
+
+# -- verl 0.9.1's options (issue 25): straight-through KL names, new estimators, the rlvrlens plugin -----------------
+@pytest.mark.parametrize("kind,value", [("k3+", "k3"), ("low_var_kl+", "k3"), ("k1+", "k1"), ("kl+", "k1"),
+                                        ("abs+", "abs"), ("mse+", "k2"), ("k2+", "k2")])
+def test_verl_straight_through_kl_is_the_k2_gradient_per_token(kind, value):
+    """verl's kl_penalty(..., "X+") returns X's value with the k2 gradient (core_algos.kl_penalty,
+    straight-through): in the loss it is k2, KL(pi||pi_ref), per token; in the reward only the value
+    enters, so it is X's."""
+    c = from_verl_config(verl_config(**GRPO_VERL, **{"actor_rollout_ref.actor.kl_loss_type": kind}))
+    assert (c.kl_estimator, c.kl_treatment) == ("k2", "pi||ref")
+    line = next(x for x in c.honoured if "kl_loss_type" in x)
+    assert "per token the gradient of KL(pi||pi_ref)" in line and "one-token answers only" in line
+    if value != "k2":
+        assert f"the {value} value with the k2 gradient (straight-through)" in line
+    r = from_verl_config(verl_config(**{**GRPO_VERL, "actor_rollout_ref.actor.use_kl_loss": False,
+                                        "algorithm.use_kl_in_reward": True, "algorithm.kl_penalty": kind}))
+    assert (r.kl_estimator, r.kl_treatment) == (value, None if value == "abs" else "reward")
+    with pytest.raises(ValueError, match=r"kl_loss_type must be one of kl, k1, .* each optionally followed by '\+'"):
+        from_verl_config(verl_config(**GRPO_VERL, **{"actor_rollout_ref.actor.kl_loss_type": "k4+"}))
+
+
+def test_verl_k3_plus_stops_where_the_reverse_kl_does(tmp_path, capsys):
+    """k3+ in the loss has the k2 gradient: section 5 is the KL(pi||pi_ref) point (estimator_point with
+    "exact"), not low_var_kl's KL(pi_ref||pi) point."""
+    path = _verl_yaml(tmp_path, **{"actor_rollout_ref.actor.kl_loss_type": "k3+"})
+    assert main(["explain", "--verl-config", path, "--p-ref-file", _p_file(tmp_path), "--json"]) == 0
+    flow = json.loads(capsys.readouterr().out)["flow"]
+    s = get_preset("verl-grpo", 8)
+    assert flow["kl"] == "pi||ref"
+    assert flow["p_star"] == [estimator_point(s, 0.5, p, "exact").p for p in (0.1, 0.5, 0.9)]
+    assert flow["p_star"][0] != pytest.approx(estimator_point(s, 0.5, 0.1, "k3").p, abs=0.01)
+
+
+@pytest.mark.parametrize("estimator,preset", [("grpo_vectorized", "verl-grpo-vectorized"),
+                                              ("rloo_vectorized", "verl-rloo-vectorized")])
+def test_verl_vectorized_estimators(estimator, preset):
+    c = from_verl_config(verl_config(**{**GRPO_VERL, "algorithm.adv_estimator": estimator,
+                                        "algorithm.norm_adv_by_std_in_grpo": False}))
+    assert c.preset == preset and c.params == {}
+    line = next(x for x in c.neutral if x.startswith("algorithm.norm_adv_by_std_in_grpo = False"))
+    assert f"not read by adv_estimator = {estimator!r}" in line
+    base = get_preset("verl-grpo" if "grpo" in estimator else "verl-rloo", 5)
+    np.testing.assert_array_equal(get_preset(preset, 5).c, base.c)  # the same weights for groups of 2 or more
+
+
+@pytest.mark.parametrize("estimator,reason", [("gdpo", "several rewards"),
+                                              ("optimal_token_baseline", "likelihood-dependent"),
+                                              ("tir_optimal_token_baseline", "likelihood-dependent")])
+def test_verl_estimators_outside_the_theory_say_why(estimator, reason):
+    with pytest.raises(ValueError, match=rf"adv_estimator = '{estimator}' is not covered by the theory: .*{reason}"):
+        from_verl_config(verl_config(**{**GRPO_VERL, "algorithm.adv_estimator": estimator}))
+
+
+def test_verl_loss_modes_and_token_sum():
+    c = from_verl_config(verl_config(**GRPO_VERL, **{"actor_rollout_ref.actor.loss_agg_mode": "token-sum",
+                                                     "actor_rollout_ref.actor.policy_loss": {"loss_mode": "sapo"}}))
+    assert any("loss_agg_mode = 'token-sum'" in x for x in c.neutral)
+    assert any("loss_mode = 'sapo': on-policy" in x for x in c.neutral) and not c.not_covered
+    c = from_verl_config(verl_config(**GRPO_VERL, **{"actor_rollout_ref.actor.policy_loss": {"loss_mode": "kl_cov"}}))
+    assert any("loss_mode = 'kl_cov'" in x for x in c.not_covered)
+
+
+PLUGIN_VERL = {**GRPO_VERL, "algorithm.adv_estimator": "rlvrlens", "actor_rollout_ref.rollout.n": 8,
+               "actor_rollout_ref.actor.kl_loss_coef": 0.5,
+               "algorithm.rlvrlens": {"target": "log(t/(1-t))", "record_dir": "/runs/x",
+                                      "design": {"method": "minimax", "max_weight": 20, "interval": [0.05, 0.95]}}}
+
+
+def test_verl_plugin_estimator_is_explained_with_its_scheme(tmp_path, capsys):
+    """adv_estimator: rlvrlens is the scheme its algorithm.rlvrlens block names, built for rollout.n:
+    the report is explain() of that designed scheme, with the config's KL."""
+    path = tmp_path / "v.yaml"
+    path.write_text(yaml.safe_dump(verl_config(**PLUGIN_VERL)))
+    c = from_verl_config(read_config_file(path, "--verl-config"))
+    want = design("log(t/(1-t))", 8, method="minimax", max_weight=20, interval=(0.05, 0.95)).scheme
+    assert c.preset == "rlvrlens" and c.scheme == want
+    assert any("record_dir" in x for x in c.neutral) and not any("rlvrlens." in x for x in c.neutral[-1:])
+    assert main(["explain", "--verl-config", str(path), "--p-ref-file", _p_file(tmp_path), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    direct = explain(want, beta=0.5, p_ref=[0.1, 0.5, 0.9], kl_estimator="k3")
+    assert (data["framework"], data["M"], data["a"], data["b"]) == ("verl", 8, want.a.tolist(), want.b.tolist())
+    np.testing.assert_array_equal(data["difficulty_weight"]["weight"], direct.weight)
+    assert data["flow"]["p_star"] == direct.flow.p_star.tolist()
+
+
+def test_verl_plugin_config_errors_and_kl_in_the_reward(tmp_path):
+    with pytest.raises(ValueError, match=r"adv_estimator = 'rlvrlens' needs an algorithm.rlvrlens block"):
+        from_verl_config(verl_config(**{**GRPO_VERL, "algorithm.adv_estimator": "rlvrlens"}))
+    with pytest.raises(ValueError, match=r"algorithm.rlvrlens: scheme 'pass_at_k' for groups of M = 8"):
+        from_verl_config(verl_config(**{**PLUGIN_VERL, "algorithm.rlvrlens": {"scheme": "pass_at_k",
+                                                                              "params": {"k": 9}}}))
+    c = from_verl_config(verl_config(**{**PLUGIN_VERL, "actor_rollout_ref.actor.use_kl_loss": False,
+                                        "algorithm.use_kl_in_reward": True, "algorithm.rlvrlens": {"scheme": "raft"}}))
+    assert any("the plugin refuses the first batch" in x for x in c.not_covered)
+    c = from_verl_config(verl_config(**{**PLUGIN_VERL, "actor_rollout_ref.actor.use_kl_loss": False,
+                                        "algorithm.use_kl_in_reward": True, "algorithm.rlvrlens": {"scheme": "rloo"}}))
+    assert not c.not_covered  # rloo has a formula for real rewards
+
+
+def test_explain_run_with_a_verl_plugin_config(tmp_path, capsys):
+    """explain --run with --verl-config: the run's scheme is the config's (here RAFT at M = 8)."""
+    run = tmp_path / "run"
+    _write_run(run, None, [[0.25, 0.6], [0.3, 0.7]], extra={"prompt_ids": ["a", "b"]})
+    cfg = tmp_path / "v.yaml"
+    cfg.write_text(yaml.safe_dump(verl_config(**{**PLUGIN_VERL, "algorithm.rlvrlens": {"scheme": "raft"}})))
+    assert main(["explain", "--run", str(run), "--verl-config", str(cfg), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert (data["scheme"], data["M"], data["beta"], data["kl_estimator"]) == ("raft", 8, 0.5, "k3")

@@ -8,14 +8,14 @@ floor and those listed for it, nothing else of rlvrlens::
     dynamics    -> core, objectives
     explain     -> core, objectives, dynamics                 (no torch)
     figures     -> core, objectives, dynamics, explain        (data in, Figure out; no torch)
-    training    -> core, objectives, dynamics                 (torch, transformers, trl)
+    training    -> core, objectives, dynamics                 (torch, transformers, trl, verl)
     forecast    -> core, objectives, dynamics, explain, training   (probes of a model; torch)
     validation  -> core, objectives, dynamics, explain, figures, training, forecast
     paper_repro -> all of the above
     commands    -> all of the above;  cli -> commands and all of the above
 
-Further rules: torch, transformers and trl are imported (lazily inside a function included) only
-under training, forecast and validation; no module imports another module's private name
+Further rules: torch, transformers, trl and verl are imported (lazily inside a function included)
+only under training, forecast and validation; no module imports another module's private name
 (``from x import _y``) or reads a private attribute of an object it does not own (``obj._y`` for
 ``obj`` other than ``self``/``cls``/``super()`` and other than a third-party module); no module
 outside training assigns an attribute that a :class:`~rlvrlens.training.Trainer` sets on itself
@@ -31,8 +31,8 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src"
-HEAVY = ("torch", "transformers", "trl")
-#: Where torch, transformers and trl may be imported.
+HEAVY = ("torch", "transformers", "trl", "verl")
+#: Where torch, transformers, trl and verl may be imported.
 HEAVY_OK = ("rlvrlens.training", "rlvrlens.forecast", "rlvrlens.validation")
 _BELOW = {
     "rlvrlens.core": (),

@@ -74,6 +74,24 @@ def verl_rloo_code(rewards: np.ndarray, G: int) -> np.ndarray:
     return np.concatenate(out)
 
 
+def verl_grpo_vectorized_code(rewards: np.ndarray, G: int, epsilon: float) -> np.ndarray:
+    """verl 0.9.1 compute_grpo_vectorized_outcome_advantage with utils/groupwise.py group_mean_std(eps=0.0)."""
+    g = np.repeat(np.arange(len(rewards) // G), G)
+    count = np.bincount(g).astype(float)
+    total, total2 = np.bincount(g, weights=rewards), np.bincount(g, weights=rewards**2)
+    mean = total / count
+    var = np.maximum((total2 - total**2 / count) / np.maximum(count - 1, 1), 0.0)
+    std = np.sqrt(var)
+    return (rewards - mean[g]) / (std[g] + epsilon)
+
+
+def verl_rloo_vectorized_code(rewards: np.ndarray, G: int) -> np.ndarray:
+    """verl 0.9.1 compute_rloo_vectorized_outcome_advantage."""
+    inv = np.repeat(np.arange(len(rewards) // G), G)
+    c = np.bincount(inv)[inv].astype(float)
+    return (c * rewards - np.bincount(inv, weights=rewards)[inv]) / np.maximum(c - 1, 1) * (c > 1)
+
+
 def verl_gpg_code(rewards: np.ndarray, G: int) -> np.ndarray:
     """verl compute_gpg_outcome_advantage (f_norm = 1)."""
     alpha = len(rewards) / max(np.count_nonzero(rewards), 1)
@@ -160,6 +178,8 @@ GROUP_CASES = [
     ("verl-grpo", {"epsilon": 0.01}, lambda r: verl_grpo_code(r, M, True, 0.01), True),
     ("verl-grpo", {"norm_adv_by_std_in_grpo": False}, lambda r: verl_grpo_code(r, M, False, 1e-6), True),
     ("verl-rloo", {}, lambda r: verl_rloo_code(r, M), True),
+    ("verl-grpo-vectorized", {}, lambda r: verl_grpo_vectorized_code(r, M, 1e-6), True),
+    ("verl-rloo-vectorized", {}, lambda r: verl_rloo_vectorized_code(r, M), True),
     ("verl-grpo-passk", {}, lambda r: verl_grpo_passk_code(r, M, True, 1e-6), True),
     ("verl-grpo-passk", {"norm_adv_by_std_in_grpo": False},
      lambda r: verl_grpo_passk_code(r, M, False, 1e-6), True),

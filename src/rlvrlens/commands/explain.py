@@ -256,8 +256,10 @@ def run_explain(args: argparse.Namespace) -> int:
                             ("--kl-estimator", args.kl_estimator)):
             if value is not None:
                 raise ValueError(f"{flag} is read from the config file; remove it (or edit the file)")
-        first = explain(fc.preset, fc.M, beta=fc.beta, p_ref=p_ref, params=fc.params,
-                        dynamic_sampling=fc.dynamic_sampling, framework_config=fc)
+        named = fc.scheme is not None  # verl's adv_estimator=rlvrlens: the config names the weights themselves
+        first = explain(fc.scheme if named else fc.preset, fc.M, beta=fc.beta, p_ref=p_ref,
+                        params=None if named else fc.params, dynamic_sampling=fc.dynamic_sampling,
+                        framework_config=fc)
     else:
         if args.kl_estimator is not None and args.beta is None:
             raise ValueError("--kl-estimator needs --beta (the KL coefficient)")
@@ -290,7 +292,8 @@ def run_explain_run(args: argparse.Namespace, fc) -> int:
 
     scheme = beta = kl = None
     if fc is not None:
-        scheme, beta = get_preset(fc.preset, fc.M, **fc.params), fc.beta or 0.0
+        scheme = fc.scheme if fc.scheme is not None else get_preset(fc.preset, fc.M, **fc.params)
+        beta = fc.beta or 0.0
         # by its treatment: TRL's ratio-corrected k3 has the gradient of KL(pi||pi_ref), verl's KL in the reward "reward"
         kl = config_kl_estimator(fc) or fc.kl_estimator
     elif args.preset:

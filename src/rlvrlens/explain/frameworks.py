@@ -18,7 +18,11 @@ Sources: TRL ``trl/trainer/grpo_config.py`` and ``grpo_trainer.py`` (the install
 ``norm_adv_by_std_in_grpo: True``, ``use_kl_in_reward: False``, ``kl_penalty: kl``,
 ``kl_ctrl: {type: fixed, kl_coef: 0.001}``, ``actor.use_kl_loss: False``, ``kl_loss_coef: 0.001``,
 ``kl_loss_type: low_var_kl``, ``loss_agg_mode: token-mean``, ``entropy_coeff: 0``,
-``ppo_epochs: 1``, ``rollout.n: 1``) and the DAPO recipe's ``algorithm.filter_groups.enable``.
+``ppo_epochs: 1``, ``rollout.n: 1``) and the DAPO recipe's ``algorithm.filter_groups.enable``;
+checked again, with the estimators, KL names, loss modes and aggregations of verl 0.9.1 (the
+release on PyPI: ``verl/trainer/ppo/core_algos.py``, ``ray_trainer.py``, ``trainer/config/actor/actor.yaml``),
+against which ``tests/verl`` runs (the straight-through ``X+`` KL names; ``grpo_vectorized`` not
+reading ``norm_adv_by_std_in_grpo``).
 """
 
 from __future__ import annotations
@@ -28,24 +32,57 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from rlvrlens.core.kl import ESTIMATOR_TREATMENT, PI_REF, REF_PI
+from rlvrlens.core.kl import DIVERGENCE, ESTIMATOR_TREATMENT, PI_REF, REF_PI
+from rlvrlens.objectives import WeightScheme, scheme_spec
 
 #: verl's kl_loss_type / kl_penalty names -> this package's estimator names (verl core_algos.kl_penalty).
+#: Any of them but "full" followed by "+" (``k3+``, ``low_var_kl+``, ...) keeps its value and takes the
+#: k2 gradient (a straight-through estimator): the estimator "k2" (:func:`_verl_estimator`).
 _VERL_KL = {"kl": "k1", "k1": "k1", "abs": "abs", "mse": "k2", "k2": "k2", "low_var_kl": "k3", "k3": "k3",
             "full": "full"}
 #: verl adv_estimator -> preset.
-_VERL_PRESETS = {"grpo": "verl-grpo", "rloo": "verl-rloo", "gpg": "verl-gpg", "grpo_passk": "verl-grpo-passk",
+_VERL_PRESETS = {"grpo": "verl-grpo", "grpo_vectorized": "verl-grpo-vectorized", "rloo": "verl-rloo",
+                 "rloo_vectorized": "verl-rloo-vectorized", "gpg": "verl-gpg", "grpo_passk": "verl-grpo-passk",
                  "reinforce_plus_plus_baseline": "verl-reinforce-plus-plus-baseline"}
-#: verl estimators the theory does not describe by (R_i, S_i) weights, with the reason.
+#: The estimator this package registers in verl (rlvrlens.training.verl_plugin): the scheme is in algorithm.rlvrlens.
+_VERL_PLUGIN = "rlvrlens"
+#: verl estimators the theory does not describe by (R_i, S_i) weights, with the reason (verl 0.9.1 core_algos).
 _VERL_UNCOVERED = {
     "gae": "PPO with a learned critic: the advantage depends on a value network, not on the group's rewards",
     "reinforce_plus_plus": "token-level returns whitened over the batch with KL in the reward: not a function "
                            "of (R_i, S_i)",
     "remax": "baseline from a greedy rollout: depends on the policy's greedy answer, not on the group",
     "opo": "length-weighted baseline: depends on response lengths",
+    "gdpo": "several rewards (algorithm.gdpo_reward_keys), each GRPO-normalised per group, summed with "
+            "gdpo_reward_weights and whitened over the batch: the theory takes one 0/1 reward",
+    "optimal_token_baseline": "a per-token baseline weighted by 1 - 2 pi_t + sum pi^2 (the policy's token "
+                              "probabilities): likelihood-dependent, not a function of (R_i, S_i)",
+    "tir_optimal_token_baseline": "optimal_token_baseline for multi-turn tool use: a per-token, likelihood-dependent "
+                                  "baseline, not a function of (R_i, S_i)",
+}
+#: verl estimators whose config switch norm_adv_by_std_in_grpo reaches them (compute_advantage passes it to
+#: the wired-in grpo; grpo_passk reads it from the config; registry estimators otherwise do not see it).
+_VERL_NORM = ("grpo", "grpo_passk")
+#: verl actor.policy_loss.loss_mode values whose on-policy step is the plain policy gradient (verl 0.9.1
+#: core_algos: the importance ratio is 1 and its gradient the log-probability's), with the reason.
+_VERL_ON_POLICY_LOSS = {
+    "vanilla": "PPO's clipped ratio",
+    "gspo": "the sequence ratio (the token's log-probability plus the detached sequence mean)",
+    "sapo": "a soft gate with slope 1 at ratio 1",
+    "gpg": "-log pi times the advantage",
+    "cispo": "the detached ratio clamped to [1 - clip_ratio_low, 1 + clip_ratio_high], 1 on-policy, times log pi",
 }
 _TRL_LOSS_TYPES = ("grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo", "luspo", "vespo")
-_VERL_AGG = ("token-mean", "seq-mean-token-sum", "seq-mean-token-mean", "seq-mean-token-sum-norm")
+#: Why these loss types take the plain policy-gradient step on-policy (ratio 1): TRL 1.16 ``_compute_loss``.
+_TRL_ON_POLICY = {
+    "sapo": "the soft gate sigmoid(tau (r - 1)) 4/tau has slope 1 at the ratio r = 1 whatever tau, so the on-policy "
+            "step is the plain policy gradient (aggregated like grpo)",
+    "luspo": "on-policy the clipped ratio's gradient is the log-probability's, summed over each completion's tokens "
+             "(no length normalisation): the plain sequence-level policy gradient",
+    "vespo": "the detached Gamma weight exp(lambda + k log w - lambda w) is 1 at the on-policy sequence ratio w = 1, "
+             "so the step is the plain policy gradient (aggregated like dapo)",
+}
+_VERL_AGG = ("token-mean", "token-sum", "seq-mean-token-sum", "seq-mean-token-mean", "seq-mean-token-sum-norm")
 
 
 @dataclass(frozen=True)
@@ -57,7 +94,8 @@ class FrameworkConfig:
     framework : str
         ``"TRL"`` or ``"verl"``.
     preset : str
-        Key of :data:`rlvrlens.objectives.PRESETS`.
+        Key of :data:`rlvrlens.objectives.PRESETS`, or ``"rlvrlens"``: verl's ``adv_estimator: rlvrlens``
+        (this package's plugin), whose weights are ``scheme``.
     M : int
         Answers per prompt.
     params : dict
@@ -72,6 +110,9 @@ class FrameworkConfig:
         DAPO's filter of groups whose rewards are all equal, with the batch refilled.
     honoured, neutral, not_covered : tuple of str
         ``"option = value: what it does"`` lines.
+    scheme : WeightScheme or None
+        The weights themselves when the config names a scheme rather than a preset (``preset ==
+        "rlvrlens"``), built for ``M``.
     """
 
     framework: str
@@ -85,12 +126,14 @@ class FrameworkConfig:
     honoured: tuple[str, ...] = ()
     neutral: tuple[str, ...] = ()
     not_covered: tuple[str, ...] = ()
+    scheme: WeightScheme | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"framework": self.framework, "preset": self.preset, "M": self.M, "params": dict(self.params),
                 "beta": self.beta, "kl_estimator": self.kl_estimator, "kl_treatment": self.kl_treatment,
                 "dynamic_sampling": self.dynamic_sampling, "honoured": list(self.honoured),
-                "neutral": list(self.neutral), "not_covered": list(self.not_covered)}
+                "neutral": list(self.neutral), "not_covered": list(self.not_covered),
+                "scheme": None if self.scheme is None else self.scheme.describe()}
 
 
 def read_config_file(path: str | Path, what: str) -> dict[str, Any]:
@@ -153,11 +196,16 @@ def from_trl_config(cfg: Mapping[str, Any]) -> FrameworkConfig:
 
     Honoured: ``num_generations`` (M), ``scale_rewards`` (``"group"``/``"batch"``/``"none"``, or the
     older ``true``/``false``), ``beta`` with ``use_bias_correction_kl`` (k3 times the ratio: the gradient of
-    KL(pi||pi_ref); without it, that of KL(pi_ref||pi)), ``loss_type`` (with equal completion lengths every
-    aggregation scales the policy and KL terms alike: neutral for the map; ``cispo``/``sapo``/
-    ``luspo``/``vespo`` change the per-token weighting: not covered). Not covered: clipping
-    and several iterations per batch (``num_iterations > 1``), entropy bonuses, masked truncated
-    completions, top-entropy token filtering, several reward functions, reference-model syncing.
+    KL(pi||pi_ref); without it, that of KL(pi_ref||pi)), ``loss_type``: on-policy (the first step on a
+    batch, the only one with ``num_iterations = 1``) the importance ratio is 1, and with equal
+    completion lengths ``grpo``/``dr_grpo``/``dapo``/``bnpo`` scale the policy and KL terms alike,
+    ``sapo``/``luspo``/``vespo`` take the plain policy-gradient step (neutral), while ``cispo``'s clamp
+    of the detached ratio at ``epsilon_high`` (default ``epsilon``, 0.2) scales the policy term alone
+    by ``min(1, epsilon_high)``: honoured as ``beta / min(1, epsilon_high)``.
+    ``importance_sampling_level`` is neutral on-policy. Not covered: clipping and several steps per
+    batch (``num_iterations > 1``, ``steps_per_generation > gradient_accumulation_steps``), entropy
+    bonuses, masked truncated completions, top-entropy token filtering, several reward functions
+    (``reward_weights``, ``multi_objective_aggregation = "normalize_then_sum"``), reference-model syncing.
 
     Examples
     --------
@@ -183,14 +231,26 @@ def from_trl_config(cfg: Mapping[str, Any]) -> FrameworkConfig:
     loss_type = cfg.get("loss_type", "dapo")
     if loss_type not in _TRL_LOSS_TYPES:
         raise ValueError(f"loss_type must be one of {', '.join(_TRL_LOSS_TYPES)}, got {loss_type!r}")
+    beta = _float("beta", cfg.get("beta", 0.0))
+    policy_scale = 1.0
     if loss_type in ("grpo", "dr_grpo", "dapo", "bnpo"):
         neutral.append(f"loss_type = {loss_type!r}: with equal completion lengths the aggregation scales the "
                        "advantage and KL terms alike, so the per-prompt weighting and the fixed points are "
                        "unchanged (unequal lengths weight answers by length: not modelled)")
+    elif loss_type == "cispo":
+        eps_high = cfg.get("epsilon_high")
+        eps_high = _float("epsilon", cfg.get("epsilon", 0.2)) if eps_high is None else _float("epsilon_high", eps_high)
+        policy_scale = min(1.0, eps_high)
+        what = (f"loss_type = 'cispo' with epsilon_high = {eps_high:g}: on-policy the ratio is 1 and its detached "
+                f"clamp (max = epsilon_high) multiplies the policy term by {policy_scale:g}, not the KL term")
+        if policy_scale == 1.0 or beta == 0:
+            neutral.append(what + (": nothing changes" if policy_scale == 1.0 else ": without a KL term only the "
+                                   "step size changes"))
+        else:
+            honoured.append(what + f": modelled as beta / {policy_scale:g} = {beta / policy_scale:g}")
     else:
-        uncovered.append(f"loss_type = {loss_type!r}: changes the per-token weighting of the policy term "
-                         "(clipped/gated importance weights), not a function of (R_i, S_i)")
-    beta = _float("beta", cfg.get("beta", 0.0))
+        neutral.append(f"loss_type = {loss_type!r}: {_TRL_ON_POLICY[loss_type]} (later off-policy steps: see "
+                       "num_iterations)")
     kl_estimator = kl_treatment = None
     if beta > 0:
         correction = _bool("use_bias_correction_kl", cfg.get("use_bias_correction_kl", True))
@@ -203,12 +263,33 @@ def from_trl_config(cfg: Mapping[str, Any]) -> FrameworkConfig:
                            "the forward KL"))
     else:
         neutral.append("beta = 0: no KL term, no reference model")
+    level = cfg.get("importance_sampling_level", "token")
+    if level not in ("token", "sequence"):
+        raise ValueError(f"importance_sampling_level must be 'token' or 'sequence', got {level!r}")
+    if level == "sequence":
+        neutral.append("importance_sampling_level = 'sequence': on-policy the sequence ratio is 1 and its gradient "
+                       "is the mean of the tokens' log-probability gradients, so the policy term's gradient is the "
+                       "token level's" + ("; the KL term is multiplied by the sequence ratio, which keeps the "
+                                          "gradient of KL(pi||pi_ref) for one-token answers only"
+                                          if kl_treatment == PI_REF else ""))
     iters = _int("num_iterations", cfg.get("num_iterations", 1), 1)
     if iters > 1:
         uncovered.append(f"num_iterations = {iters}: several clipped steps per batch (the theory is the "
                          "on-policy expected step)")
     else:
         neutral.append("num_iterations = 1: on-policy, so the clipping (epsilon) never binds at the first step")
+    accumulation = _int("gradient_accumulation_steps", cfg.get("gradient_accumulation_steps", 1), 1)
+    per_generation = cfg.get("steps_per_generation")
+    if per_generation is not None and _int("steps_per_generation", per_generation, 1) > accumulation:
+        uncovered.append(f"steps_per_generation = {per_generation} > gradient_accumulation_steps = {accumulation}: "
+                         "several optimizer steps per generation batch, the later ones off-policy (clipped)")
+    aggregation = cfg.get("multi_objective_aggregation", "sum_then_normalize")
+    if aggregation not in ("sum_then_normalize", "normalize_then_sum"):
+        raise ValueError("multi_objective_aggregation must be 'sum_then_normalize' or 'normalize_then_sum', "
+                         f"got {aggregation!r}")
+    if aggregation == "normalize_then_sum":
+        uncovered.append("multi_objective_aggregation = 'normalize_then_sum': each reward function normalised per "
+                         "group, summed, then normalised over the batch (GDPO): not a function of (R_i, S_i)")
     for key, default, why in (
         ("mask_truncated_completions", False, "drops truncated answers: their reward is not a verifier outcome"),
         ("top_entropy_quantile", 1.0, "trains only high-entropy tokens: token-level, not (R_i, S_i)"),
@@ -226,21 +307,28 @@ def from_trl_config(cfg: Mapping[str, Any]) -> FrameworkConfig:
         uncovered.append(f"reward_weights = {weights!r}: several reward functions; the theory needs one 0/1 reward")
     read = {"num_generations", "scale_rewards", "loss_type", "beta", "use_bias_correction_kl", "num_iterations",
             "mask_truncated_completions", "top_entropy_quantile", "entropy_coef", "use_adaptive_entropy",
-            "off_policy_mask_threshold", "sync_ref_model", "delta", "reward_weights"}
+            "off_policy_mask_threshold", "sync_ref_model", "delta", "reward_weights", "epsilon", "epsilon_high",
+            "importance_sampling_level", "gradient_accumulation_steps", "steps_per_generation",
+            "multi_objective_aggregation"}
     neutral.append(_others(sorted(set(cfg) - read)))
-    return FrameworkConfig("TRL", "trl-grpo", M, {"scale_rewards": scale}, beta if beta > 0 else None,
+    return FrameworkConfig("TRL", "trl-grpo", M, {"scale_rewards": scale}, beta / policy_scale if beta > 0 else None,
                            kl_estimator, kl_treatment, False, tuple(honoured), tuple(neutral), tuple(uncovered))
 
 
 def from_verl_config(cfg: Mapping[str, Any]) -> FrameworkConfig:
-    """Map a verl trainer config (the ``ppo_trainer.yaml`` tree, defaults from it) to the theory.
+    """Map a verl trainer config (the ``ppo_trainer.yaml`` tree, defaults from it; verl 0.9.1) to the theory.
 
-    Honoured: ``algorithm.adv_estimator`` (grpo, rloo, gpg, grpo_passk,
-    reinforce_plus_plus_baseline; others are refused with the reason), ``norm_adv_by_std_in_grpo``,
-    ``actor_rollout_ref.rollout.n`` (M), the KL in the loss (``actor.use_kl_loss``,
-    ``kl_loss_coef``, ``kl_loss_type``: ``kl``/k1, ``mse``/k2, ``low_var_kl``/k3) or in the reward
-    (``algorithm.use_kl_in_reward``, ``kl_ctrl.kl_coef`` with ``kl_ctrl.type: fixed``),
-    ``algorithm.filter_groups.enable`` (DAPO dynamic sampling, also read from ``data.filter_groups``).
+    Honoured: ``algorithm.adv_estimator`` (grpo, grpo_vectorized, rloo, rloo_vectorized, gpg,
+    grpo_passk, reinforce_plus_plus_baseline, and ``rlvrlens``, this package's plugin, with the
+    scheme its ``algorithm.rlvrlens`` block names; the others are refused with the reason),
+    ``norm_adv_by_std_in_grpo`` (where verl lets it reach the estimator), ``actor_rollout_ref.rollout.n``
+    (M), the KL in the loss (``actor.use_kl_loss``, ``kl_loss_coef``, ``kl_loss_type``: ``kl``/k1,
+    ``mse``/k2, ``low_var_kl``/k3, and any of them with ``+``, such as ``k3+``, ``low_var_kl+``: the
+    value with the k2 gradient, per token) or in the reward (``algorithm.use_kl_in_reward``,
+    ``kl_ctrl.kl_coef`` with ``kl_ctrl.type: fixed``), ``algorithm.filter_groups.enable`` (DAPO dynamic
+    sampling, also read from ``data.filter_groups``). Neutral on-policy: ``actor.loss_agg_mode`` (all five)
+    and ``actor.policy_loss.loss_mode`` vanilla, gspo, sapo, gpg, cispo; the other loss modes, several
+    PPO epochs and an entropy bonus are not covered.
 
     Examples
     --------
@@ -249,6 +337,10 @@ def from_verl_config(cfg: Mapping[str, Any]) -> FrameworkConfig:
     ...                                             "actor": {"use_kl_loss": True, "kl_loss_coef": 0.01}}})
     >>> c.preset, c.M, c.beta, c.kl_estimator, c.kl_treatment
     ('verl-grpo', 8, 0.01, 'k3', 'ref||pi')
+    >>> c = from_verl_config({"algorithm": {"adv_estimator": "rlvrlens", "rlvrlens": {"scheme": "log_odds"}},
+    ...                       "actor_rollout_ref": {"rollout": {"n": 8}}})
+    >>> c.preset, c.scheme.name, c.scheme.M
+    ('rlvrlens', 'log_odds', 8)
     """
     if not isinstance(cfg, Mapping):
         raise TypeError(f"a verl config must be a mapping (the trainer YAML), got {type(cfg).__name__}")
@@ -256,20 +348,40 @@ def from_verl_config(cfg: Mapping[str, Any]) -> FrameworkConfig:
     est = _get(cfg, "algorithm.adv_estimator", "gae")
     if est in _VERL_UNCOVERED:
         raise ValueError(f"algorithm.adv_estimator = {est!r} is not covered by the theory: {_VERL_UNCOVERED[est]}")
-    if est not in _VERL_PRESETS:
-        raise ValueError(f"algorithm.adv_estimator = {est!r} is unknown; covered: {', '.join(_VERL_PRESETS)}")
-    preset = _VERL_PRESETS[est]
-    honoured.append(f"algorithm.adv_estimator = {est!r}: preset {preset}")
+    if est not in _VERL_PRESETS and est != _VERL_PLUGIN:
+        raise ValueError(f"algorithm.adv_estimator = {est!r} is unknown; covered: {', '.join(_VERL_PRESETS)}, "
+                         f"{_VERL_PLUGIN} (rlvrlens's verl plugin)")
     M = _get(cfg, "actor_rollout_ref.rollout.n", 1)
     if isinstance(M, bool) or not isinstance(M, int) or M < 2:
         raise ValueError(f"actor_rollout_ref.rollout.n must be an integer >= 2 (answers per prompt) for a group "
                          f"estimator, got {M!r}")
+    scheme = None
+    if est == _VERL_PLUGIN:
+        block = _get(cfg, f"algorithm.{_VERL_PLUGIN}")
+        if not isinstance(block, Mapping):
+            raise ValueError(f"algorithm.adv_estimator = {est!r} needs an algorithm.{_VERL_PLUGIN} block naming the "
+                             "scheme (scheme: NAME, target: EXPR or scheme_file: PATH; docs/verl.md)")
+        spec = scheme_spec({k: v for k, v in block.items() if k != "record_dir"}, f"algorithm.{_VERL_PLUGIN}", M=M)
+        scheme, preset = spec.build(M), _VERL_PLUGIN
+        honoured.append(f"algorithm.adv_estimator = {est!r} (rlvrlens's verl plugin) with algorithm.{_VERL_PLUGIN} "
+                        f"= {json.dumps(spec.describe())}: the weights of {scheme.name}")
+        if block.get("record_dir") is not None:
+            neutral.append(f"algorithm.{_VERL_PLUGIN}.record_dir = {block['record_dir']!r}: where the run records "
+                           "its groups' rewards (groups.jsonl) and the scheme (scheme.json)")
+    else:
+        preset = _VERL_PRESETS[est]
+        honoured.append(f"algorithm.adv_estimator = {est!r}: preset {preset}")
     honoured.append(f"actor_rollout_ref.rollout.n = {M}: the group size M")
     params: dict[str, Any] = {}
-    if est in ("grpo", "grpo_passk"):
-        norm = _bool("algorithm.norm_adv_by_std_in_grpo", _get(cfg, "algorithm.norm_adv_by_std_in_grpo", True))
+    norm = _bool("algorithm.norm_adv_by_std_in_grpo", _get(cfg, "algorithm.norm_adv_by_std_in_grpo", True))
+    if est in _VERL_NORM:
         params["norm_adv_by_std_in_grpo"] = norm
         honoured.append(f"algorithm.norm_adv_by_std_in_grpo = {norm}")
+    elif _get(cfg, "algorithm.norm_adv_by_std_in_grpo") is not None:
+        neutral.append(f"algorithm.norm_adv_by_std_in_grpo = {norm}: not read by adv_estimator = {est!r} (verl passes "
+                       "it to its wired-in grpo only, and grpo_passk reads it from the config)"
+                       + {"grpo_vectorized": ": grpo_vectorized always divides by the std",
+                          _VERL_PLUGIN: ": the scheme is the whole weight"}.get(est, ""))
     in_loss = _bool("actor_rollout_ref.actor.use_kl_loss", _get(cfg, "actor_rollout_ref.actor.use_kl_loss", False))
     in_reward = _bool("algorithm.use_kl_in_reward", _get(cfg, "algorithm.use_kl_in_reward", False))
     beta = kl_estimator = kl_treatment = None
@@ -277,19 +389,27 @@ def from_verl_config(cfg: Mapping[str, Any]) -> FrameworkConfig:
         uncovered.append("KL both in the loss and in the reward: two penalties (the theory takes one)")
     if in_loss:
         raw = _get(cfg, "actor_rollout_ref.actor.kl_loss_type", "low_var_kl")
-        kl_estimator = _verl_estimator("actor_rollout_ref.actor.kl_loss_type", raw)
+        kl_estimator = _verl_estimator("actor_rollout_ref.actor.kl_loss_type", raw, loss=True)
         beta = _float("actor_rollout_ref.actor.kl_loss_coef", _get(cfg, "actor_rollout_ref.actor.kl_loss_coef", 0.001))
         kl_treatment = ESTIMATOR_TREATMENT.get(kl_estimator)
-        honoured.append(f"actor.use_kl_loss with kl_loss_type = {raw!r} ({kl_estimator}), kl_loss_coef = {beta:g}")
+        how = (f"the {_VERL_KL[raw[:-1]]} value with the k2 gradient (straight-through), " if raw.endswith("+")
+               and kl_estimator == "k2" else "")
+        per_token = (f": {how}per token the gradient of {DIVERGENCE[kl_treatment]}; summed over a response's tokens it "
+                     "is the sequence KL's gradient for one-token answers only" if kl_estimator in ("k2", "k3") else "")
+        honoured.append(f"actor.use_kl_loss with kl_loss_type = {raw!r} ({kl_estimator}), kl_loss_coef = {beta:g}"
+                        + per_token)
     elif in_reward:
         raw = _get(cfg, "algorithm.kl_penalty", "kl")
-        kl_estimator = _verl_estimator("algorithm.kl_penalty", raw)
+        kl_estimator = _verl_estimator("algorithm.kl_penalty", raw, loss=False)
         beta = _float("algorithm.kl_ctrl.kl_coef", _get(cfg, "algorithm.kl_ctrl.kl_coef", 0.001))
         kl_treatment = "reward"
         honoured.append(f"algorithm.use_kl_in_reward with kl_penalty = {raw!r}, kl_ctrl.kl_coef = {beta:g}")
         if _get(cfg, "algorithm.kl_ctrl.type", "fixed") != "fixed":
             uncovered.append(f"algorithm.kl_ctrl.type = {_get(cfg, 'algorithm.kl_ctrl.type')!r}: an adaptive "
                              "coefficient; the prediction uses the initial kl_coef")
+        if scheme is not None and scheme.formula is None:
+            uncovered.append(f"algorithm.use_kl_in_reward with adv_estimator = {est!r}: the KL makes the rewards real "
+                             f"and {scheme.name} has weights for 0/1 rewards only: the plugin refuses the first batch")
     else:
         neutral.append("no KL term (actor.use_kl_loss and algorithm.use_kl_in_reward are false)")
     if kl_estimator in ("abs", "full"):
@@ -305,6 +425,13 @@ def from_verl_config(cfg: Mapping[str, Any]) -> FrameworkConfig:
         raise ValueError(f"actor_rollout_ref.actor.loss_agg_mode must be one of {', '.join(_VERL_AGG)}, got {agg!r}")
     neutral.append(f"actor.loss_agg_mode = {agg!r}: with equal response lengths every aggregation scales all "
                    "answers alike")
+    mode = _get(cfg, "actor_rollout_ref.actor.policy_loss.loss_mode", "vanilla")
+    if mode in _VERL_ON_POLICY_LOSS:
+        neutral.append(f"actor.policy_loss.loss_mode = {mode!r}: on-policy (ratio 1) {_VERL_ON_POLICY_LOSS[mode]} "
+                       "gives the plain policy gradient")
+    else:
+        uncovered.append(f"actor.policy_loss.loss_mode = {mode!r}: changes the per-token weighting of the policy "
+                         "term (not modelled)")
     epochs = _get(cfg, "actor_rollout_ref.actor.ppo_epochs", 1)
     if epochs != 1:
         uncovered.append(f"actor.ppo_epochs = {epochs!r}: several clipped passes over a batch")
@@ -316,16 +443,20 @@ def from_verl_config(cfg: Mapping[str, Any]) -> FrameworkConfig:
             "actor_rollout_ref.actor.kl_loss_coef", "algorithm.kl_penalty", "algorithm.kl_ctrl.kl_coef",
             "algorithm.kl_ctrl.type", "algorithm.filter_groups.enable", "data.filter_groups.enable",
             "actor_rollout_ref.actor.loss_agg_mode", "actor_rollout_ref.actor.ppo_epochs",
-            "actor_rollout_ref.actor.entropy_coeff"}
-    neutral.append(_others(sorted(set(_flatten(cfg)) - read)))
+            "actor_rollout_ref.actor.entropy_coeff", "actor_rollout_ref.actor.policy_loss.loss_mode"}
+    others = [k for k in _flatten(cfg) if k not in read and not k.startswith(f"algorithm.{_VERL_PLUGIN}.")]
+    neutral.append(_others(sorted(others)))
     return FrameworkConfig("verl", preset, M, params, beta, kl_estimator, kl_treatment, dyn,
-                           tuple(honoured), tuple(neutral), tuple(uncovered))
+                           tuple(honoured), tuple(neutral), tuple(uncovered), scheme)
 
 
-def _verl_estimator(name: str, raw: Any) -> str:
-    if raw not in _VERL_KL:
-        raise ValueError(f"{name} must be one of {', '.join(_VERL_KL)}, got {raw!r}")
-    return _VERL_KL[raw]
+def _verl_estimator(name: str, raw: Any, *, loss: bool) -> str:
+    """The estimator a verl KL name stands for: ``X+`` is X's value with the k2 gradient, so "k2" in the
+    loss and X in the reward (where only the value enters)."""
+    base = raw[:-1] if isinstance(raw, str) and raw.endswith("+") else raw
+    if base not in _VERL_KL:
+        raise ValueError(f"{name} must be one of {', '.join(_VERL_KL)}, each optionally followed by '+', got {raw!r}")
+    return "k2" if loss and base != raw and base != "full" else _VERL_KL[base]
 
 
 def _flatten(cfg: Mapping[str, Any], prefix: str = "") -> list[str]:

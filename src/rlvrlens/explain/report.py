@@ -606,7 +606,8 @@ def explain(
     if isinstance(preset, WeightScheme):
         if params:
             raise ValueError("params apply to preset names, not to a WeightScheme")
-        scheme, name, framework, config = preset, preset.name, "custom", repr(preset)
+        framework = "custom" if framework_config is None else framework_config.framework
+        scheme, name, config = preset, preset.name, repr(preset)
     else:
         if M is None:
             raise ValueError("M (num_generations) is required with a preset name")

@@ -39,14 +39,15 @@ from rlvrlens.objectives.numeric import d2h, dh, dh_logit, h
 from rlvrlens.objectives.presets import PRESETS, Preset, get_preset, preset_parameters
 from rlvrlens.objectives.registry import Entry, Registry
 from rlvrlens.objectives.scheme import WeightScheme, from_group_fn, from_rs
+from rlvrlens.objectives.spec import SchemeSpec, load_scheme, scheme_from_description, scheme_spec
 from rlvrlens.objectives.variance import mean_weight, second_moment, weight_variance, zero_weight_probability
 
 __all__ = [
-    "PRESETS", "Preset", "SCHEMES", "DesignResult", "Entry", "LIMITS", "Registry", "WeightScheme",
+    "PRESETS", "Preset", "SCHEMES", "DesignResult", "SchemeSpec", "Entry", "LIMITS", "Registry", "WeightScheme",
     "d2h", "design", "design_front", "dh", "dh_exact", "dh_logit", "dr_grpo", "drop_uniform_groups",
     "dynamic_sampling", "dynamic_sampling_dh", "f_grpo", "from_group_fn", "from_rs",
-    "get_preset", "get_scheme", "gpg", "grpo", "frac_reward_zero_std", "h", "h_exact", "kept_fraction", "limit", "log_odds",
+    "get_preset", "get_scheme", "gpg", "grpo", "frac_reward_zero_std", "h", "h_exact", "kept_fraction", "limit", "load_scheme", "log_odds",
     "maxrl", "mean_weight", "nsr", "parse_target", "pass_at_k", "pkpo", "preset_parameters", "raft",
-    "reinforce", "reinforce_rej", "rloo", "scheme_parameters", "second_moment", "split_c", "split_c_exact",
+    "reinforce", "reinforce_rej", "rloo", "scheme_from_description", "scheme_parameters", "scheme_spec", "second_moment", "split_c", "split_c_exact",
     "t_symbol", "w_reinforce", "weight_variance", "zero_weight_probability",
 ]

@@ -206,6 +206,31 @@ def verl_rloo(M: int) -> WeightScheme:
     return _renamed(rloo(check_int("M", M, minimum=2)), "verl-rloo", {})
 
 
+def verl_grpo_vectorized(M: int, epsilon: float = 1e-6) -> WeightScheme:
+    """verl ``adv_estimator=grpo_vectorized``: ``(r - mean)/(std + epsilon)`` with the unbiased std
+    (``group_mean_std``, computed in float32), always divided: verl passes
+    ``norm_adv_by_std_in_grpo`` only to its wired-in ``grpo``, and this estimator does not read it from
+    the config. The same weights as ``verl-grpo`` for groups of two or more.
+
+    Source: verl 0.9.1 ``verl/trainer/ppo/core_algos.py``, ``compute_grpo_vectorized_outcome_advantage``,
+    ``verl/utils/groupwise.py``, ``group_mean_std``; ``verl/trainer/ppo/ray_trainer.py``,
+    ``compute_advantage``.
+    """
+    M = check_int("M", M, minimum=2)
+    epsilon = _check_eps("epsilon", epsilon)
+    return _renamed(grpo(M, eps=epsilon, std="sample"), "verl-grpo-vectorized", {"epsilon": epsilon})
+
+
+def verl_rloo_vectorized(M: int) -> WeightScheme:
+    """verl ``adv_estimator=rloo_vectorized``: ``(n r - group sum)/(n - 1)``, leave-one-out, i.e.
+    ``rloo(M)`` (a group of one answer gets 0, where ``rloo`` gives it its reward; groups of
+    ``rollout.n >= 2`` answers never are one).
+
+    Source: verl 0.9.1 ``verl/trainer/ppo/core_algos.py``, ``compute_rloo_vectorized_outcome_advantage``.
+    """
+    return _renamed(rloo(check_int("M", M, minimum=2)), "verl-rloo-vectorized", {})
+
+
 def verl_gpg(M: int, p_batch: object = None) -> WeightScheme:
     """verl ``adv_estimator=gpg``: ``alpha (r - group mean) / f_norm`` with ``f_norm = 1`` and
     ``alpha = bsz / count_nonzero(scores)``, a batch statistic: for 0/1 rewards ``1 / (fraction of
@@ -401,6 +426,8 @@ PRESETS = Registry("preset", [
     Preset("trl-rloo", trl_rloo, "t", "TRL", "RLOOConfig(normalize_advantages=False|True)"),
     Preset("verl-grpo", verl_grpo, "arcsin", "verl", "algorithm.adv_estimator=grpo [norm_adv_by_std_in_grpo]"),
     Preset("verl-rloo", verl_rloo, "t", "verl", "algorithm.adv_estimator=rloo"),
+    Preset("verl-grpo-vectorized", verl_grpo_vectorized, "arcsin", "verl", "algorithm.adv_estimator=grpo_vectorized"),
+    Preset("verl-rloo-vectorized", verl_rloo_vectorized, "t", "verl", "algorithm.adv_estimator=rloo_vectorized"),
     Preset("verl-gpg", verl_gpg, "t", "verl", "algorithm.adv_estimator=gpg"),
     Preset("verl-dapo", verl_dapo, "arcsin", "verl",
            "algorithm.adv_estimator=grpo, algorithm.filter_groups.enable=True (DAPO dynamic sampling)"),

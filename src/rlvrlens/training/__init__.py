@@ -6,7 +6,8 @@ clipped policy-gradient step; per-prompt success probabilities are logged so tha
 be compared with the dynamics the theory predicts (THEORY.md §1-3).
 
 Modules: ``losses`` (loss pieces), ``policy`` (:class:`CausalLMPolicy`, :class:`TabularPolicy`),
-``tokenizer``, ``tasks`` (tasks, verifiers, reward hooks), ``success`` (exact / estimated p(C|x)),
+``tokenizer``, ``tasks`` (tasks, verifiers, reward hooks), ``trl_adapter`` (TRL's ``GRPOTrainer``),
+``verl_plugin`` (verl's advantage estimator ``rlvrlens``), ``success`` (exact / estimated p(C|x)),
 ``sft`` (warm start), ``tabular`` (exact KL-regularised update), ``config``, ``trainer``,
 ``protocol`` (the :class:`Policy` protocol the trainer depends on), ``rundir`` (run directories:
 checks, lock, JSONL logs), ``runtime`` (a seeded generator and a thread limit, for the layers above
