@@ -89,7 +89,10 @@ def test_real_model_validation_end_to_end_on_a_saved_model(warm, tmp_path, capsy
     size = RealModelSize("test", model=str(tmp_path / "model"), task="mod", pool=8, n_prompts=3, M=4,
                          identity_prompts=2, identity_groups=(16, 64), identity_schemes=("reinforce", "rloo"),
                          one_step_repeats=6, traj_steps=4, traj_refresh=2, fp_betas=(2.0,), fp_estimators=("k2",),
-                         fp_prompts=2, fp_steps=6, fp_lr=1e-3, fp_eval_every=2)
+                         fp_prompts=2, fp_steps=6, fp_lr=1e-3, fp_eval_every=2,
+                         fo_tasks=(("mod, seed 9", "mod"),), fo_seed=9, fo_prompts=2, fo_targets=(0.005, 0.01),
+                         fo_repeats=3, fc_prompts=3, fc_prompts_per_step=2, fc_steps=4, fc_runs=(("AdamW", 1e-3, 0.0),),
+                         fc_batches=2, fc_refresh=2, fc_record=2)
     from rlvrlens.validation.runner import run_validation
 
     verdicts = run_validation(size, tmp_path / "out", log=lambda *_: None)
@@ -99,11 +102,13 @@ def test_real_model_validation_end_to_end_on_a_saved_model(warm, tmp_path, capsy
         assert (out / name).stat().st_size > 0, name
     records = [json.loads(line) for line in (out / "measurements.jsonl").read_text().splitlines()]
     assert {r["experiment"] for r in records} == {"expected_step_projected", "coupling_one_step", "coupling_trajectory",
-                                                  "sampled_fixed_points"}
+                                                  "sampled_fixed_points", "first_order", "first_order_projected",
+                                                  "first_order_limit", "forecast_run"}
     assert len([r for r in records if r["experiment"] == "sampled_fixed_points"]) == 2
     assert len([r for r in records if r["experiment"] == "coupling_one_step"]) == 3 * 2  # two step sizes
     assert {v["experiment"] for v in verdicts} == {"1. identity (projected)", "2. coupling, one step",
-                                                   "3. fixed points", "4. coupling, trajectory"}
+                                                   "3. fixed points", "4. coupling, trajectory",
+                                                   "5. first order (held out)", "6. forecast"}
     # each verdict follows from its records by the stated thresholds (a miswired runner would break this)
     G = max(r["groups"] for r in records if r["experiment"] == "expected_step_projected")
     for v in verdicts:

@@ -30,7 +30,8 @@ def test_validate_end_to_end_tiny(tmp_path, capsys):
     kinds = {r["experiment"] for r in records}
     assert kinds == {"expected_step", "relative_speed", "fixed_points", "fixed_point_ablation", "trajectory",
                      "two_cycle", "coupling_one_step", "coupling_trajectory", "lm_fixed_points",
-                     "sampled_fixed_points"}
+                     "sampled_fixed_points", "first_order", "first_order_projected", "first_order_limit",
+                     "forecast_run", "small_beta_horizon"}
     report = (tmp_path / "report.md").read_text()
     assert "| verdict |" in report and "agrees" in report
     # the theory's central claims hold on the tiny preset

@@ -20,6 +20,7 @@ import torch
 from rlvrlens.core.kl import PI_REF, REF_PI, check_treatment, treatment_of
 from rlvrlens.core.logit import clipped_logit
 from rlvrlens.dynamics import flow_target, success_map
+from rlvrlens.forecast.stationary import fisher_coupling, joint_stationary_points
 from rlvrlens.objectives import WeightScheme, dh
 from rlvrlens.training.config import TrainConfig
 from rlvrlens.training.expected import expected_update_training
@@ -149,3 +150,30 @@ def sampled_fixed_points(policy, task: Task, scheme: WeightScheme, beta: float, 
              "steps": steps, "lr": lr, "adam_beta2": adam_beta2, "eval_steps": evals,
              "horizon": None if reached is None else evals[reached], "history": history[:, x].tolist()}
             for x in range(len(p_ref))]
+
+
+def joint_stationary(policy: CausalLMPolicy, task: Task, scheme: WeightScheme, betas, *, steps: int,
+                     lr: float = 3e-3) -> list[dict[str, Any]]:
+    """The joint stationary point of prompts that share a transformer's parameters, measured by the
+    expected update with the exact sequence KL (:func:`train_to_stationarity`, both treatments, every
+    ``beta``) against each prompt's own flow target and the linear-response (Fisher) prediction of
+    :func:`rlvrlens.forecast.stationary.joint_stationary_points` with the coupling ``A`` measured at
+    ``pi_ref`` (:func:`rlvrlens.forecast.stationary.fisher_coupling`). One record per run and prompt."""
+    p_ref, A, rank = fisher_coupling(policy.clone(trainable=True), task)
+    records = []
+    for kl in (PI_REF, REF_PI):
+        for beta in betas:
+            res = train_to_stationarity(policy, task, scheme, beta, kl=kl, steps=steps, lr=lr)
+            joint = joint_stationary_points(scheme, beta, p_ref, A, kl)
+            tail = res["history"][-max(1, steps // 10):]
+            measured = tail.mean(0)
+            for x in range(len(task)):
+                records.append({"experiment": "joint_stationary", "scheme": scheme.name, "beta": beta, "kl": kl,
+                                "prompt": x, "p_ref": float(p_ref[x]), "steps": steps, "measured": float(measured[x]),
+                                "own": float(res["predicted"][x]), "joint": float(joint[x]),
+                                "coupling_diagonal": float(A[x, x]),
+                                "coupling_off_diagonal": float(np.abs(np.delete(A[x], x)).max(initial=0.0)),
+                                "rank": rank, "drift": float(np.abs(clipped_logit(tail[-1]) - clipped_logit(tail[0]))[x]),
+                                "logit_gap_own": float(clipped_logit(measured[x]) - clipped_logit(res["predicted"][x])),
+                                "logit_gap_joint": float(clipped_logit(measured[x]) - clipped_logit(joint[x]))})
+    return records

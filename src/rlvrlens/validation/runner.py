@@ -27,14 +27,14 @@ from rlvrlens.training.trainer import Trainer
 from rlvrlens.validation import coupling, report, verdicts
 from rlvrlens.training.config import TrainConfig
 from rlvrlens.validation.first_order import step_sweep
-from rlvrlens.validation.fixed_points import lm_fixed_points, sampled_fixed_points
+from rlvrlens.validation.fixed_points import joint_stationary, lm_fixed_points, sampled_fixed_points
 from rlvrlens.validation.forecasting import forecast_run
 from rlvrlens.validation.identity import expected_step, projected_identity, relative_speed, sample_prompt
 from rlvrlens.validation.setups import (
     lm_setup, real_model_setup, spread_prompts, theory_config, validation_schemes,
 )
 from rlvrlens.validation.sizes import RealModelSize, ValidationSize
-from rlvrlens.validation.tabular import fixed_points_vs_beta, trajectories, two_cycle_training
+from rlvrlens.validation.tabular import fixed_points_vs_beta, small_beta_horizon, trajectories, two_cycle_training
 
 
 def run_validation(size: ValidationSize | RealModelSize, out: str | Path, *,
@@ -76,6 +76,7 @@ def run_validation(size: ValidationSize | RealModelSize, out: str | Path, *,
     exp3 = timed("3. fixed points (tabular)", lambda: keep(fixed_points_vs_beta(size)))
     exp4 = timed("4. trajectories (tabular)", lambda: keep(trajectories(size)))
     cycle = timed("4b. 2-cycle regime", lambda: keep([two_cycle_training(size)])[0])
+    slow = timed("3c. small beta: the horizon", lambda: keep(small_beta_horizon(size, steps=size.small_beta_steps)))
 
     task = setup.task.subset(setup.prompts, name="validation")
     base = setup.policy.clone(trainable=True)
@@ -125,6 +126,9 @@ def run_validation(size: ValidationSize | RealModelSize, out: str | Path, *,
             steps=size.sampled_fp_steps, lr=size.sampled_fp_lr, eval_every=max(1, size.sampled_fp_steps // 50),
             seed=size.seed)]))
 
+    joint = timed("6c. joint stationary points (transformer)", lambda: keep(joint_stationary(
+        setup.policy, task, get_scheme("grpo", size.coupling_M), size.joint_betas, steps=size.joint_steps)
+        if size.joint_betas else []))
     every = timed("7. first order (all prompts, common random numbers)", lambda: keep(step_sweep(
         setup.policy.clone(trainable=True), setup.task, scheme, targets=size.fo_targets, repeats=size.fo_repeats,
         seed=size.seed, label="mod, every prompt")))
@@ -138,10 +142,11 @@ def run_validation(size: ValidationSize | RealModelSize, out: str | Path, *,
     fp = [r for r in exp3 if r["experiment"] == "fixed_points"]
     ablation = [r for r in exp3 if r["experiment"] == "fixed_point_ablation"]
     rows = (verdicts.expected_step_rows(exp1) + verdicts.speed_rows(exp2) + verdicts.fixed_point_rows(fp)
-            + verdicts.ablation_rows(ablation) + verdicts.tabular_trajectory_rows(exp4) + verdicts.two_cycle_rows(cycle)
+            + verdicts.ablation_rows(ablation) + verdicts.small_beta_rows(slow) + verdicts.tabular_trajectory_rows(exp4) + verdicts.two_cycle_rows(cycle)
             + verdicts.one_step_rows(one) + verdicts.trajectory_rows(traj) + verdicts.lm_fixed_point_rows(lmfp)
             + verdicts.one_step_rows(one_kl, "5a'. coupling, one step with the KL")
-            + verdicts.sampled_fixed_point_rows(sampled) + verdicts.first_order_rows(every, "7. first order")
+            + verdicts.sampled_fixed_point_rows(sampled) + verdicts.joint_stationary_rows(joint)
+            + verdicts.first_order_rows(every, "7. first order")
             + verdicts.forecast_rows(fc, "8. forecast from step 0"))
     figures = report.tiny_figures(size, exp1, exp2, fp, ablation, exp4, cycle, one + one_kl, traj, lmfp, sampled,
                                   every, fc)

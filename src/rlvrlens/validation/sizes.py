@@ -56,6 +56,9 @@ class ValidationSize:
     sampled_fp_beta: float = 2.0
     sampled_fp_steps: int = 1000
     sampled_fp_lr: float = 1e-3
+    small_beta_steps: int = 3000
+    joint_betas: tuple[float, ...] = (1.0, 4.0)
+    joint_steps: int = 1500
     fo_targets: tuple[float, ...] = (0.0025, 0.005, 0.01)
     fo_repeats: int = 40
     fc_runs: tuple[tuple[str, float, float], ...] = (("AdamW", 1e-4, 0.0), ("AdamW, KL", 1e-4, 0.04))
@@ -125,14 +128,14 @@ VALIDATION_SIZES: dict[str, ValidationSize | RealModelSize] = {
                            ablations=("exact KL, mu=1", "k1 KL", "k3 KL"), cycle_steps=600, coupling_M=4,
                            coupling_repeats=6, coupling_steps=6, coupling_refresh=2, kl_move_steps=5, adam_steps=4,
                            control_steps=4, lm_fp_schemes=("grpo",), lm_fp_betas=(2.0,), lm_fp_steps=20,
-                           lm_fp_beta2=(0.999,), sampled_fp_estimators=("k2",), sampled_fp_steps=60, fo_repeats=6,
+                           lm_fp_beta2=(0.999,), sampled_fp_estimators=("k2",), sampled_fp_steps=60, fo_repeats=6, small_beta_steps=300, joint_betas=(),
                            fc_runs=(("AdamW", 1e-4, 0.0),), fc_steps=20, fc_batches=2, fc_refresh=5, fc_record=5),
     "cpu": ValidationSize("cpu"),
     # make demo's size: the cpu experiments with fewer groups, the estimator ablations only and one
     # transformer fixed-point run (the full cpu sweep is 6 runs of 300 steps, about 11 min of CPU)
     "demo": ValidationSize("demo", groups=(256, 1024), ablations=("exact KL, mu=1", "k1 KL", "k2 KL", "k3 KL"),
                            lm_fp_schemes=("grpo",), lm_fp_betas=(1.0,), lm_fp_beta2=(0.999, 0.9), lm_fp_ref_pi=False,
-                           sampled_fp_estimators=("k2",)),
+                           sampled_fp_estimators=("k2",), joint_betas=()),
     "gpu": ValidationSize("gpu", n_layer=4, width=256, n_head=4, n_task_prompts=32, moduli=(3, 5, 7),
                           warm_start_steps=80, M=8, n_prompts=8, groups=(256, 1024, 4096, 16384),
                           betas=(0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0), p_refs=(0.01, 0.05, 0.2, 0.4, 0.6, 0.8),

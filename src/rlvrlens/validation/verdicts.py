@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from rlvrlens.core.logit import clipped_logit
+
 #: z threshold of the projected identity statistic (two-sided, P ~ 3e-3 under the identity).
 IDENTITY_Z = 3.0
 #: Experiment 1 agrees when the relative error of the mean update is within this many CLT scales.
@@ -288,3 +290,34 @@ def forecast_rows(records: list[dict], experiment: str = "forecast from step 0")
                      "measurement": f"{r['probe_seconds']:.0f} s against {r['run_seconds']:.0f} s",
                      "gap": f"{share:.1%}", "verdict": _verdict(share <= PROBE_COST_FRACTION)})
     return rows
+
+
+def small_beta_rows(records: list[dict], experiment: str = "3c. small beta: the horizon") -> list[dict[str, Any]]:
+    """Rows of :func:`rlvrlens.validation.tabular.small_beta_horizon`: the run against the ODE at the same
+    step (agrees within :data:`FIXED_POINT_LOGIT_TOL` twice over: sampling noise near p = 1) and the
+    distance still left to the stationary point (a horizon, stated)."""
+    return [{"experiment": experiment, "case": f"{r['scheme']}, beta={r['beta']:g}, p_ref={r['p_ref']}, SGD lr {r['lr']:g}, "
+                                               f"{r['steps']} steps",
+             "prediction": f"mean-field ODE at step {r['steps']}: logit {_logit(r['ode'][-1]):.2f} (stationary point "
+                           f"logit {_logit(r['stationary']):.2f})",
+             "measurement": f"logit {_logit(r['measured'][-1]):.2f}",
+             "gap": f"{r['logit_gap_ode']:+.2f} to the ODE; {r['logit_gap_stationary']:+.2f} to the stationary point "
+                    "(the flow has not arrived)",
+             "verdict": _verdict(abs(r["logit_gap_ode"]) <= 2 * FIXED_POINT_LOGIT_TOL)} for r in records]
+
+
+def _logit(p: float) -> float:
+    return float(clipped_logit(p))
+
+
+def joint_stationary_rows(records: list[dict], experiment: str = "6c. joint stationary points") -> list[dict[str, Any]]:
+    """Rows of :func:`rlvrlens.validation.fixed_points.joint_stationary`: the measured point against
+    the joint (Fisher linear-response) prediction, within :data:`FIXED_POINT_LOGIT_TOL`, with each
+    prompt's own point and the coupling's distance from the identity beside it."""
+    return [{"experiment": experiment,
+             "case": f"{r['scheme']}, beta={r['beta']:g}, {r['kl']}, prompt {r['prompt']} (p_ref {r['p_ref']:.3f})",
+             "prediction": f"joint {r['joint']:.4f} (own {r['own']:.4f}; A_xx {r['coupling_diagonal']:.4f}, "
+                           f"largest |A_xy| {r['coupling_off_diagonal']:.1e}, rank {r['rank']})",
+             "measurement": f"{r['measured']:.4f} after {r['steps']} steps (last-tenth drift {r['drift']:.1e} logit)",
+             "gap": f"logit {r['logit_gap_joint']:+.4f} (to own {r['logit_gap_own']:+.4f})",
+             "verdict": _verdict(abs(r["logit_gap_joint"]) <= FIXED_POINT_LOGIT_TOL)} for r in records]
