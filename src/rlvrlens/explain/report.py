@@ -36,7 +36,7 @@ import numpy as np
 from scipy import special
 
 from rlvrlens.core.checks import check_float, check_probabilities
-from rlvrlens.core.kl import EXPLAIN_ESTIMATORS, PI_REF, TREATMENT_ESTIMATOR, check_estimator, treatment_of
+from rlvrlens.core.kl import EXPLAIN_ESTIMATORS, PI_REF, TREATMENT_ESTIMATOR, check_beta, check_estimator, treatment_of
 from rlvrlens.dynamics import (
     Outcome,
     StationaryPoint,
@@ -339,7 +339,7 @@ def estimator_point(scheme: WeightScheme, beta: float, p_ref: float, kl_estimato
     True
     """
     check_estimator(kl_estimator, EXPLAIN_ESTIMATORS)
-    beta = check_float("beta", beta, low=0.0, low_open=True)
+    beta = check_beta(beta)
     p_ref = check_float("p_ref", p_ref, low=0.0, high=1.0)
     if p_ref in (0.0, 1.0):
         logit = float("inf") if p_ref else float("-inf")
@@ -588,7 +588,7 @@ def explain(
     1.41
     """
     if beta is not None:
-        beta = check_float("beta", beta, low=0.0, low_open=True)
+        beta = check_beta(beta)
     if kl_estimator is not None:
         check_estimator(kl_estimator, EXPLAIN_ESTIMATORS)
     if framework_config is not None:
@@ -674,7 +674,7 @@ def cycle_threshold(scheme: WeightScheme, beta: float, lo: float = 1e-4, hi: flo
     >>> round(cycle_threshold(get_preset("trl-grpo", 64), 1.0), 5)  # README: p_ref ≈ 0.0089
     0.00892
     """
-    beta = check_float("beta", beta, low=0.0, low_open=True)
+    beta = check_beta(beta)
     lo = check_float("lo", lo, low=0.0, high=1.0, low_open=True)
     hi = check_float("hi", hi, low=lo, high=1.0, low_open=True)
 
