@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 
 from rlvrlens.dynamics import Outcome
-from rlvrlens.core.kl import STATIONARY_CONDITION, treatment_of
-from rlvrlens.core.records import CONFIG, GROUPS, LOG, SUCCESS, read_jsonl
+from rlvrlens.core.kl import STATIONARY_CONDITION, check_beta, treatment_of
+from rlvrlens.core.records import CONFIG, GROUPS, LOG, SUCCESS, load_json, read_jsonl
 from rlvrlens.explain.report import estimator_point
 from rlvrlens.objectives import WeightScheme, frac_reward_zero_std, get_scheme
 
@@ -66,15 +66,35 @@ class RunReport:
                 "notes": list(self.notes)}
 
 
+def _read_config(path: Path) -> dict[str, Any]:
+    """A run's ``config.json`` as a mapping; one line naming the file when it is not one."""
+    try:
+        config = load_json(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not a text file ({exc.reason} at byte {exc.start})") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc.msg})") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"{path}: not an rlvrlens run config (a JSON object), got {type(config).__name__}")
+    return config
+
+
 def _scheme_from_config(config: dict[str, Any], where: Path) -> tuple[WeightScheme, float, str]:
     """The scheme, beta and KL estimator of a run's ``config.json`` (every field the trainer writes)."""
     missing = [k for k in ("scheme", "num_generations", "scheme_params", "beta", "kl_estimator", "kl_in_reward")
                if k not in config]
     if missing:
         raise ValueError(f"{where}: not an rlvrlens run config (it lacks {', '.join(missing)})")
-    scheme = get_scheme(config["scheme"], config["num_generations"], **dict(config["scheme_params"] or {}))
+    try:
+        params = config["scheme_params"] or {}
+        if not isinstance(params, dict):
+            raise TypeError(f"scheme_params must be an object, got {params!r}")
+        scheme = get_scheme(config["scheme"], config["num_generations"], **params)
+        beta = check_beta(config["beta"], zero=True)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{where}: {exc}") from None
     kl = "reward" if config["kl_in_reward"] else str(config["kl_estimator"])
-    return scheme, float(config["beta"]), kl
+    return scheme, beta, kl
 
 
 def explain_run(run: str | Path, *, scheme: WeightScheme | None = None, beta: float | None = None,
@@ -104,7 +124,7 @@ def explain_run(run: str | Path, *, scheme: WeightScheme | None = None, beta: fl
         raise ValueError(f"{success_file}: no per-prompt success records (lines with 'p')")
     notes: list[str] = []
     if config_file.exists():
-        config = json.loads(config_file.read_text(encoding="utf-8"))
+        config = _read_config(config_file)
         cfg_scheme, cfg_beta, cfg_kl = _scheme_from_config(config, config_file)
         if (cfg_beta > 0 and cfg_kl in ("k2", "k3") and config.get("kl_level", "token") == "token"
                 and not config.get("kl_in_reward")):
