@@ -128,7 +128,7 @@ def _error_cases(tmp_path):
         (t + out + ["--adam-beta2", "1.5"], "adam_beta2"),
         (t + out + ["--gradient-checkpointing", "--arch", "gpt3"], "arch"),
         (["evaluate", str(tmp_path / "gone")], "does not exist"),
-        (["evaluate", str(bad_ckpt)], "corrupt or not a checkpoint"),
+        (["evaluate", str(bad_ckpt)], "is not a checkpoint (not a torch.save archive)"),
         (["evaluate", str(not_ckpt)], "not an rlvrlens checkpoint"),
         (["evaluate", str(_corrupt_model(tmp_path, "m2")), "--task", "mod"], "cannot load model"),
         (["evaluate", str(tmp_path), "--task", "mod", "--verifier", "numeric"], "applies to JSONL tasks only"),

@@ -21,7 +21,7 @@ import torch
 from rlvrlens.forecast.coupled import step_size_for
 from rlvrlens.forecast.probes import kernel, kl_projection, success_jacobian
 from rlvrlens.objectives import get_scheme
-from rlvrlens.training.trainer import Trainer
+from rlvrlens.training.trainer import Trainer, resolve_device
 from rlvrlens.validation import coupling, report, verdicts
 from rlvrlens.validation.fixed_points import lm_fixed_points, sampled_fixed_points
 from rlvrlens.validation.identity import expected_step, projected_identity, relative_speed, sample_prompt
@@ -53,6 +53,7 @@ def run_validation(size: ValidationSize | RealModelSize, out: str | Path, *,
     """
     if isinstance(size, RealModelSize):
         return run_real_model_validation(size, out, log=log)
+    resolve_device(size.device)  # an unknown or absent device is refused before any work
     out = Path(out)
     rec = report.Recorder(out, log)
     keep, timed = rec.keep, rec.timed
@@ -142,6 +143,7 @@ def run_real_model_validation(size: RealModelSize, out: str | Path, *,
     trajectory against the coupled model, K diagonal and the uncoupled flow. Writes
     ``measurements.jsonl``, ``identity.png``, ``coupling_one_step.png``, ``coupling.png`` (and
     ``fixed_points.png``) and ``report.md`` under ``out``; returns the verdict rows."""
+    resolve_device(size.device)
     out = Path(out)
     rec = report.Recorder(out, log)
     torch.manual_seed(size.seed)
