@@ -70,6 +70,14 @@ def files(tmp_path_factory) -> dict[str, str]:
     (run / "success.jsonl").write_text('{"step": 0, "method": "exact", "p": [0.5, 0.2]}\n')
     (run / "config.json").write_text(json.dumps({"scheme": "grpo", "num_generations": 10**9, "scheme_params": {},
                                                  "beta": 0.1, "kl_estimator": "k3", "kl_in_reward": False}))
+    config = {"scheme": "grpo", "num_generations": 8, "scheme_params": {}, "beta": 0.1, "kl_estimator": "k3",
+              "kl_in_reward": False}
+    for name, line in (("run_nan_p", '{"step": 0, "p": [NaN, 0.5]}'), ("run_p_number", '{"step": 0, "p": 0.5}'),
+                       ("run_p_words", '{"step": 0, "p": ["a", 0.5]}')):
+        (d / name).mkdir()
+        (d / name / "success.jsonl").write_text(line + '\n{"step": 1, "p": [0.3, 0.5]}\n')
+        (d / name / "config.json").write_text(json.dumps(config))
+    (d / "p_big.txt").write_bytes(b"0.5\n" * (2**22 + 1))
     return {k.name: str(k) for k in d.iterdir()} | {"dir": str(d), "missing": str(d / "missing.txt")}
 
 
@@ -236,6 +244,11 @@ FILE_CASES = [
     ("verl-section-not-mapping", ["explain", "--verl-config", "{verl_not_mapping.yaml}"],
      "algorithm must be a mapping of options, got 3"),
     ("run-deep-success", ["explain", "--run", "{run_deep_success}"], "run_deep_success/success.jsonl: no per-prompt"),
+    ("run-nan-p", ["explain", "--run", "{run_nan_p}"], "run_nan_p/success.jsonl: 'p' must hold probabilities in [0, 1], got nan"),
+    ("run-p-number", ["explain", "--run", "{run_p_number}"], "run_p_number/success.jsonl: every record's 'p' must be a non-empty list"),
+    ("run-p-words", ["explain", "--run", "{run_p_words}"], "run_p_words/success.jsonl: 'p' must hold numbers"),
+    ("p-ref-file-16MB", ["explain", "--preset", "trl-grpo", "--M", "8", "--p-ref-file", "{p_big.txt}"],
+     "p_big.txt' is 16777220 bytes; at most 16777216 are read"),
     ("train-config-deep-json", ["train", "--out", "{dir}/rd1", "--config", "{deep.json}"], "deep.json"),
     ("train-config-deep-toml", ["train", "--out", "{dir}/rd2", "--config", "{deep.toml}"], "deep.toml' is nested too deeply"),
     ("train-task-deep", ["train", "--out", "{dir}/rd3", "--task", "{deep_task.jsonl}"], "deep_task.jsonl:1: not valid JSON"),
@@ -424,6 +437,8 @@ def _api_cases():
         ("explain-beta", lambda: explain.explain("trl-grpo", 8, beta=0.0), ValueError, "beta"),
         ("explain-p_ref", lambda: explain.explain("trl-grpo", 8, p_ref=[1.5]), ValueError, "p_ref"),
         ("explain-empty-p_ref", lambda: explain.explain("trl-grpo", 8, p_ref=np.array([])), ValueError, "p_ref"),
+        ("explain-4e6-p_ref", lambda: explain.explain("trl-grpo", 8, p_ref=np.full(4_000_000, 0.5)), ValueError,
+         "the number of p_ref values = 4000000 is too large"),
         ("align-type", lambda: explain.align_with_limit("grpo", [0.5]), TypeError, "WeightScheme"),
         ("trl-config-mapping", lambda: explain.from_trl_config({"num_generations": 8, "loss_type": "nope"}),
          ValueError, "loss_type"),

@@ -35,6 +35,7 @@ from typing import Any, Mapping
 import numpy as np
 from scipy import special
 
+from rlvrlens.core.budget import check_cells
 from rlvrlens.core.checks import check_float, check_probabilities
 from rlvrlens.core.kl import EXPLAIN_ESTIMATORS, PI_REF, TREATMENT_ESTIMATOR, check_beta, check_estimator, treatment_of
 from rlvrlens.dynamics import (
@@ -69,6 +70,8 @@ from rlvrlens.explain.frameworks import FrameworkConfig
 from rlvrlens.objectives import dynamic_sampling as objectives_dynamic_sampling
 from rlvrlens.objectives.presets import MissingPBatch
 
+#: float64 values a prompt of the spread costs (measured: 3e6 prompts with beta took 0.9 GB).
+_CELLS_PER_PROMPT = 40
 #: Default spread of success probabilities across prompts: uniform on (0, 1), as bin midpoints.
 DEFAULT_SPREAD = (np.arange(200) + 0.5) / 200
 #: Difficulties shown in the tables.
@@ -602,6 +605,8 @@ def explain(
     spread = DEFAULT_SPREAD if p_ref is None else np.atleast_1d(check_probabilities("p_ref", p_ref)).ravel()
     if spread.size == 0:
         raise ValueError("p_ref must contain at least one success probability")
+    check_cells(_CELLS_PER_PROMPT * spread.size, parameter="the number of p_ref values", value=spread.size,
+                what=f"the per-prompt tables (about {_CELLS_PER_PROMPT} float64 values a prompt)")
     notes: list[str] = []
     if isinstance(preset, WeightScheme):
         if params:

@@ -79,6 +79,18 @@ def _read_config(path: Path) -> dict[str, Any]:
     return config
 
 
+def _probabilities(values: Any, key: str, where: Path) -> np.ndarray:
+    """The records' ``key`` values as a float array of probabilities, or one line naming the file."""
+    try:
+        arr = np.array(values, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"{where}: '{key}' must hold numbers in [0, 1], got {str(values)[:60]}") from None
+    bad = ~((arr >= 0) & (arr <= 1))  # NaN included
+    if bad.any():
+        raise ValueError(f"{where}: '{key}' must hold probabilities in [0, 1], got {arr[bad].ravel()[0]}")
+    return arr
+
+
 def _scheme_from_config(config: dict[str, Any], where: Path) -> tuple[WeightScheme, float, str]:
     """The scheme, beta and KL estimator of a run's ``config.json`` (every field the trainer writes)."""
     missing = [k for k in ("scheme", "num_generations", "scheme_params", "beta", "kl_estimator", "kl_in_reward")
@@ -139,15 +151,20 @@ def explain_run(run: str | Path, *, scheme: WeightScheme | None = None, beta: fl
     scheme = scheme or cfg_scheme
     beta = cfg_beta if beta is None else float(beta)
     kl = kl_estimator or cfg_kl
+    if not all(isinstance(r["p"], list) and r["p"] for r in records):
+        raise ValueError(f"{success_file}: every record's 'p' must be a non-empty list of probabilities")
     sizes = {len(r["p"]) for r in records}
     if len(sizes) != 1:
         raise ValueError(f"{success_file}: records have different numbers of prompts {sorted(sizes)}")
-    history = np.array([r["p"] for r in records], dtype=float)
-    steps = np.array([r.get("step", i) for i, r in enumerate(records)], dtype=float)
+    history = _probabilities([r["p"] for r in records], "p", success_file)
+    steps = np.array([r.get("step", i) for i, r in enumerate(records)], dtype=object)
+    if not all(isinstance(s, (int, float)) and not isinstance(s, bool) for s in steps):
+        raise ValueError(f"{success_file}: every record's 'step' must be a number")
+    steps = steps.astype(float)
     last = records[-1]
     n = history.shape[1]
-    low = np.asarray(last.get("low", history[-1]), dtype=float)
-    high = np.asarray(last.get("high", history[-1]), dtype=float)
+    low = _probabilities(last.get("low", history[-1]), "low", success_file)
+    high = _probabilities(last.get("high", history[-1]), "high", success_file)
     ids = tuple(str(x) for x in last.get("prompt_ids", range(n)))
     p_ref = history[0]
     estimated = str(records[0].get("method", "exact")) != "exact"

@@ -147,7 +147,7 @@ def estimate_step_memory(config: TrainConfig, task: Task, max_new_tokens: int, v
     ``n_prompts * eval_samples`` for a sampled evaluation), each of ``T = max_new_tokens`` tokens
     with float32 logits kept three times (logits, log-softmax, probabilities: ``3 V``) and about
     ``16 H`` activations per layer: ``4 B T (3 V + 16 L H)`` bytes, plus the scheme's coefficient
-    arrays (``3 (M + 1)`` float64). The model's own weights come on top.
+    arrays (``3 (M + 1)`` float64). The model's own weights come on top (:func:`estimate_model_memory`).
 
     Examples
     --------
@@ -221,7 +221,8 @@ class Trainer:
         config must be the run's own, except ``steps``, which may extend a finished run; the
         differences are listed field by field otherwise.
     overwrite : bool
-        Replace the run ``out`` holds (its run files are deleted; other files are kept).
+        Replace the run ``out`` holds (the files the run wrote are deleted, nothing else; a directory
+        holding other files under a run's names is refused, naming them).
 
     Examples
     --------
