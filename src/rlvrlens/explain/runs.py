@@ -185,11 +185,13 @@ def explain_run(run: str | Path, *, scheme: WeightScheme | None = None, beta: fl
     log_file = success_file.parent / LOG
     if log_file.exists():
         values = [r["frac_reward_zero_std"] for r in read_jsonl(log_file) if "frac_reward_zero_std" in r]
-        measured = float(np.mean(values)) if values else None
+        measured = float(np.mean(_probabilities(values, "frac_reward_zero_std", log_file))) if values else None
     groups = success_file.parent / GROUPS
     if measured is None and groups.exists():
-        rows = [r for r in read_jsonl(groups) if r.get("split") == "train" and "rewards" in r]
-        measured = float(np.mean([len(set(r["rewards"])) == 1 for r in rows])) if rows else None
+        rows = [r["rewards"] for r in read_jsonl(groups) if r.get("split") == "train" and "rewards" in r]
+        if not all(isinstance(rewards, list) and all(isinstance(x, (int, float)) for x in rewards) for rewards in rows):
+            raise ValueError(f"{groups}: every group's 'rewards' must be a list of numbers")
+        measured = float(np.mean([len(set(rewards)) == 1 for rewards in rows])) if rows else None
     predicted_zero = float(np.mean(frac_reward_zero_std(history, scheme.M)))
     return RunReport(str(run), scheme, beta, kl, steps, history, ids, p_ref, history[-1], low, high,
                      np.array([p for _, p in preds]), tuple(o for o, _ in preds), no_signal, measured,
