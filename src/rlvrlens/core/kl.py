@@ -35,7 +35,7 @@ ValueError: kl='forward' is no longer accepted (it is ambiguous: TRL, OpenRLHF a
 
 from __future__ import annotations
 
-from rlvrlens.core.checks import check_float
+import numbers
 
 #: Estimators of the KL from the policy's samples (Schulman 2020), used by the trainer per token or per sequence.
 SAMPLED_ESTIMATORS = ("k1", "k2", "k3")
@@ -91,10 +91,12 @@ def check_beta(beta: object, *, name: str = "beta", zero: bool = False) -> float
     ...
     ValueError: beta must be in [1e-12, 1e+12] (a KL coefficient the dynamics are computed for), got 1e+308
     """
-    value = check_float(name, beta, low=0.0, low_open=not zero)
+    if isinstance(beta, bool) or not isinstance(beta, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {beta!r}")
+    value = float(beta)
     if value == 0 and zero:
         return value
-    if not BETA_RANGE[0] <= value <= BETA_RANGE[1]:
+    if not BETA_RANGE[0] <= value <= BETA_RANGE[1]:  # NaN included
         raise ValueError(f"{name} must be {'0 or ' if zero else ''}in [{BETA_RANGE[0]:g}, {BETA_RANGE[1]:g}] "
                          f"(a KL coefficient the dynamics are computed for), got {value:g}")
     return value
