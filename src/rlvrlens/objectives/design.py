@@ -150,6 +150,8 @@ def _evaluate(fn: Callable, t: np.ndarray, what: str = "target") -> np.ndarray:
     try:
         with np.errstate(all="ignore"):
             value = np.asarray(fn(t))
+            if value.dtype == object:  # an exact integer the expression left as a Python int
+                value = value.astype(complex if np.iscomplexobj(t) else float)
     except OverflowError:  # an exact number beyond float64 (e.g. 10**1999) in the expression
         raise ValueError(f"{what}: its values are beyond the float64 range (|x| > 1.8e308); "
                          "scale the target down") from None
