@@ -44,6 +44,40 @@ def files(tmp_path_factory) -> dict[str, str]:
     nocfg = d / "run_without_config"
     nocfg.mkdir()
     (nocfg / "success.jsonl").write_text('{"step": 0, "method": "exact", "p": [0.5, 0.2]}\n')
+    # hostile files (issue 23): nesting beyond Python's parsers, sizes, aliases, numbers YAML 1.1 misreads
+    deep = "[" * 100_000 + "]" * 100_000
+    (d / "deep.json").write_text(deep)
+    (d / "deep.yaml").write_text(f"a: {deep}\n")
+    (d / "deep.toml").write_text(f"a = {deep}\n")
+    (d / "deep_task.jsonl").write_text(deep + "\n")
+    (d / "nested.yaml").write_text("".join("  " * i + f"k{i}:\n" for i in range(80)) + "  " * 80 + "x: 1\n")
+    (d / "big.yaml").write_text("num_generations: 8\n" + "# padding\n" * 200_000)
+    bomb = "".join(f"{b}: &{b} [{', '.join(['*' + a] * 9)}]\n" for a, b in zip("abcdefg", "bcdefgh"))
+    (d / "aliases.yaml").write_text("a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1]\n" + bomb)
+    (d / "bigint.json").write_text('{"num_generations": ' + "9" * 5000 + "}")
+    (d / "trl_ngen_huge.yaml").write_text("num_generations: 1000000000\n")
+    (d / "trl_beta_huge.yaml").write_text("num_generations: 8\nbeta: 1e308\n")
+    (d / "trl_beta_word.yaml").write_text("num_generations: 8\nbeta: lots\n")
+    (d / "verl_n_huge.yaml").write_text("algorithm:\n  adv_estimator: grpo\nactor_rollout_ref:\n  rollout:\n"
+                                        "    n: 1000000000\n")
+    (d / "verl_not_mapping.yaml").write_text("algorithm: 3\n")
+    (d / "random.bin").write_bytes(bytes(range(256)) * 16)
+    run = d / "run_deep_success"
+    run.mkdir()
+    (run / "success.jsonl").write_text(deep + "\n")
+    run = d / "run_huge_M"
+    run.mkdir()
+    (run / "success.jsonl").write_text('{"step": 0, "method": "exact", "p": [0.5, 0.2]}\n')
+    (run / "config.json").write_text(json.dumps({"scheme": "grpo", "num_generations": 10**9, "scheme_params": {},
+                                                 "beta": 0.1, "kl_estimator": "k3", "kl_in_reward": False}))
+    config = {"scheme": "grpo", "num_generations": 8, "scheme_params": {}, "beta": 0.1, "kl_estimator": "k3",
+              "kl_in_reward": False}
+    for name, line in (("run_nan_p", '{"step": 0, "p": [NaN, 0.5]}'), ("run_p_number", '{"step": 0, "p": 0.5}'),
+                       ("run_p_words", '{"step": 0, "p": ["a", 0.5]}')):
+        (d / name).mkdir()
+        (d / name / "success.jsonl").write_text(line + '\n{"step": 1, "p": [0.3, 0.5]}\n')
+        (d / name / "config.json").write_text(json.dumps(config))
+    (d / "p_big.txt").write_bytes(b"0.5\n" * (2**22 + 1))
     return {k.name: str(k) for k in d.iterdir()} | {"dir": str(d), "missing": str(d / "missing.txt")}
 
 
@@ -157,6 +191,71 @@ CLI_CASES = [
     ("repro-unknown-paper", ["repro", "nobody", "--out", "{dir}/repro"], "nobody"),
 ]
 
+#: Issue 23: sizes on every command are refused before anything large is allocated (a wrong
+#: implementation allocates gigabytes, raises MemoryError, or runs for minutes).
+SIZE_CASES = [
+    ("h-M-1e9", ["h", "--scheme", "grpo", "--M", "1000000000", "--t", "0.5"], "M must be an integer >= 1 and <= 1000000"),
+    ("h-M-20-digits", ["h", "--scheme", "grpo", "--M", "9" * 20, "--t", "0.5"], "M must be an integer >= 1 and <= 1000000"),
+    ("h-pass-at-k-M-1e9", ["h", "--scheme", "pass_at_k", "--M", "1000000000", "--k", "3", "--t", "0.5"], "M must be"),
+    ("design-M-1e9", ["design", "--target", "log(t/(1-t))", "--M", "1000000000"], "M must be"),
+    ("fixed-points-M-1e9", ["fixed-points", "--scheme", "grpo", "--M", "1000000000", "--beta", "1", "--p-ref", "0.2"],
+     "M must be"),
+    ("iterate-M-1e9", ["iterate", "--scheme", "raft", "--M", "1000000000", "--beta", "1", "--p-ref", "0.2", "--n", "3"],
+     "M must be"),
+    ("iterate-n-1e8", ["iterate", "--scheme", "raft", "--M", "8", "--beta", "0.5", "--p-ref", "0.1", "--n", "100000000"],
+     "n must be an integer >= 0 and <= 100000"),
+    ("iterate-n-20-digits", ["iterate", "--scheme", "raft", "--M", "8", "--beta", "0.5", "--p-ref", "0.1", "--n", "9" * 20],
+     "n must be an integer >= 0 and <= 100000"),
+    ("explain-M-1e9", ["explain", "--preset", "trl-grpo", "--M", "1000000000"], "M must be"),
+    ("explain-trl-num-generations-1e9", ["explain", "--trl-config", "{trl_ngen_huge.yaml}"],
+     "num_generations must be an integer >= 2 and <= 1000000"),
+    ("explain-verl-n-1e9", ["explain", "--verl-config", "{verl_n_huge.yaml}"], "actor_rollout_ref.rollout.n must be"),
+    ("explain-run-config-M-1e9", ["explain", "--run", "{run_huge_M}"], "run_huge_M/config.json: M must be"),
+    ("validate-device-tpu", ["validate", "--preset", "tiny", "--out", "{dir}/val", "--device", "tpu"],
+     "device must be 'cpu', 'cuda' or 'cuda:N', got 'tpu'"),
+]
+
+#: Issue 23: design targets beyond float64 or undefined in (0, 1) (a wrong implementation raises
+#: OverflowError, or reduces an empty array).
+TARGET_CASES = [
+    ("10**1999*t", "beyond the float64 range"),
+    ("1e308*t*10", "beyond the float64 range"),
+    ("2**6000*t", "beyond the float64 range"),
+    ("9" * 1000, "beyond the float64 range"),  # a constant: lambdify returns the Python int
+    ("E**20000", "h(t) must be finite for every t in (0, 1)"),
+    ("exp(1000*t)", "h(t) must be finite for every t in (0, 1)"),
+    ("log(t)*1e308", "h(t) must be finite"),
+    ("1/(t-0.5)", "h(t) must be finite"),
+    ("exp(-1e308*t)", "non-decreasing on [0, 1]; h'(0) = -1e+308 < 0"),
+]
+
+#: Issue 23: every file reader, with files nested beyond the parser, too large, binary, or holding
+#: values of the wrong kind: one line naming the file or the field.
+FILE_CASES = [
+    ("trl-deep-json", ["explain", "--trl-config", "{deep.json}"], "deep.json is nested deeper than a config is"),
+    ("trl-deep-yaml", ["explain", "--trl-config", "{deep.yaml}"], "deep.yaml is nested deeper"),
+    ("verl-deep-yaml", ["explain", "--verl-config", "{deep.yaml}"], "deep.yaml is nested deeper"),
+    ("verl-nested-80", ["explain", "--verl-config", "{nested.yaml}"], "nested.yaml is nested deeper than a config is"),
+    ("trl-too-large", ["explain", "--trl-config", "{big.yaml}"], "a config file is at most 1048576"),
+    ("verl-alias-bomb", ["explain", "--verl-config", "{aliases.yaml}"], "aliases.yaml holds more than 100000 values"),
+    ("trl-binary", ["explain", "--trl-config", "{random.bin}"], "random.bin is not a text file"),
+    ("trl-5000-digits", ["explain", "--trl-config", "{bigint.json}"], "bigint.json"),
+    ("trl-beta-1e308", ["explain", "--trl-config", "{trl_beta_huge.yaml}"], "beta must be 0 or in [1e-12, 1e+12]"),
+    ("trl-beta-word", ["explain", "--trl-config", "{trl_beta_word.yaml}"], "beta must be a number, got 'lots'"),
+    ("verl-section-not-mapping", ["explain", "--verl-config", "{verl_not_mapping.yaml}"],
+     "algorithm must be a mapping of options, got 3"),
+    ("run-deep-success", ["explain", "--run", "{run_deep_success}"], "run_deep_success/success.jsonl: no per-prompt"),
+    ("run-nan-p", ["explain", "--run", "{run_nan_p}"], "run_nan_p/success.jsonl: 'p' must hold probabilities in [0, 1], got nan"),
+    ("run-p-number", ["explain", "--run", "{run_p_number}"], "run_p_number/success.jsonl: every record's 'p' must be a non-empty list"),
+    ("run-p-words", ["explain", "--run", "{run_p_words}"], "run_p_words/success.jsonl: 'p' must hold numbers"),
+    ("p-ref-file-16MB", ["explain", "--preset", "trl-grpo", "--M", "8", "--p-ref-file", "{p_big.txt}"],
+     "p_big.txt' is 16777220 bytes; at most 16777216 are read"),
+    ("train-config-deep-json", ["train", "--out", "{dir}/rd1", "--config", "{deep.json}"], "deep.json"),
+    ("train-config-deep-toml", ["train", "--out", "{dir}/rd2", "--config", "{deep.toml}"], "deep.toml' is nested too deeply"),
+    ("train-task-deep", ["train", "--out", "{dir}/rd3", "--task", "{deep_task.jsonl}"], "deep_task.jsonl:1: not valid JSON"),
+    ("evaluate-random-bytes", ["evaluate", "{random.bin}"], "random.bin' is not a checkpoint (not a torch.save archive)"),
+]
+
 
 def _fill(text, files):
     for key, value in files.items():
@@ -185,8 +284,79 @@ def test_cli_user_error_is_one_line(case_id, argv, needle, files, capsys, monkey
     assert _fill(needle, files) in lines[0], lines[0]
 
 
+@pytest.mark.parametrize("case_id,argv,needle", _params(SIZE_CASES + FILE_CASES))
+def test_hostile_sizes_and_files_are_one_line(case_id, argv, needle, files, capsys, monkeypatch):
+    test_cli_user_error_is_one_line(case_id, argv, needle, files, capsys, monkeypatch)
+
+
+@pytest.mark.parametrize("target,needle", TARGET_CASES, ids=[t for t, _ in TARGET_CASES])
+def test_design_targets_beyond_float64_are_one_line(target, needle, files, capsys, monkeypatch):
+    test_cli_user_error_is_one_line(target, ["design", "--target", target, "--M", "8"], needle, files, capsys,
+                                    monkeypatch)
+
+
+#: Issue 23: float flags at the extremes. (argv, the flag's parameter name); each value either gives
+#: a one-line error naming the parameter or a result without NaN.
+FLOAT_FLAGS = [
+    (["h", "--scheme", "grpo", "--M", "8", "--t", "0.5", "--eps", "{v}"], "eps"),
+    (["h", "--scheme", "w_reinforce", "--M", "8", "--t", "0.5", "--lam", "{v}"], "lam"),
+    (["h", "--scheme", "f_grpo", "--M", "8", "--t", "0.5", "--gamma", "{v}"], "gamma"),
+    (["h", "--scheme", "grpo", "--M", "8", "--t", "{v}"], "t"),
+    (["design", "--target", "t", "--M", "4", "--method", "minimax", "--max-weight", "{v}"], "max_weight"),
+    (["design", "--target", "t", "--M", "4", "--interval", "{v}", "0.9"], "interval"),
+    (["fixed-points", "--scheme", "grpo", "--M", "8", "--beta", "{v}", "--p-ref", "0.2"], "beta"),
+    (["fixed-points", "--scheme", "grpo", "--M", "8", "--beta", "1", "--p-ref", "{v}"], "p_ref"),
+    (["fixed-points", "--population", "--eps", "{v}", "--beta", "1", "--p-ref", "0.2"], "eps"),
+    (["iterate", "--scheme", "grpo", "--M", "8", "--beta", "1", "--p-ref", "0.2", "--n", "3", "--p0", "{v}"], "p"),
+    (["explain", "--preset", "trl-grpo", "--M", "8", "--beta", "{v}", "--kl-estimator", "k3"], "beta"),
+]
+EXTREMES = ["0", "inf", "-inf", "nan", "1e308", "1e-320"]
+
+
+@pytest.mark.parametrize("value", EXTREMES)
+@pytest.mark.parametrize("argv,name", FLOAT_FLAGS, ids=[a[0] + "-" + n for a, n in FLOAT_FLAGS])
+def test_float_flags_at_the_extremes(argv, name, value, capsys, tmp_path, monkeypatch):
+    """Either one line naming the parameter with exit status 2, or a result with no NaN (a wrong
+    implementation printed h = nan for lam = 1e308, or failed inside a root finder at beta = 1e308)."""
+    monkeypatch.chdir(tmp_path)
+    code = main([x.replace("{v}", value) for x in argv] + ["--json"])
+    out, err = capsys.readouterr()
+    assert code in (0, 2) and "Traceback" not in err, (code, err)
+    if code == 2:  # named as the layer does (p_ref) or as the flag (--p-ref: argparse's own "-inf" error)
+        assert len(err.strip().splitlines()) == 1 and (name in err or name.replace("_", "-") in err), err
+    else:
+        assert "NaN" not in out and err == "", (out[:500], err)
+
+
+def test_h_at_lam_1e308_is_the_number_not_nan(capsys):
+    """h_M(t) = (1 + lam) t for W-REINFORCE: 5e307 at t = 1/2 (the sum of the weights overflows
+    unless it is scaled)."""
+    assert main(["h", "--scheme", "w_reinforce", "--M", "8", "--lam", "1e308", "--t", "0", "0.5", "1", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["h"] == pytest.approx([0.0, 5e307, 1e308], rel=1e-12) and out["dh"] == pytest.approx([1e308] * 3)
+
+
+def test_trl_numbers_are_read_as_trl_reads_them(tmp_path):
+    """YAML 1.1 reads 4e-2 as a string; TRL converts strings by the field's type (argparse), verl's
+    OmegaConf reads them as floats: 0.04, not a refusal."""
+    from rlvrlens.explain import from_trl_config, from_verl_config, read_config_file
+
+    f = tmp_path / "grpo.yaml"
+    for text, beta in (("beta: 4e-2", 0.04), ("beta: 1e4", 1e4), ("beta: 1e6", 1e6), ("beta: '0.04'", 0.04)):
+        f.write_text(f"num_generations: '16'\n{text}\n")
+        c = from_trl_config(read_config_file(f, "--trl-config"))
+        assert (c.M, c.beta) == (16, beta)
+    f.write_text("algorithm: {adv_estimator: grpo}\nactor_rollout_ref:\n  rollout: {n: 8}\n"
+                 "  actor: {use_kl_loss: true, kl_loss_coef: 1e-3}\n")
+    assert from_verl_config(read_config_file(f, "--verl-config")).beta == 0.001
+    f.write_text("num_generations: 1e9\n")  # argparse's int('1e9') fails in TRL too
+    with pytest.raises(ValueError, match="num_generations must be an integer"):
+        from_trl_config(read_config_file(f, "--trl-config"))
+
+
 def test_enough_cases():
     assert len(CLI_CASES) + len(API_CASES) >= 60
+    assert len(SIZE_CASES) + len(TARGET_CASES) + len(FILE_CASES) + len(FLOAT_FLAGS) * len(EXTREMES) >= 100
 
 
 def test_traceback_flag_shows_the_trace(capsys):
@@ -268,6 +438,8 @@ def _api_cases():
         ("explain-beta", lambda: explain.explain("trl-grpo", 8, beta=0.0), ValueError, "beta"),
         ("explain-p_ref", lambda: explain.explain("trl-grpo", 8, p_ref=[1.5]), ValueError, "p_ref"),
         ("explain-empty-p_ref", lambda: explain.explain("trl-grpo", 8, p_ref=np.array([])), ValueError, "p_ref"),
+        ("explain-4e6-p_ref", lambda: explain.explain("trl-grpo", 8, p_ref=np.full(4_000_000, 0.5)), ValueError,
+         "the number of p_ref values = 4000000 is too large"),
         ("align-type", lambda: explain.align_with_limit("grpo", [0.5]), TypeError, "WeightScheme"),
         ("trl-config-mapping", lambda: explain.from_trl_config({"num_generations": 8, "loss_type": "nope"}),
          ValueError, "loss_type"),

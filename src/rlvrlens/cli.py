@@ -6,8 +6,9 @@ every subcommand stores its handler as ``func(args) -> int``.
 Every error a user can cause prints as one line ``rlvrlens CMD: error: ...`` naming the thing at
 fault, and exits with status 2: bad values and types (``ValueError``, ``TypeError``), files that
 are missing, unreadable, directories or corrupt (``OSError`` and its subclasses, JSON / TOML /
-YAML decode errors), a full disk (said so). Ctrl-C exits with 130, quietly. The global
-``--traceback`` flag shows the full Python trace instead (for bug reports).
+YAML decode errors), a full disk (said so). Ctrl-C exits with 130, quietly. Floating-point
+warnings (``RuntimeWarning``) of intermediate steps are not shown (the layers check their results). The
+global ``--traceback`` flag shows the full Python trace and the warnings instead (for bug reports).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import importlib
 import json
 import pkgutil
 import sys
+import warnings
 from typing import Sequence
 
 import rlvrlens
@@ -121,7 +123,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     user_errors = (ValueError, TypeError, OSError, ImportError) + _decode_errors()
     try:
-        return int(args.func(args) or 0)
+        with warnings.catch_warnings():  # floating-point warnings of intermediate steps are not the user's:
+            warnings.simplefilter("ignore", RuntimeWarning)  # results are checked (--traceback shows them)
+            return int(args.func(args) or 0)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED  # quietly: the user asked for it
     except user_errors as exc:

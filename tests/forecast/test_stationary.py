@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from rlvrlens.forecast.probes import flat_grad
 from rlvrlens.forecast.stationary import fisher_coupling, joint_stationary_points

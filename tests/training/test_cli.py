@@ -128,7 +128,7 @@ def _error_cases(tmp_path):
         (t + out + ["--adam-beta2", "1.5"], "adam_beta2"),
         (t + out + ["--gradient-checkpointing", "--arch", "gpt3"], "arch"),
         (["evaluate", str(tmp_path / "gone")], "does not exist"),
-        (["evaluate", str(bad_ckpt)], "corrupt or not a checkpoint"),
+        (["evaluate", str(bad_ckpt)], "is not a checkpoint (not a torch.save archive)"),
         (["evaluate", str(not_ckpt)], "not an rlvrlens checkpoint"),
         (["evaluate", str(_corrupt_model(tmp_path, "m2")), "--task", "mod"], "cannot load model"),
         (["evaluate", str(tmp_path), "--task", "mod", "--verifier", "numeric"], "applies to JSONL tasks only"),
@@ -136,7 +136,34 @@ def _error_cases(tmp_path):
         (["evaluate", str(tmp_path / "m1")], "read as a model directory (save_pretrained), which records no task"),
         (["evaluate"], "needs a run directory"),
         (["evaluate", str(tmp_path), "--run", str(a_file)], "give the run once"),
+        # issue 23: sizes, floats beyond float32, resume without a record, devices
+        (t + out + ["--width", "65536"], "of it for the model (2 layers of width 65536"),
+        (t + out + ["--width", "65536"], "lower width or n_layer"),
+        (t + out + ["--n-layer", "1000000"], "n_layer or width"),
+        (t + out + ["--n-prompts", "1000000000"], "n_prompts must be an integer >= 1 and <= 100000"),
+        (t + out + ["--task", "rg:basic_arithmetic?size=1000000000"], "size must be an integer >= 1 and <= 100000"),
+        (t + out + ["--temperature", "1e-320"], "temperature must be 0 or between 1.18e-38 and 3.4e+38"),
+        (t + out + ["--epsilon-high", "1e308"], "epsilon_high must be 0 or between"),
+        (t + out + ["--learning-rate", "inf"], "learning_rate must be finite"),
+        (t + out + ["--warm-start-fraction", "nan"], "warm_start_fraction must be finite"),
+        (t + out + ["--warm-start-lr", "1e-320"], "warm_start_lr must be 0 or between"),
+        (t + ["--out", str(tmp_path / "never_run"), "--resume"], "holds no recorded run (no config.json)"),
+        (["evaluate", str(_saved_model(tmp_path)), "--task", "cot", "--K", "1000000000"],
+         "K = 1000000000 is too large: sampling 24 prompts x K completions"),
+        (["evaluate", str(_saved_model(tmp_path)), "--task", "mod", "--n-prompts", "1000000000"],
+         "--n-prompts must be an integer >= 1 and <= 100000"),
+        (["validate", "--preset", "tiny", "--out", str(tmp_path / "v"), "--device", "cuda"], "no CUDA GPU is visible"),
     ]
+
+
+def _saved_model(tmp_path):
+    """A tiny model folder (save_pretrained), made once per test directory."""
+    d = tmp_path / "saved_model"
+    if not d.exists():
+        from rlvrlens.training.policy import CausalLMPolicy
+
+        CausalLMPolicy.from_config("gpt2", n_layer=1, width=16, n_head=2, seed=0).save_pretrained(d)
+    return d
 
 
 def test_user_errors_are_one_line_and_exit_2(tmp_path, capsys, monkeypatch):

@@ -123,7 +123,15 @@ def test_rg_think_and_last_number_formats_use_the_dataset_checker():
                                         ("rg:basic_arithmetic?min_terms=3&max_terms=2", "max_terms must be >= min_terms"),
                                         ("rg:basic_arithmetic?format=essay", "format must be one of"),
                                         ("rg:basic_arithmetic?size", "not key=value"),
-                                        ("rg:basic_arithmetic?prefill={nofield}", "cannot format it"),
+                                        ("rg:basic_arithmetic?prefill={nofield}", "has no field 'nofield'"),
+                                        # str.format would reach into the objects: only plain fields are filled
+                                        ("rg:basic_arithmetic?prefill={expression.__class__}", "not a plain"),
+                                        ("rg:basic_arithmetic?prefill={expression.nosuch}", "not a plain"),
+                                        ("rg:basic_arithmetic?prefill={expression:>99999999999}", "not a plain"),
+                                        ("rg:basic_arithmetic?prefill={expression!r}", "not a plain"),
+                                        ("rg:basic_arithmetic?prefill={0}", "not a plain"),
+                                        ("rg:basic_arithmetic?prefill=a {", "literal braces"),
+                                        ("rg:basic_arithmetic?size=100001", "size must be an integer >= 1 and <= 100000"),
                                         ("rg:", "names no reasoning-gym dataset")])
 def test_rg_bad_specs_are_refused(spec, match):
     with pytest.raises(ValueError, match=match):

@@ -1,6 +1,7 @@
 """Run directories: never silently replaced or shared; resume after kill -9, a partial line, a
 leftover temporary checkpoint; checkpoints that cannot run code."""
 
+import errno
 import json
 import os
 import pickle
@@ -194,3 +195,167 @@ def test_kill_9_then_resume_matches_an_uninterrupted_run(tmp_path):
     a, _, _ = load_policy(out)
     b, _, _ = load_policy(tmp_path / "full")
     assert all(torch.equal(x, y) for x, y in zip(a.parameters(), b.parameters()))
+
+
+# --- issue 23: never remove what a run did not write; a resume is the recorded run; a full disk ------------
+def test_overwrite_never_removes_files_no_run_wrote(tmp_path, capsys):
+    """A foreign file inside model/ and a foreign config.json: --overwrite refuses, naming them,
+    and removes nothing (the old code deleted both)."""
+    from rlvrlens.cli import main
+
+    out = tmp_path / "run"
+    with Trainer(TrainConfig(**{**SMALL, "steps": 1}), out) as t:
+        t.train()
+    manifest = json.loads((out / "model" / rundir.MODEL_MANIFEST).read_text())["files"]
+    assert "model.safetensors" in manifest and rundir.foreign_files(out) == []
+    (out / "model" / "important.bin").write_bytes(b"not ours")
+    before = sorted(p.name for p in out.rglob("*"))
+    with pytest.raises(rundir.RunDirError, match=r"no run wrote: model/important.bin"):
+        Trainer(TrainConfig(**SMALL), out, overwrite=True)
+    assert main(["train", "--out", str(out), "--overwrite", "--steps", "1", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "model/important.bin" in err and err.count("\n") == 1
+    assert sorted(p.name for p in out.rglob("*")) == before  # nothing removed, the run's files neither
+    rundir.remove_run(out)  # the run's own files go; the foreign one stays, and so does its folder
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*")) == ["model", "model/important.bin"]
+
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "config.json").write_text('{"model_type": "gpt2", "vocab_size": 50257}')  # a model's config, say
+    for kwargs in ({}, {"overwrite": True}, {"resume": True}):
+        with pytest.raises(rundir.RunDirError, match="no run wrote: config.json"):
+            Trainer(TrainConfig(**SMALL), other, **kwargs)
+    assert json.loads((other / "config.json").read_text())["vocab_size"] == 50257
+
+
+def test_a_model_folder_saved_before_manifests_is_the_runs(tmp_path):
+    """model/ of an older run (no manifest): the names save_pretrained writes are the run's."""
+    out = tmp_path / "run"
+    with Trainer(TrainConfig(**{**SMALL, "steps": 1}), out) as t:
+        t.train()
+    (out / "model" / rundir.MODEL_MANIFEST).unlink()
+    assert rundir.foreign_files(out) == []
+    with Trainer(TrainConfig(**{**SMALL, "steps": 1}), out, overwrite=True) as t:
+        t.train()
+    assert (out / "model" / rundir.MODEL_MANIFEST).exists()
+
+
+KILLED_IN_WARM_START = textwrap.dedent("""
+    import os, signal, sys
+    sys.path.insert(0, {src!r})
+    from rlvrlens.training import trainer, TrainConfig
+    def die(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGKILL)
+    trainer.warm_start = die
+    trainer.Trainer(TrainConfig(**{config!r}), sys.argv[1])
+""")
+
+
+def test_killed_during_the_warm_start_resumes_the_recorded_run(tmp_path, capsys):
+    """Killed while warm-starting (before any step), `train --out DIR --resume` trains the run that
+    was asked for, not the defaults (the old code wrote config.json only after the warm start)."""
+    from rlvrlens.cli import main
+
+    asked = {**SMALL, "task": "add", "scheme": "raft", "num_generations": 4, "beta": 0.1, "steps": 2}
+    script = tmp_path / "kill.py"
+    script.write_text(KILLED_IN_WARM_START.format(src=SRC, config=asked))
+    out = tmp_path / "run"
+    assert subprocess.run([sys.executable, str(script), str(out)]).returncode == -signal.SIGKILL
+    assert TrainConfig.from_file(out) == TrainConfig(**asked)  # recorded before the warm start
+    assert not (out / "config.json.tmp").exists()
+    assert main(["train", "--out", str(out), "--resume", "--quiet"]) == 0
+    assert TrainConfig.from_file(out) == TrainConfig(**asked)
+    assert [r["step"] for r in lines(out / "log.jsonl")] == [1, 2]
+    capsys.readouterr()
+    (tmp_path / "empty").mkdir()  # nothing recorded (killed before config.json): refused, not the defaults
+    assert main(["train", "--out", str(tmp_path / "empty"), "--resume", "--quiet"]) == 2
+    assert "holds no recorded run" in capsys.readouterr().err
+    assert not (tmp_path / "empty" / "config.json").exists()
+
+
+def test_a_setup_that_fails_before_any_step_leaves_no_run(tmp_path):
+    """A bad model: the config the trainer recorded is taken back, so the corrected command runs
+    without --overwrite."""
+    out = tmp_path / "run"
+    bad = tmp_path / "bad_model"
+    bad.mkdir()
+    (bad / "config.json").write_text("{not json")
+    with pytest.raises(ValueError, match="cannot load model"):
+        Trainer(TrainConfig(**{**SMALL, "model": str(bad)}), out)
+    assert sorted(p.name for p in out.iterdir()) == []
+    with Trainer(TrainConfig(**{**SMALL, "steps": 1}), out) as t:
+        t.train()
+
+
+def _full_disk(exc_type):
+    def save(obj, f, *args, **kwargs):  # as torch.save on a full disk: part written, then its error
+        f.write(b"PK\x03\x04 part of a checkpoint")
+        try:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        except OSError:
+            raise exc_type("[enforce fail at inline_container.cc:672] . unexpected pos 576 vs 534")
+    return save
+
+
+def test_disk_full_during_a_checkpoint_is_one_line_and_leaves_no_temporary_file(tmp_path, monkeypatch):
+    """torch reports a failed write to a file object as a RuntimeError raised while handling the
+    OSError: one line saying the disk is full, and no checkpoint.pt.tmp."""
+    from rlvrlens.training import trainer as trainer_module
+
+    out = tmp_path / "run"
+    t = Trainer(TrainConfig(**{**SMALL, "steps": 1, "warm_start_steps": 0}), out)
+    monkeypatch.setattr(trainer_module.torch, "save", _full_disk(RuntimeError))
+    with pytest.raises(OSError, match=r"cannot write .*checkpoint.pt: disk full") as info:
+        t.save()
+    assert info.value.errno == errno.ENOSPC and "\n" not in str(info.value)
+    assert not (out / "checkpoint.pt.tmp").exists() and not (out / "checkpoint.pt").exists()
+    t.close()
+
+
+def test_library_errors_that_carry_an_os_error_are_one_line():
+    """safetensors names the OS error only in its text; a ValueError of ours is never taken for one."""
+    class SafetensorError(Exception):
+        pass
+
+    def fail():
+        raise SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
+
+    with pytest.raises(OSError, match="cannot write model: disk full") as info:
+        rundir.guard_write("model", fail)
+    assert info.value.errno == errno.ENOSPC
+
+    def ours():
+        try:
+            raise FileNotFoundError(2, "No such file or directory")
+        except FileNotFoundError:
+            raise ValueError("a bad value")
+
+    with pytest.raises(ValueError, match="a bad value"):
+        rundir.guard_write("x", ours)
+
+
+def _tmpfs(path, size):
+    """Mount a tmpfs of ``size`` at ``path`` (root only); False where that is not possible here."""
+    path.mkdir()
+    if os.geteuid() != 0:
+        return False
+    return subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+                          capture_output=True).returncode == 0
+
+
+def test_a_real_full_disk_is_one_line_and_leaves_no_temporary_file(tmp_path, capsys):
+    """A 256 KB tmpfs: the checkpoint (about 1.6 MB) does not fit. Needs root and mount."""
+    from rlvrlens.cli import main
+
+    disk = tmp_path / "disk"
+    if not _tmpfs(disk, "256k"):
+        pytest.skip("mounting a tmpfs needs root (the monkeypatched test covers the logic)")
+    try:
+        code = main(["train", "--out", str(disk / "run"), "--task", "mod", "--n-prompts", "4", "--steps", "1",
+                     "--warm-start-steps", "0", "--prompts-per-step", "2", "--num-generations", "4", "--quiet"])
+        err = capsys.readouterr().err
+        assert code == 2 and err.count("\n") == 1 and "disk full" in err, err
+        left = sorted(p.name for p in (disk / "run").iterdir())
+        assert not [name for name in left if name.endswith(".tmp")], left
+    finally:
+        subprocess.run(["umount", "--lazy", str(disk)], check=True)  # even if a failed write left a file open

@@ -149,3 +149,25 @@ def test_chat_template_option_needs_a_model_and_reaches_the_cli():
     register(parser.add_subparsers())
     args = parser.parse_args(["train", "--out", "x", "--no-chat-template"])
     assert args.chat_template is False
+
+
+@pytest.mark.parametrize("optim", ["adamw", "sgd"])
+def test_a_diverged_run_stops_in_one_line(tiny_policy_factory, optim):
+    """A step that makes the weights or logits overflow stops the run naming the parameters to lower
+    (the old code failed in torch.multinomial with a traceback, or logged null success). NSR pushes
+    every wrong answer down, so a fresh model gets a gradient."""
+    trainer = Trainer(TrainConfig(num_generations=4, prompts_per_step=2, steps=3, learning_rate=1e30, scheme="nsr",
+                                  optim=optim, max_grad_norm=0.0),
+                      policy=tiny_policy_factory(), task=training.get_task("mod", n=4))
+    with pytest.raises(ValueError, match="NaN.*the run diverged.*learning_rate") as info:
+        trainer.train(success_at=[1, 2, 3])
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("field,value", [("temperature", 1e-320), ("learning_rate", 1e308), ("epsilon_high", 1e308),
+                                         ("adam_epsilon", 1e-320), ("top_p", 1e-320), ("beta", 1e-320),
+                                         ("weight_decay", 1e39), ("warm_start_lr", 1e-320)])
+def test_config_floats_are_normal_float32(field, value):
+    """The model computes in float32: a value that overflows it or vanishes in it is refused by name."""
+    with pytest.raises(ValueError, match=f"^{field} must be 0 or between 1.18e-38 and 3.4e\\+38"):
+        TrainConfig(**{field: value})

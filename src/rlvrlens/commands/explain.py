@@ -84,9 +84,17 @@ def _parse_value(raw: str) -> Any:
     return raw
 
 
+#: Largest --p-ref-file read (a million numbers of 15 digits).
+MAX_P_FILE_BYTES = 2**24
+
+
 def read_p_file(path: str) -> np.ndarray:
-    """Numbers separated by whitespace or commas; ``#`` starts a comment."""
+    """Numbers separated by whitespace or commas; ``#`` starts a comment; at most
+    :data:`MAX_P_FILE_BYTES` bytes."""
     try:
+        if Path(path).stat().st_size > MAX_P_FILE_BYTES:
+            raise ValueError(f"--p-ref-file: {path!r} is {Path(path).stat().st_size} bytes; at most "
+                             f"{MAX_P_FILE_BYTES} are read")
         text = Path(path).read_text()
     except OSError as exc:
         raise ValueError(f"--p-ref-file: cannot read {path!r} ({exc.strerror})") from None

@@ -111,11 +111,14 @@ def config_from_args(args: argparse.Namespace):
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from rlvrlens.core.records import SUCCESS, read_jsonl
+    from rlvrlens.core.records import CONFIG, SUCCESS, read_jsonl
     from rlvrlens.training.rundir import check_out
     from rlvrlens.training.trainer import Trainer
 
     check_out(args.out)  # before reading configs or building anything
+    if args.resume and not args.overwrite and not (Path(args.out) / CONFIG).is_file():
+        raise ValueError(f"--resume: {args.out!r} holds no recorded run (no {CONFIG}) to continue; "
+                         "start the run without --resume")
     config = config_from_args(args)
     with Trainer(config, args.out, resume=args.resume, overwrite=args.overwrite, progress=not args.quiet) as trainer:
         trainer.train()
@@ -125,6 +128,8 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
+    from rlvrlens.core.budget import MAX_PROMPTS
+    from rlvrlens.core.checks import check_int
     from rlvrlens.core.records import CONFIG, MODEL
     from rlvrlens.training.runtime import seeded_generator
     from rlvrlens.training.success import success_probabilities
@@ -141,6 +146,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"{spec!r} does not exist (a run directory, checkpoint file or model directory)")
     if args.task in BUILTIN_TASKS and args.verifier != "exact":
         raise ValueError(f"--verifier applies to JSONL tasks only; built-in task {args.task!r} has its own")
+    check_int("--n-prompts", args.n_prompts, maximum=MAX_PROMPTS)  # before a model is loaded
+    check_int("--K", args.K)
     if path.is_file() or (path / CHECKPOINT).exists():
         policy, config, step = load_policy(path)
         task = build_task(config) if args.task is None else None

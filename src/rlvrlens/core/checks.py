@@ -43,6 +43,34 @@ def check_float(
     return value
 
 
+#: The normal float32 magnitudes: a parameter of a model's float32 arithmetic is 0 or inside them.
+FLOAT32_TINY, FLOAT32_MAX = float(np.finfo(np.float32).tiny), float(np.finfo(np.float32).max)
+
+
+def check_float32(
+    name: str,
+    value: object,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
+    """:func:`check_float`, and the value must be 0 or a normal float32 in magnitude (a larger one
+    overflows the model's arithmetic, a smaller one vanishes in it).
+
+    >>> check_float32("temperature", 1e-320, low=0.0, low_open=True)
+    Traceback (most recent call last):
+    ...
+    ValueError: temperature must be 0 or between 1.18e-38 and 3.4e+38 in absolute value (a normal float32, the precision the model computes in), got 1e-320
+    """
+    value = check_float(name, value, low=low, high=high, low_open=low_open, high_open=high_open)
+    if value != 0 and not FLOAT32_TINY <= abs(value) <= FLOAT32_MAX:
+        raise ValueError(f"{name} must be 0 or between {FLOAT32_TINY:.3g} and {FLOAT32_MAX:.3g} in absolute value "
+                         f"(a normal float32, the precision the model computes in), got {value}")
+    return value
+
+
 def as_float_array(name: str, value: object) -> np.ndarray:
     """Return ``value`` as a float array without NaN, or raise."""
     try:

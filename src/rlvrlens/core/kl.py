@@ -35,6 +35,8 @@ ValueError: kl='forward' is no longer accepted (it is ambiguous: TRL, OpenRLHF a
 
 from __future__ import annotations
 
+import numbers
+
 #: Estimators of the KL from the policy's samples (Schulman 2020), used by the trainer per token or per sequence.
 SAMPLED_ESTIMATORS = ("k1", "k2", "k3")
 #: The trainer's ``kl_estimator`` values: the sampled ones and the exact KL of a small policy.
@@ -73,6 +75,31 @@ STATIONARY_CONDITION = {
 }
 
 _OLD = {"forward", "reverse"}
+
+
+#: The KL coefficients the dynamics are computed for. Below, ``h'_M / beta`` overflows the float64
+#: logits for weights of ordinary size; above, the reward moves ``p`` by less than its rounding
+#: (``p* = p_ref`` to 12 digits) and the stationary equations lose their precision.
+BETA_RANGE = (1e-12, 1e12)
+
+
+def check_beta(beta: object, *, name: str = "beta", zero: bool = False) -> float:
+    """``beta`` as a float in :data:`BETA_RANGE` (or 0 when ``zero``: no KL term), else a one-line error.
+
+    >>> check_beta(1e308)
+    Traceback (most recent call last):
+    ...
+    ValueError: beta must be in [1e-12, 1e+12] (a KL coefficient the dynamics are computed for), got 1e+308
+    """
+    if isinstance(beta, bool) or not isinstance(beta, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {beta!r}")
+    value = float(beta)
+    if value == 0 and zero:
+        return value
+    if not BETA_RANGE[0] <= value <= BETA_RANGE[1]:  # NaN included
+        raise ValueError(f"{name} must be {'0 or ' if zero else ''}in [{BETA_RANGE[0]:g}, {BETA_RANGE[1]:g}] "
+                         f"(a KL coefficient the dynamics are computed for), got {value:g}")
+    return value
 
 
 def check_treatment(kl: object, allowed: tuple[str, ...] = TREATMENTS) -> str:

@@ -22,6 +22,21 @@ LOG, SUCCESS, CHECKPOINT, CONFIG, MODEL, LOCK, GROUPS = (
     "log.jsonl", "success.jsonl", "checkpoint.pt", "config.json", "model", "run.lock", "groups.jsonl")
 
 
+def load_json(text: str | bytes) -> Any:
+    """``json.loads``, with a value nested too deeply for Python's parser refused as a
+    ``json.JSONDecodeError`` like any other invalid JSON (``json.loads`` raises ``RecursionError``).
+
+    >>> load_json("[" * 100_000 + "]" * 100_000)
+    Traceback (most recent call last):
+    ...
+    json.decoder.JSONDecodeError: nested too deeply: line 1 column 1 (char 0)
+    """
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise json.JSONDecodeError("nested too deeply", "", 0) from None
+
+
 def complete_lines(path: str | os.PathLike) -> tuple[int, int]:
     """``(n, nbytes)``: the number of complete (newline-terminated, valid JSON) lines at the start
     of ``path`` and their length in bytes; a partial or corrupt tail is not counted (0 for a
@@ -33,7 +48,7 @@ def complete_lines(path: str | os.PathLike) -> tuple[int, int]:
                 if not line.endswith(b"\n"):
                     break
                 try:
-                    json.loads(line)
+                    load_json(line)
                 except ValueError:
                     break
                 n, size = n + 1, size + len(line)
@@ -66,7 +81,7 @@ def read_jsonl(path: str | os.PathLike) -> list[dict[str, Any]]:
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
+            record = load_json(line)
         except json.JSONDecodeError as exc:
             if i == len(lines):
                 break  # a partial last line

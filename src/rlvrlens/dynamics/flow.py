@@ -25,7 +25,7 @@ from scipy import integrate, special
 from rlvrlens.core.checks import check_float, check_int
 from rlvrlens.dynamics.iteration import Trajectory
 from rlvrlens.dynamics.maps import SuccessMap
-from rlvrlens.core.kl import LOSS_TREATMENTS, PI_REF, REF_PI, check_treatment
+from rlvrlens.core.kl import LOSS_TREATMENTS, PI_REF, REF_PI, check_beta, check_treatment
 from rlvrlens.dynamics.stationary import affine_coefficients, check_flow_map, velocity
 from rlvrlens.objectives import WeightScheme, dh
 
@@ -149,7 +149,7 @@ def softmax_flow(logits_ref: object, right: object, scheme: WeightScheme, beta: 
     1.0
     """
     check_treatment(kl)
-    beta = check_float("beta", beta, low=0.0)
+    beta = check_beta(beta, zero=True)
     rate = check_float("rate", rate, low=0.0, low_open=True)
     theta_ref = np.asarray(logits_ref, dtype=float)
     right = np.asarray(right, dtype=bool)

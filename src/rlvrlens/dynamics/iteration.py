@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import special
 
+from rlvrlens.core.budget import MAX_STEPS, check_cells
 from rlvrlens.core.checks import check_float, check_int
 from rlvrlens.core.logit import logit
 from rlvrlens.dynamics.maps import SuccessMap
@@ -104,7 +106,7 @@ def iterate(success: SuccessMap, p0: object, n: int, *, logit0: object = None) -
     p0 : float or array_like
         Start(s) in ``[0, 1]``; broadcast with ``success.beta`` and ``success.p_ref``.
     n : int
-        Number of steps, ``>= 0``.
+        Number of steps, ``0 <= n <= MAX_STEPS`` (:data:`rlvrlens.core.budget.MAX_STEPS`).
     logit0 : array_like, optional
         Start given as a logit instead (``p0`` is then ignored); exact for ``p0`` near 0 or 1.
 
@@ -121,11 +123,13 @@ def iterate(success: SuccessMap, p0: object, n: int, *, logit0: object = None) -
     [[1.0, 1.0], [1.0, 1.0]]
     """
     success = check_map(success)
-    n = check_int("n", n, minimum=0)
+    n = check_int("n", n, minimum=0, maximum=MAX_STEPS)
     x = logit(p0) if logit0 is None else np.asarray(logit0, dtype=float)
     if np.isnan(x).any():
         raise ValueError("logit0 must not contain NaN")
     shape = np.broadcast_shapes(x.shape, success.beta.shape, success.p_ref.shape)
+    check_cells(2 * (n + 1) * math.prod(shape), parameter="n", value=n,
+                what=f"the trajectory (n + 1 steps x {math.prod(shape)} starts, p and its logit)")
     xs = np.empty((n + 1,) + shape)
     xs[0] = np.broadcast_to(x, shape)
     for k in range(n):

@@ -28,6 +28,7 @@ import numpy as np
 from scipy import special
 
 from rlvrlens.core.checks import check_array, check_float
+from rlvrlens.core.kl import BETA_RANGE
 from rlvrlens.core.logit import logit
 from rlvrlens.objectives import WeightScheme, d2h, dh_logit
 
@@ -74,7 +75,7 @@ class SuccessMap:
     name: str = "custom"
 
     def __post_init__(self) -> None:
-        beta = check_array("beta", self.beta, low=0.0, high=np.inf, low_open=True)
+        beta = check_array("beta", self.beta, low=BETA_RANGE[0], high=BETA_RANGE[1])
         p_ref = check_array("p_ref", self.p_ref, low=0.0, high=1.0, low_open=False)
         alpha = check_float("alpha", self.alpha, low=0.0, high=1.0)
         np.broadcast_shapes(beta.shape, p_ref.shape)

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special
 
-from rlvrlens.core.checks import check_array, check_float, check_int
+from rlvrlens.core.checks import check_array, check_int
+from rlvrlens.core.kl import check_beta
 from rlvrlens.objectives import WeightScheme
 
 _ESTIMATORS = ("importance", "group_mean")
@@ -118,7 +119,7 @@ def simulate(scheme: WeightScheme, beta: float, p_ref: object, n_steps: int, *,
     """
     if not isinstance(scheme, WeightScheme):
         raise TypeError(f"scheme must be a WeightScheme, got {type(scheme).__name__}")
-    beta = check_float("beta", beta, low=0.0, low_open=True)
+    beta = check_beta(beta)
     n_steps = check_int("n_steps", n_steps, minimum=0)
     seed = check_int("seed", seed, minimum=0)
     p_ref = check_array("p_ref", p_ref, low=0.0, high=1.0, low_open=True)

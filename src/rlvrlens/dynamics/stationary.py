@@ -50,8 +50,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize, special
 
-from rlvrlens.core.checks import check_float
-from rlvrlens.core.kl import LOSS_TREATMENTS, PI_REF, REF_PI, check_treatment
+from rlvrlens.core.kl import LOSS_TREATMENTS, PI_REF, REF_PI, check_beta, check_treatment
 from rlvrlens.dynamics.fixed_points import scan_nodes
 from rlvrlens.dynamics.maps import SuccessMap, success_map
 from rlvrlens.objectives import WeightScheme
@@ -235,7 +234,7 @@ def kl_reward_map(scheme: WeightScheme, beta: object, p_ref: object) -> SuccessM
     alpha, _, _ = affine_coefficients(scheme)
     if alpha <= 0:
         raise ValueError(f"scheme {scheme.name!r} has alpha = {alpha:g} <= 0: the reward does not push p up")
-    beta = check_float("beta", beta, low=0.0, low_open=True)
+    beta = check_beta(beta)
 
     def gap(x):
         return np.full_like(np.asarray(x, dtype=float), alpha)

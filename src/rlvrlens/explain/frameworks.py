@@ -28,11 +28,15 @@ reading ``norm_adv_by_std_in_grpo``).
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from rlvrlens.core.kl import DIVERGENCE, ESTIMATOR_TREATMENT, PI_REF, REF_PI
+import yaml
+
+from rlvrlens.core.budget import MAX_GROUP_SIZE
+from rlvrlens.core.kl import DIVERGENCE, ESTIMATOR_TREATMENT, PI_REF, REF_PI, check_beta
 from rlvrlens.objectives import WeightScheme, scheme_spec
 
 #: verl's kl_loss_type / kl_penalty names -> this package's estimator names (verl core_algos.kl_penalty).
@@ -136,53 +140,110 @@ class FrameworkConfig:
                 "scheme": None if self.scheme is None else self.scheme.describe()}
 
 
+#: Largest config file read (a TRL or verl config is a few KB).
+MAX_CONFIG_BYTES = 2**20
+#: Most nested levels and values a config may hold (YAML aliases counted each time they are used).
+MAX_CONFIG_DEPTH, MAX_CONFIG_VALUES = 64, 100_000
+#: YAML 1.2 floats without a dot (``1e-3``, ``4e-2``), read as numbers as OmegaConf (verl) reads them;
+#: PyYAML's YAML 1.1 would keep them as strings.
+_YAML_FLOAT = re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$")
+
+
 def read_config_file(path: str | Path, what: str) -> dict[str, Any]:
     """A JSON or YAML file as a mapping (``what`` names the option in messages).
 
     Raises ``FileNotFoundError`` / ``IsADirectoryError`` / ``PermissionError`` naming the file, and
-    ``ValueError`` naming it for text that is not JSON/YAML or not a mapping.
+    ``ValueError`` naming it for a file that is not UTF-8 text, not JSON/YAML, not a mapping, larger
+    than :data:`MAX_CONFIG_BYTES` or nested deeper or larger than :data:`MAX_CONFIG_DEPTH` /
+    :data:`MAX_CONFIG_VALUES` (also when YAML aliases expand it). YAML is read with the safe loader
+    (no tags run code) and with ``1e-3`` as a number.
     """
     path = Path(path)
-    text = path.read_text(encoding="utf-8") if not path.is_dir() else _raise_dir(path)
+    if path.is_dir():
+        raise IsADirectoryError(21, "Is a directory", str(path))
+    if path.stat().st_size > MAX_CONFIG_BYTES:
+        raise ValueError(f"{what}: {path} is {path.stat().st_size} bytes; a config file is at most {MAX_CONFIG_BYTES}")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{what}: {path} is not a text file ({exc.reason} at byte {exc.start})") from None
     try:
         data = json.loads(text)
-    except json.JSONDecodeError as json_error:
-        import yaml
-
+    except ValueError as json_error:  # JSONDecodeError, or an integer of more than 4300 digits
         try:
-            data = yaml.safe_load(text)
+            data = yaml.load(text, Loader=_ConfigLoader)
         except yaml.YAMLError as exc:
             where = getattr(exc, "problem_mark", None)
             at = f" at line {where.line + 1}" if where is not None else ""
-            raise ValueError(f"{what}: {path} is neither JSON ({json_error.msg}) nor YAML{at}") from None
+            reason = getattr(json_error, "msg", str(json_error))
+            raise ValueError(f"{what}: {path} is neither JSON ({reason}) nor YAML{at}") from None
+        except (RecursionError, ValueError):  # nesting beyond the parser's stack; digits beyond int's limit
+            raise ValueError(f"{what}: {path} is nested deeper or holds larger numbers than a config does") from None
+    except RecursionError:
+        raise ValueError(f"{what}: {path} is nested deeper than a config is (at most {MAX_CONFIG_DEPTH} levels)") from None
     if not isinstance(data, dict):
         raise ValueError(f"{what}: {path} must hold a mapping of options, got {type(data).__name__}")
+    _check_tree(data, what, path)
     return data
 
 
-def _raise_dir(path: Path) -> str:
-    raise IsADirectoryError(21, "Is a directory", str(path))
+class _ConfigLoader(yaml.SafeLoader):
+    """PyYAML's safe loader with YAML 1.2's floats (``1e-3``)."""
+
+
+_ConfigLoader.add_implicit_resolver("tag:yaml.org,2002:float", _YAML_FLOAT, list("-+0123456789"))
+
+
+def _check_tree(data: Any, what: str, path: Path) -> None:
+    """Refuse a config nested deeper than :data:`MAX_CONFIG_DEPTH` or with more than
+    :data:`MAX_CONFIG_VALUES` values (aliases counted at each use: no exponential blow-up later)."""
+    count, stack = 0, [(data, 1)]
+    while stack:
+        node, depth = stack.pop()
+        count += 1
+        if depth > MAX_CONFIG_DEPTH:
+            raise ValueError(f"{what}: {path} is nested deeper than a config is (at most {MAX_CONFIG_DEPTH} levels)")
+        if count > MAX_CONFIG_VALUES:
+            raise ValueError(f"{what}: {path} holds more than {MAX_CONFIG_VALUES} values (YAML aliases counted "
+                             "each time they are used)")
+        children = node.values() if isinstance(node, Mapping) else node if isinstance(node, list) else ()
+        stack.extend((child, depth + 1) for child in children)
 
 
 def _get(cfg: Mapping[str, Any], dotted: str, default: Any = None) -> Any:
     node: Any = cfg
-    for part in dotted.split("."):
-        if not isinstance(node, Mapping) or part not in node:
+    parts = dotted.split(".")
+    for i, part in enumerate(parts):
+        if not isinstance(node, Mapping):
+            raise ValueError(f"{'.'.join(parts[:i])} must be a mapping of options, got {node!r}")
+        if part not in node:
             return default
         node = node[part]
     return node
 
 
-def _int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+def _number(name: str, value: Any, kind: type) -> Any:
+    """``value`` as TRL reads a field of type ``kind``: its YAML values become argparse defaults, so
+    a string is converted by the field's type (``beta: '4e-2'`` is 0.04; ``num_generations: 1e9`` is refused)."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return kind(value)
+    except ValueError:
+        raise ValueError(f"{name} must be {'an integer' if kind is int else 'a number'}, got {value!r}") from None
+
+
+def _int(name: str, value: Any, minimum: int, maximum: int | None = None) -> int:
+    value = _number(name, value, int)
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum or (maximum and value > maximum):
+        upper = f" and <= {maximum}" if maximum else ""
+        raise ValueError(f"{name} must be an integer >= {minimum}{upper}, got {value!r}")
     return value
 
 
 def _float(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0 or value == float("inf"):
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    return float(value)
+    """A KL coefficient: 0, or inside :data:`rlvrlens.core.kl.BETA_RANGE`."""
+    return check_beta(_number(name, value, float), name=name, zero=True)
 
 
 def _bool(name: str, value: Any) -> bool:
@@ -216,7 +277,7 @@ def from_trl_config(cfg: Mapping[str, Any]) -> FrameworkConfig:
     if not isinstance(cfg, Mapping):
         raise TypeError(f"a TRL config must be a mapping of GRPOConfig fields, got {type(cfg).__name__}")
     honoured, neutral, uncovered = [], [], []
-    M = _int("num_generations", cfg.get("num_generations", 8), 2)
+    M = _int("num_generations", cfg.get("num_generations", 8), 2, MAX_GROUP_SIZE)
     honoured.append(f"num_generations = {M}: the group size M")
     scale = cfg.get("scale_rewards", "group")
     if scale is True:
@@ -351,10 +412,10 @@ def from_verl_config(cfg: Mapping[str, Any]) -> FrameworkConfig:
     if est not in _VERL_PRESETS and est != _VERL_PLUGIN:
         raise ValueError(f"algorithm.adv_estimator = {est!r} is unknown; covered: {', '.join(_VERL_PRESETS)}, "
                          f"{_VERL_PLUGIN} (rlvrlens's verl plugin)")
-    M = _get(cfg, "actor_rollout_ref.rollout.n", 1)
-    if isinstance(M, bool) or not isinstance(M, int) or M < 2:
+    M = _number("actor_rollout_ref.rollout.n", _get(cfg, "actor_rollout_ref.rollout.n", 1), int)
+    if isinstance(M, bool) or not isinstance(M, int) or not 2 <= M <= MAX_GROUP_SIZE:
         raise ValueError(f"actor_rollout_ref.rollout.n must be an integer >= 2 (answers per prompt) for a group "
-                         f"estimator, got {M!r}")
+                         f"estimator and <= {MAX_GROUP_SIZE}, got {M!r}")
     scheme = None
     if est == _VERL_PLUGIN:
         block = _get(cfg, f"algorithm.{_VERL_PLUGIN}")

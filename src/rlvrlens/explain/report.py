@@ -35,8 +35,9 @@ from typing import Any, Mapping
 import numpy as np
 from scipy import special
 
+from rlvrlens.core.budget import check_cells
 from rlvrlens.core.checks import check_float, check_probabilities
-from rlvrlens.core.kl import EXPLAIN_ESTIMATORS, PI_REF, TREATMENT_ESTIMATOR, check_estimator, treatment_of
+from rlvrlens.core.kl import EXPLAIN_ESTIMATORS, PI_REF, TREATMENT_ESTIMATOR, check_beta, check_estimator, treatment_of
 from rlvrlens.dynamics import (
     Outcome,
     StationaryPoint,
@@ -69,6 +70,8 @@ from rlvrlens.explain.frameworks import FrameworkConfig
 from rlvrlens.objectives import dynamic_sampling as objectives_dynamic_sampling
 from rlvrlens.objectives.presets import MissingPBatch
 
+#: float64 values a prompt of the spread costs (measured: 3e6 prompts with beta took 0.9 GB).
+_CELLS_PER_PROMPT = 40
 #: Default spread of success probabilities across prompts: uniform on (0, 1), as bin midpoints.
 DEFAULT_SPREAD = (np.arange(200) + 0.5) / 200
 #: Difficulties shown in the tables.
@@ -339,7 +342,7 @@ def estimator_point(scheme: WeightScheme, beta: float, p_ref: float, kl_estimato
     True
     """
     check_estimator(kl_estimator, EXPLAIN_ESTIMATORS)
-    beta = check_float("beta", beta, low=0.0, low_open=True)
+    beta = check_beta(beta)
     p_ref = check_float("p_ref", p_ref, low=0.0, high=1.0)
     if p_ref in (0.0, 1.0):
         logit = float("inf") if p_ref else float("-inf")
@@ -588,7 +591,7 @@ def explain(
     1.41
     """
     if beta is not None:
-        beta = check_float("beta", beta, low=0.0, low_open=True)
+        beta = check_beta(beta)
     if kl_estimator is not None:
         check_estimator(kl_estimator, EXPLAIN_ESTIMATORS)
     if framework_config is not None:
@@ -602,6 +605,8 @@ def explain(
     spread = DEFAULT_SPREAD if p_ref is None else np.atleast_1d(check_probabilities("p_ref", p_ref)).ravel()
     if spread.size == 0:
         raise ValueError("p_ref must contain at least one success probability")
+    check_cells(_CELLS_PER_PROMPT * spread.size, parameter="the number of p_ref values", value=spread.size,
+                what=f"the per-prompt tables (about {_CELLS_PER_PROMPT} float64 values a prompt)")
     notes: list[str] = []
     if isinstance(preset, WeightScheme):
         if params:
@@ -675,7 +680,7 @@ def cycle_threshold(scheme: WeightScheme, beta: float, lo: float = 1e-4, hi: flo
     >>> round(cycle_threshold(get_preset("trl-grpo", 64), 1.0), 5)  # README: p_ref ≈ 0.0089
     0.00892
     """
-    beta = check_float("beta", beta, low=0.0, low_open=True)
+    beta = check_beta(beta)
     lo = check_float("lo", lo, low=0.0, high=1.0, low_open=True)
     hi = check_float("hi", hi, low=lo, high=1.0, low_open=True)
 

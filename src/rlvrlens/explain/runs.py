@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 
 from rlvrlens.dynamics import Outcome
-from rlvrlens.core.kl import STATIONARY_CONDITION, treatment_of
-from rlvrlens.core.records import CONFIG, GROUPS, LOG, SUCCESS, read_jsonl
+from rlvrlens.core.kl import STATIONARY_CONDITION, check_beta, treatment_of
+from rlvrlens.core.records import CONFIG, GROUPS, LOG, SUCCESS, load_json, read_jsonl
 from rlvrlens.explain.report import estimator_point
 from rlvrlens.objectives import WeightScheme, frac_reward_zero_std, get_scheme
 
@@ -66,15 +66,47 @@ class RunReport:
                 "notes": list(self.notes)}
 
 
+def _read_config(path: Path) -> dict[str, Any]:
+    """A run's ``config.json`` as a mapping; one line naming the file when it is not one."""
+    try:
+        config = load_json(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not a text file ({exc.reason} at byte {exc.start})") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc.msg})") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"{path}: not an rlvrlens run config (a JSON object), got {type(config).__name__}")
+    return config
+
+
+def _probabilities(values: Any, key: str, where: Path) -> np.ndarray:
+    """The records' ``key`` values as a float array of probabilities, or one line naming the file."""
+    try:
+        arr = np.array(values, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"{where}: '{key}' must hold numbers in [0, 1], got {str(values)[:60]}") from None
+    bad = ~((arr >= 0) & (arr <= 1))  # NaN included
+    if bad.any():
+        raise ValueError(f"{where}: '{key}' must hold probabilities in [0, 1], got {arr[bad].ravel()[0]}")
+    return arr
+
+
 def _scheme_from_config(config: dict[str, Any], where: Path) -> tuple[WeightScheme, float, str]:
     """The scheme, beta and KL estimator of a run's ``config.json`` (every field the trainer writes)."""
     missing = [k for k in ("scheme", "num_generations", "scheme_params", "beta", "kl_estimator", "kl_in_reward")
                if k not in config]
     if missing:
         raise ValueError(f"{where}: not an rlvrlens run config (it lacks {', '.join(missing)})")
-    scheme = get_scheme(config["scheme"], config["num_generations"], **dict(config["scheme_params"] or {}))
+    try:
+        params = config["scheme_params"] or {}
+        if not isinstance(params, dict):
+            raise TypeError(f"scheme_params must be an object, got {params!r}")
+        scheme = get_scheme(config["scheme"], config["num_generations"], **params)
+        beta = check_beta(config["beta"], zero=True)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{where}: {exc}") from None
     kl = "reward" if config["kl_in_reward"] else str(config["kl_estimator"])
-    return scheme, float(config["beta"]), kl
+    return scheme, beta, kl
 
 
 def explain_run(run: str | Path, *, scheme: WeightScheme | None = None, beta: float | None = None,
@@ -104,7 +136,7 @@ def explain_run(run: str | Path, *, scheme: WeightScheme | None = None, beta: fl
         raise ValueError(f"{success_file}: no per-prompt success records (lines with 'p')")
     notes: list[str] = []
     if config_file.exists():
-        config = json.loads(config_file.read_text(encoding="utf-8"))
+        config = _read_config(config_file)
         cfg_scheme, cfg_beta, cfg_kl = _scheme_from_config(config, config_file)
         if (cfg_beta > 0 and cfg_kl in ("k2", "k3") and config.get("kl_level", "token") == "token"
                 and not config.get("kl_in_reward")):
@@ -119,15 +151,20 @@ def explain_run(run: str | Path, *, scheme: WeightScheme | None = None, beta: fl
     scheme = scheme or cfg_scheme
     beta = cfg_beta if beta is None else float(beta)
     kl = kl_estimator or cfg_kl
+    if not all(isinstance(r["p"], list) and r["p"] for r in records):
+        raise ValueError(f"{success_file}: every record's 'p' must be a non-empty list of probabilities")
     sizes = {len(r["p"]) for r in records}
     if len(sizes) != 1:
         raise ValueError(f"{success_file}: records have different numbers of prompts {sorted(sizes)}")
-    history = np.array([r["p"] for r in records], dtype=float)
-    steps = np.array([r.get("step", i) for i, r in enumerate(records)], dtype=float)
+    history = _probabilities([r["p"] for r in records], "p", success_file)
+    steps = np.array([r.get("step", i) for i, r in enumerate(records)], dtype=object)
+    if not all(isinstance(s, (int, float)) and not isinstance(s, bool) for s in steps):
+        raise ValueError(f"{success_file}: every record's 'step' must be a number")
+    steps = steps.astype(float)
     last = records[-1]
     n = history.shape[1]
-    low = np.asarray(last.get("low", history[-1]), dtype=float)
-    high = np.asarray(last.get("high", history[-1]), dtype=float)
+    low = _probabilities(last.get("low", history[-1]), "low", success_file)
+    high = _probabilities(last.get("high", history[-1]), "high", success_file)
     ids = tuple(str(x) for x in last.get("prompt_ids", range(n)))
     p_ref = history[0]
     estimated = str(records[0].get("method", "exact")) != "exact"
@@ -148,11 +185,13 @@ def explain_run(run: str | Path, *, scheme: WeightScheme | None = None, beta: fl
     log_file = success_file.parent / LOG
     if log_file.exists():
         values = [r["frac_reward_zero_std"] for r in read_jsonl(log_file) if "frac_reward_zero_std" in r]
-        measured = float(np.mean(values)) if values else None
+        measured = float(np.mean(_probabilities(values, "frac_reward_zero_std", log_file))) if values else None
     groups = success_file.parent / GROUPS
     if measured is None and groups.exists():
-        rows = [r for r in read_jsonl(groups) if r.get("split") == "train" and "rewards" in r]
-        measured = float(np.mean([len(set(r["rewards"])) == 1 for r in rows])) if rows else None
+        rows = [r["rewards"] for r in read_jsonl(groups) if r.get("split") == "train" and "rewards" in r]
+        if not all(isinstance(rewards, list) and all(isinstance(x, (int, float)) for x in rewards) for rewards in rows):
+            raise ValueError(f"{groups}: every group's 'rewards' must be a list of numbers")
+        measured = float(np.mean([len(set(rewards)) == 1 for rewards in rows])) if rows else None
     predicted_zero = float(np.mean(frac_reward_zero_std(history, scheme.M)))
     return RunReport(str(run), scheme, beta, kl, steps, history, ids, p_ref, history[-1], low, high,
                      np.array([p for _, p in preds]), tuple(o for o, _ in preds), no_signal, measured,

@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from rlvrlens.core.budget import check_group_size
 from rlvrlens.core.checks import check_float, check_int
 from rlvrlens.objectives.registry import Entry, Registry
 from rlvrlens.objectives.scheme import WeightScheme
@@ -97,7 +98,7 @@ def reinforce(M: int) -> WeightScheme:
     >>> reinforce(3).weights([1, 0, 1]).tolist()
     [1.0, 0.0, 1.0]
     """
-    M = check_int("M", M, minimum=1)
+    M = check_group_size(M, minimum=1)
 
     def exact():
         import sympy
@@ -110,7 +111,7 @@ def reinforce(M: int) -> WeightScheme:
 
 def rloo(M: int) -> WeightScheme:
     """REINFORCE leave-one-out: ``Z_i = R_i - S_i/(M-1)``; ``h_M(t) = t`` (needs ``M >= 2``)."""
-    M = check_int("M", M, minimum=2)
+    M = check_group_size(M, minimum=2)
     s = np.arange(M)
 
     def formula(R: np.ndarray) -> np.ndarray:
@@ -128,7 +129,7 @@ def rloo(M: int) -> WeightScheme:
 
 def dr_grpo(M: int) -> WeightScheme:
     """Mean baseline ("Dr. GRPO"): ``Z_i = R_i - mean(R)``; ``h_M(t) = (M-1) t / M``."""
-    M = check_int("M", M, minimum=1)
+    M = check_group_size(M, minimum=1)
     s = np.arange(M)
 
     def exact():
@@ -165,7 +166,7 @@ def grpo(M: int, eps: float = 1e-6, std: str = "sample", eps_inside_sqrt: bool =
     ``b_s = (1 - (s+1)/M)/(sigma_{s+1} + eps)``. A group with zero spread gets weight 0 when
     ``eps = 0`` (the 0/0 is taken as 0, as trainers do).
     """
-    M = check_int("M", M, minimum=1)
+    M = check_group_size(M, minimum=1)
     eps = check_float("eps", eps, low=0.0)
     if std not in _STD_CHOICES:
         raise ValueError(f"std must be one of {_STD_CHOICES}, got {std!r}")
@@ -221,7 +222,7 @@ def raft(M: int) -> WeightScheme:
 
     ``h_M(t) = sum_{k=1}^{M} (1 - (1-t)^k)/k``, and ``h_M(t) - H_M -> log t``.
     """
-    M = check_int("M", M, minimum=1)
+    M = check_group_size(M, minimum=1)
     s = np.arange(M)
 
     def exact():
@@ -239,7 +240,7 @@ def reinforce_rej(M: int, reward_scale: str = "01") -> WeightScheme:
     (``h'_M = 1 - t^{M-1}``). ``"pm1"`` (the paper's ±1 rewards): ``a_0 = 0``, ``a_s = -1``
     (``s >= 1``), ``b_s = 1`` (``s <= M-2``), ``b_{M-1} = 0``.
     """
-    M = check_int("M", M, minimum=1)
+    M = check_group_size(M, minimum=1)
     if reward_scale not in ("01", "pm1"):
         raise ValueError(f"reward_scale must be '01' or 'pm1', got {reward_scale!r}")
     b = np.ones(M)
@@ -262,7 +263,7 @@ def log_odds(M: int) -> WeightScheme:
 
     ``a_s = -M/(M-s)``, ``b_s = M/(s+1)``, ``h_M(t) = H_M + sum_{k=1}^{M} (t^k - (1-t)^k)/k``.
     """
-    M = check_int("M", M, minimum=1)
+    M = check_group_size(M, minimum=1)
     s = np.arange(M)
 
     def exact():
@@ -280,7 +281,7 @@ def pass_at_k(M: int, k: int, split: str = "right") -> WeightScheme:
     ``c_s = k C(M-k, s) / C(M-1, s)`` for ``s <= M-k``, else 0, split into ``(a, b)`` by
     :func:`split_c`.
     """
-    M = check_int("M", M, minimum=1)
+    M = check_group_size(M, minimum=1)
     k = check_int("k", k, minimum=1, maximum=M)
     c_exact = [(k * comb(M - k, s), comb(M - 1, s)) if s <= M - k else (0, 1) for s in range(M)]
     c = np.array([num / den for num, den in c_exact])
@@ -350,7 +351,7 @@ def maxrl(M: int, T: int | None = None, baseline: str = "none") -> WeightScheme:
     >>> maxrl(4, T=2).b.tolist()  # h' = 2 - t
     [2.0, 1.6666666666666667, 1.3333333333333333, 1.0]
     """
-    M = check_int("M", M, minimum=1)
+    M = check_group_size(M, minimum=1)
     T = M if T is None else check_int("T", T, minimum=1, maximum=M)
     if baseline not in _MAXRL_BASELINES:
         raise ValueError(f"baseline must be one of {_MAXRL_BASELINES}, got {baseline!r}")
@@ -394,7 +395,7 @@ def pkpo(M: int, k: int, baseline: str = "loo-1") -> WeightScheme:
     >>> pkpo(4, 2, "none").a.tolist()
     [0.0, 0.6666666666666666, 1.3333333333333333, 2.0]
     """
-    M = check_int("M", M, minimum=1)
+    M = check_group_size(M, minimum=1)
     k = check_int("k", k, minimum=1, maximum=M)
     if baseline not in _PKPO_BASELINES:
         raise ValueError(f"baseline must be one of {_PKPO_BASELINES}, got {baseline!r}")
@@ -433,7 +434,7 @@ def w_reinforce(M: int, lam: float = 0.1) -> WeightScheme:
     >>> w_reinforce(3).weights([1, 0, 0]).tolist()
     [0.1, -1.0, -1.0]
     """
-    M = check_int("M", M, minimum=1)
+    M = check_group_size(M, minimum=1)
     lam = check_float("lam", lam, low=0.0)
     lam_exact = _rational(lam)
 
@@ -476,7 +477,7 @@ def f_grpo(M: int, gamma: float = 1.0, eps: float = 1e-6, std: str = "sample") -
     >>> bool(np.allclose(f_grpo(6, gamma=0.0).c, grpo(6).c))
     True
     """
-    M = check_int("M", M, minimum=2 if std == "sample" else 1)
+    M = check_group_size(M, minimum=2 if std == "sample" else 1)
     gamma = check_float("gamma", gamma, low=0.0)
     base = grpo(M, eps=eps, std=std)
     s = np.arange(M)
@@ -522,7 +523,7 @@ def frac_reward_zero_std(p: object, M: int) -> np.ndarray:
     """
     from rlvrlens.core.checks import check_probabilities
 
-    M = check_int("M", M, minimum=1)
+    M = check_group_size(M, minimum=1)
     p = check_probabilities("p", p)
     return p**M + (1.0 - p) ** M
 

@@ -31,7 +31,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from rlvrlens.core.checks import check_float, check_int, check_probabilities
+from rlvrlens.core.budget import check_group_size
+from rlvrlens.core.checks import check_float, check_probabilities
 from rlvrlens.objectives.catalogue import split_c, split_c_exact
 from rlvrlens.objectives.expression import FUNCTION_NAMES, parse_target
 from rlvrlens.objectives.numeric import h as h_numeric
@@ -146,8 +147,14 @@ def _parse_target(target: Any, derivative: Callable | None):
 
 
 def _evaluate(fn: Callable, t: np.ndarray, what: str = "target") -> np.ndarray:
-    with np.errstate(all="ignore"):
-        value = np.asarray(fn(t))
+    try:
+        with np.errstate(all="ignore"):
+            value = np.asarray(fn(t))
+            if value.dtype == object:  # an exact integer the expression left as a Python int
+                value = value.astype(complex if np.iscomplexobj(t) else float)
+    except OverflowError:  # an exact number beyond float64 (e.g. 10**1999) in the expression
+        raise ValueError(f"{what}: its values are beyond the float64 range (|x| > 1.8e308); "
+                         "scale the target down") from None
     if np.iscomplexobj(value):
         imag = np.abs(value.imag)
         if (imag > 1e-12 * (1.0 + np.abs(value.real))).any():
@@ -439,7 +446,7 @@ def design(
     """
     import sympy
 
-    M = check_int("M", M, minimum=1)
+    M = check_group_size(M, minimum=1)
     if method not in _METHODS:
         raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
     if not isinstance(monotone, (bool, np.bool_)):
@@ -457,15 +464,22 @@ def design(
     inner = np.linspace(0.0, 1.0, 4001)[1:-1]
     if expr is not None:
         _check_real(h_fn, dh_fn, inner)
-    slope = _evaluate(dh_fn, inner, "target's derivative")
-    if not np.isfinite(slope).all():
-        raise ValueError("target: h'(t) must be finite for every t in (0, 1)")
+    for values, label in ((_evaluate(h_fn, inner), "h(t)"), (_evaluate(dh_fn, inner, "target's derivative"), "h'(t)")):
+        if not np.isfinite(values).all():
+            at = np.argmax(~np.isfinite(values))
+            raise ValueError(f"target: {label} must be finite for every t in (0, 1); at t = {inner[at]:.4g} it is "
+                             f"{values[at]} (beyond float64 or undefined)")
+    slope = values
     if (slope < 0).any():
         bad = inner[np.argmax(slope < 0)]
         raise ValueError(f"target must be non-decreasing on (0, 1); h'({bad:.4g}) = "
                          f"{_evaluate(dh_fn, np.array([bad]))[0]:.4g} < 0")
     with np.errstate(all="ignore"):
-        ends_finite = np.isfinite(_evaluate(dh_fn, np.array([0.0, 1.0])))
+        ends = _evaluate(dh_fn, np.array([0.0, 1.0]))
+    ends_finite = np.isfinite(ends)
+    for end, slope_there, finite in zip((0, 1), ends, ends_finite):
+        if finite and slope_there < 0:  # inside, h' may have underflowed to 0 (e.g. exp(-1e308*t))
+            raise ValueError(f"target must be non-decreasing on [0, 1]; h'({end}) = {slope_there:.4g} < 0")
 
     if interval is None:
         interval = (0.0 if ends_finite[0] else 0.01, 1.0 if ends_finite[1] else 0.99)

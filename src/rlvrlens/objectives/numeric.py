@@ -59,8 +59,9 @@ def h(scheme: WeightScheme, t: object) -> np.ndarray:
     """
     scheme = _check_scheme(scheme)
     t = check_probabilities("t", t)
-    K = np.concatenate(([0.0], np.cumsum(scheme.c)))
-    return binomial_expectation(K, t) / scheme.M
+    scale = _scale(scheme.c)
+    K = np.concatenate(([0.0], np.cumsum(scheme.c / scale)))  # |K_k| <= k: no overflow for any finite c
+    return binomial_expectation(K, t) / scheme.M * scale
 
 
 def dh(scheme: WeightScheme, t: object) -> np.ndarray:
@@ -90,7 +91,13 @@ def d2h(scheme: WeightScheme, t: object) -> np.ndarray:
     t = check_probabilities("t", t)
     if scheme.M == 1:
         return np.zeros_like(t)
-    return (scheme.M - 1) * binomial_expectation(np.diff(scheme.c), t)
+    scale = _scale(scheme.c)
+    return (scheme.M - 1) * binomial_expectation(np.diff(scheme.c / scale), t) * scale
+
+
+def _scale(c: np.ndarray) -> float:
+    """The largest ``|c_s|`` (1 if all are 0): sums of ``c / scale`` cannot overflow."""
+    return float(np.abs(c).max()) or 1.0
 
 
 def dh_logit(scheme: WeightScheme, x: object) -> np.ndarray:

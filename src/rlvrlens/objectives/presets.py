@@ -38,7 +38,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from rlvrlens.core.checks import check_float, check_int, check_probabilities
+from rlvrlens.core.budget import check_group_size
+from rlvrlens.core.checks import check_float, check_probabilities
 from rlvrlens.objectives.catalogue import dr_grpo, dynamic_sampling, gpg, grpo, reinforce, reinforce_rej, rloo
 from rlvrlens.objectives.registry import Entry, Registry
 from rlvrlens.objectives.scheme import WeightScheme
@@ -138,7 +139,7 @@ def trl_grpo(M: int, scale_rewards: str = "group", p_batch: object = None) -> We
     (``multi_objective_aggregation="sum_then_normalize"``), commit ``00313f2`` (TRL 2026 main;
     ``scale_rewards`` was a bool equal to ``"group"``/``"none"`` before it took strings).
     """
-    M = check_int("M", M, minimum=2)
+    M = check_group_size(M, minimum=2)
     if scale_rewards not in _TRL_SCALES:
         raise ValueError(f"scale_rewards must be one of {_TRL_SCALES}, got {scale_rewards!r}")
     if scale_rewards != "batch" and p_batch is not None:
@@ -164,7 +165,7 @@ def trl_rloo(M: int, normalize_advantages: bool = False, p_batch: object = None)
     Source: huggingface/trl ``trl/trainer/rloo_trainer.py``, ``_generate_and_score_completions``,
     commit ``00313f2``.
     """
-    M = check_int("M", M, minimum=2)
+    M = check_group_size(M, minimum=2)
     normalize_advantages = _check_bool("normalize_advantages", normalize_advantages)
     name = "trl-rloo"
     if not normalize_advantages:
@@ -188,7 +189,7 @@ def verl_grpo(M: int, norm_adv_by_std_in_grpo: bool = True, epsilon: float = 1e-
     Source: volcengine/verl ``verl/trainer/ppo/core_algos.py``, ``compute_grpo_outcome_advantage``,
     commit ``012be9d``.
     """
-    M = check_int("M", M, minimum=2)
+    M = check_group_size(M, minimum=2)
     norm = _check_bool("norm_adv_by_std_in_grpo", norm_adv_by_std_in_grpo)
     epsilon = _check_eps("epsilon", epsilon)
     params = {"norm_adv_by_std_in_grpo": norm, "epsilon": epsilon}
@@ -203,7 +204,7 @@ def verl_rloo(M: int) -> WeightScheme:
     Source: volcengine/verl ``verl/trainer/ppo/core_algos.py``, ``compute_rloo_outcome_advantage``,
     commit ``012be9d``.
     """
-    return _renamed(rloo(check_int("M", M, minimum=2)), "verl-rloo", {})
+    return _renamed(rloo(check_group_size(M, minimum=2)), "verl-rloo", {})
 
 
 def verl_grpo_vectorized(M: int, epsilon: float = 1e-6) -> WeightScheme:
@@ -216,7 +217,7 @@ def verl_grpo_vectorized(M: int, epsilon: float = 1e-6) -> WeightScheme:
     ``verl/utils/groupwise.py``, ``group_mean_std``; ``verl/trainer/ppo/ray_trainer.py``,
     ``compute_advantage``.
     """
-    M = check_int("M", M, minimum=2)
+    M = check_group_size(M, minimum=2)
     epsilon = _check_eps("epsilon", epsilon)
     return _renamed(grpo(M, eps=epsilon, std="sample"), "verl-grpo-vectorized", {"epsilon": epsilon})
 
@@ -228,7 +229,7 @@ def verl_rloo_vectorized(M: int) -> WeightScheme:
 
     Source: verl 0.9.1 ``verl/trainer/ppo/core_algos.py``, ``compute_rloo_vectorized_outcome_advantage``.
     """
-    return _renamed(rloo(check_int("M", M, minimum=2)), "verl-rloo-vectorized", {})
+    return _renamed(rloo(check_group_size(M, minimum=2)), "verl-rloo-vectorized", {})
 
 
 def verl_gpg(M: int, p_batch: object = None) -> WeightScheme:
@@ -239,7 +240,7 @@ def verl_gpg(M: int, p_batch: object = None) -> WeightScheme:
     Source: volcengine/verl ``verl/trainer/ppo/core_algos.py``, ``compute_gpg_outcome_advantage``,
     commit ``012be9d``.
     """
-    M = check_int("M", M, minimum=2)
+    M = check_group_size(M, minimum=2)
     pb = _check_p_batch("verl-gpg", p_batch)
     pbar = float(np.mean(pb))
     if pbar <= 0:
@@ -254,7 +255,7 @@ def trl_gpg(M: int, p_batch: object = None) -> WeightScheme:
 
     Source: huggingface/trl ``trl/experimental/gpg/gpg_trainer.py``, ``GPGTrainer``, commit ``6b3c38e``.
     """
-    M = check_int("M", M, minimum=2)
+    M = check_group_size(M, minimum=2)
     pb = _check_p_batch("trl-gpg", p_batch)
     return _renamed(gpg(M, pb), "trl-gpg", {"p_batch": pb})
 
@@ -267,7 +268,7 @@ def verl_dapo(M: int, epsilon: float = 1e-6, p_batch: object = None) -> WeightSc
 
     Source: volcengine/verl ``recipe/dapo`` (``dapo_ray_trainer.py``, ``filter_groups``), commit ``012be9d``.
     """
-    M = check_int("M", M, minimum=2)
+    M = check_group_size(M, minimum=2)
     pb = _check_p_batch("verl-dapo", p_batch)
     base = grpo(M, eps=_check_eps("epsilon", epsilon), std="sample")
     return _renamed(dynamic_sampling(base, pb), "verl-dapo", {"epsilon": float(epsilon), "p_batch": pb})
@@ -284,7 +285,7 @@ def verl_grpo_passk(M: int, norm_adv_by_std_in_grpo: bool = True, epsilon: float
     Source: volcengine/verl ``verl/trainer/ppo/core_algos.py``,
     ``compute_grpo_passk_outcome_advantage``, commit ``012be9d``.
     """
-    M = check_int("M", M, minimum=2)
+    M = check_group_size(M, minimum=2)
     norm = _check_bool("norm_adv_by_std_in_grpo", norm_adv_by_std_in_grpo)
     epsilon = _check_eps("epsilon", epsilon)
     b0 = 1.0 / (1.0 / np.sqrt(M) + epsilon) if norm else 1.0
@@ -316,7 +317,7 @@ def verl_reinforce_plus_plus_baseline(M: int, p_batch: object = None) -> WeightS
     ``compute_reinforce_plus_plus_baseline_outcome_advantage``, commit ``012be9d``;
     ``masked_whiten`` in ``verl/utils/torch_functional.py``, commit ``03c8cca``.
     """
-    M = check_int("M", M, minimum=2)
+    M = check_group_size(M, minimum=2)
     name = "verl-reinforce-plus-plus-baseline"
     pb = _check_p_batch(name, p_batch)
     k = 1.0 / np.sqrt(batch_centred_var(pb, M) + 1e-8)
@@ -334,7 +335,7 @@ def openrlhf_group_norm(M: int) -> WeightScheme:
     Source: OpenRLHF/OpenRLHF ``openrlhf/trainer/ppo_utils/experience_maker.py``,
     ``compute_advantages_and_returns``, commit ``89308a0``.
     """
-    return _renamed(grpo(check_int("M", M, minimum=2), eps=1e-9, std="sample"), "openrlhf-group-norm", {})
+    return _renamed(grpo(check_group_size(M, minimum=2), eps=1e-9, std="sample"), "openrlhf-group-norm", {})
 
 
 def openrlhf_dr_grpo(M: int) -> WeightScheme:
@@ -343,7 +344,7 @@ def openrlhf_dr_grpo(M: int) -> WeightScheme:
 
     Source: OpenRLHF/OpenRLHF ``openrlhf/trainer/ppo_utils/experience_maker.py``, commit ``89308a0``.
     """
-    return _renamed(dr_grpo(check_int("M", M, minimum=2)), "openrlhf-dr-grpo", {})
+    return _renamed(dr_grpo(check_group_size(M, minimum=2)), "openrlhf-dr-grpo", {})
 
 
 def openrlhf_rloo(M: int) -> WeightScheme:
@@ -351,7 +352,7 @@ def openrlhf_rloo(M: int) -> WeightScheme:
 
     Source: OpenRLHF/OpenRLHF ``openrlhf/trainer/ppo_utils/experience_maker.py``, commit ``89308a0``.
     """
-    return _renamed(rloo(check_int("M", M, minimum=2)), "openrlhf-rloo", {})
+    return _renamed(rloo(check_group_size(M, minimum=2)), "openrlhf-rloo", {})
 
 
 def openrlhf_reinforce_baseline(M: int, no_advantage_std_norm: bool = False,
@@ -364,7 +365,7 @@ def openrlhf_reinforce_baseline(M: int, no_advantage_std_norm: bool = False,
     Source: OpenRLHF/OpenRLHF ``openrlhf/trainer/ppo_utils/experience_maker.py``,
     ``compute_advantages_and_returns``, commit ``89308a0``.
     """
-    M = check_int("M", M, minimum=2)
+    M = check_group_size(M, minimum=2)
     no_std = _check_bool("no_advantage_std_norm", no_advantage_std_norm)
     name = "openrlhf-reinforce-baseline"
     if no_std:
@@ -390,7 +391,7 @@ def minimal_rl_raft(M: int) -> WeightScheme:
     Minimal-RL code (RLHFlow/Minimal-RL, read from its public fork vatsal-kr/Minimal-RL, commit
     ``4b922a0``).
     """
-    return _renamed(reinforce(check_int("M", M, minimum=1)), "minimal-rl-raft", {})
+    return _renamed(reinforce(check_group_size(M, minimum=1)), "minimal-rl-raft", {})
 
 
 def minimal_rl_reinforce_rej(M: int) -> WeightScheme:
@@ -400,7 +401,7 @@ def minimal_rl_reinforce_rej(M: int) -> WeightScheme:
     Source: ``verl/trainer/ppo/core_algos.py``, ``compute_reinforce_rej_outcome_advantage``, of
     the Minimal-RL code (fork vatsal-kr/Minimal-RL, commit ``4b922a0``).
     """
-    return _renamed(reinforce_rej(check_int("M", M, minimum=2), reward_scale="pm1"),
+    return _renamed(reinforce_rej(check_group_size(M, minimum=2), reward_scale="pm1"),
                     "minimal-rl-reinforce-rej", {})
 
 
@@ -408,7 +409,7 @@ def grpo_biased_std(M: int, eps: float = 1e-6) -> WeightScheme:
     """GRPO with the biased (population, ``ddof=0``) std, as cookbooks that call ``np.std`` or
     ``torch.std(unbiased=False)`` do: ``(r - mean)/(std_pop + eps)``, ``grpo(M, eps, "population")``.
     """
-    return _renamed(grpo(check_int("M", M, minimum=2), eps=_check_eps("eps", eps), std="population"),
+    return _renamed(grpo(check_group_size(M, minimum=2), eps=_check_eps("eps", eps), std="population"),
                     "grpo-biased-std", {"eps": float(eps)})
 
 

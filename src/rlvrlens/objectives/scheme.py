@@ -17,7 +17,8 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from rlvrlens.core.checks import check_finite_array, check_int
+from rlvrlens.core.budget import check_group_size
+from rlvrlens.core.checks import check_finite_array
 
 #: A function of real-valued rewards of shape (..., M) returning weights of the same shape.
 RewardFormula = Callable[[np.ndarray], np.ndarray]
@@ -67,9 +68,13 @@ class WeightScheme:
     limit: str | None = None
 
     def __post_init__(self) -> None:
-        M = check_int("M", self.M, minimum=1)
+        M = check_group_size(self.M, minimum=1)
         a = check_finite_array("a", self.a, shape=(M,)).copy()
         b = check_finite_array("b", self.b, shape=(M,)).copy()
+        with np.errstate(over="ignore"):
+            if not np.isfinite(b - a).all():
+                raise ValueError("a and b must be finite with b - a finite (c = b - a overflows float64 at "
+                                 f"s = {int(np.argmax(~np.isfinite(b - a)))})")
         a.flags.writeable = False
         b.flags.writeable = False
         object.__setattr__(self, "M", M)
@@ -146,7 +151,7 @@ def from_rs(M: int, fn: Callable[[int, int], float], name: str = "custom", **par
     >>> s.a.tolist(), s.b.tolist()
     ([0.0, -1.0, -2.0], [2.0, 1.0, 0.0])
     """
-    M = check_int("M", M, minimum=1)
+    M = check_group_size(M, minimum=1)
     a = np.array([float(fn(0, s)) for s in range(M)])
     b = np.array([float(fn(1, s)) for s in range(M)])
     return WeightScheme(M, a, b, name=name, params=params)
@@ -176,7 +181,7 @@ def from_group_fn(
         If ``fn`` returns the wrong shape or non-finite values, or is not a function of
         ``(R_i, S_i)`` alone (e.g. it depends on the position ``i``).
     """
-    M = check_int("M", M, minimum=1)
+    M = check_group_size(M, minimum=1)
     table: dict[tuple[int, int], float] = {}
     rng = np.random.default_rng(seed)
 

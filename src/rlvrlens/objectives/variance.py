@@ -50,7 +50,10 @@ def mean_weight(scheme: WeightScheme, p: object) -> np.ndarray:
 def second_moment(scheme: WeightScheme, p: object) -> np.ndarray:
     """``E[Z^2] = p E[b_S^2] + (1-p) E[a_S^2]`` with ``S ~ Bin(M-1, p)``, elementwise in ``p``."""
     scheme, p = _check(scheme, p)
-    return p * binomial_expectation(scheme.b**2, p) + (1 - p) * binomial_expectation(scheme.a**2, p)
+    scale = float(max(np.abs(scheme.a).max(), np.abs(scheme.b).max())) or 1.0  # squares of a / scale cannot overflow
+    unit = p * binomial_expectation((scheme.b / scale) ** 2, p) + (1 - p) * binomial_expectation((scheme.a / scale) ** 2, p)
+    with np.errstate(over="ignore"):  # beyond float64 it is inf, which it is
+        return np.where(unit == 0, 0.0, unit * np.square(scale))
 
 
 def weight_variance(scheme: WeightScheme, p: object) -> np.ndarray:

@@ -11,8 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rlvrlens.core.checks import check_float, check_int
+from rlvrlens.core.budget import MAX_PROMPTS
+from rlvrlens.core.checks import check_float32, check_int
 from rlvrlens.core.kl import KL_ESTIMATORS, KL_LEVELS, check_estimator
+from rlvrlens.core.records import load_json
 
 #: Loss aggregation modes (see :func:`rlvrlens.training.losses.aggregate`): GRPO's per-sequence
 #: token mean, TRL's ``bnpo`` (token mean of each micro-batch), DAPO's token mean over the whole
@@ -142,7 +144,8 @@ class TrainConfig:
             self.warm_start_steps = 0 if self.model else DEFAULT_WARM_START_STEPS
         self.loss_aggregation = AGGREGATION_ALIASES.get(self.loss_aggregation, self.loss_aggregation)
         self.optim = OPTIMIZER_ALIASES.get(self.optim, self.optim)
-        for name in ("n_prompts", "n_layer", "width", "n_head", "num_generations", "prompts_per_step",
+        check_int("n_prompts", self.n_prompts, maximum=MAX_PROMPTS)
+        for name in ("n_layer", "width", "n_head", "num_generations", "prompts_per_step",
                      "gradient_accumulation_steps", "num_iterations", "eval_steps", "eval_samples", "save_steps"):
             check_int(name, getattr(self, name))
         for name in ("warm_start_steps", "steps", "seed", "task_seed", "warmup_steps"):
@@ -150,13 +153,15 @@ class TrainConfig:
         if self.prompts_per_step % self.gradient_accumulation_steps:
             raise ValueError("prompts_per_step must be divisible by gradient_accumulation_steps, got "
                              f"{self.prompts_per_step} and {self.gradient_accumulation_steps}")
-        check_float("epsilon_low", self.epsilon_low, low=0, high=1)
-        check_float("epsilon_high", self.epsilon_high, low=0)
-        check_float("beta", self.beta, low=0)
-        check_float("learning_rate", self.learning_rate, low=0, low_open=True)
-        check_float("max_grad_norm", self.max_grad_norm, low=0)
-        check_float("temperature", self.temperature, low=0, low_open=True)
-        check_float("top_p", self.top_p, low=0, high=1, low_open=True)
+        check_float32("warm_start_fraction", self.warm_start_fraction, low=0, high=1, low_open=True)
+        check_float32("warm_start_lr", self.warm_start_lr, low=0, low_open=True)
+        check_float32("epsilon_low", self.epsilon_low, low=0, high=1)
+        check_float32("epsilon_high", self.epsilon_high, low=0)
+        check_float32("beta", self.beta, low=0)
+        check_float32("learning_rate", self.learning_rate, low=0, low_open=True)
+        check_float32("max_grad_norm", self.max_grad_norm, low=0)
+        check_float32("temperature", self.temperature, low=0, low_open=True)
+        check_float32("top_p", self.top_p, low=0, high=1, low_open=True)
         check_estimator(self.kl_estimator, KL_ESTIMATORS)
         check_estimator(self.kl_level, KL_LEVELS, name="kl_level")
         check_estimator(self.optim, OPTIMIZERS + tuple(OPTIMIZER_ALIASES), name="optim")
@@ -172,11 +177,11 @@ class TrainConfig:
             raise ValueError(f"loss_aggregation must be one of {AGGREGATIONS} (or {sorted(AGGREGATION_ALIASES)}), "
                              f"got {self.loss_aggregation!r}")
         if self.aggregation_constant is not None:
-            check_float("aggregation_constant", self.aggregation_constant, low=0, low_open=True)
-        check_float("adam_beta1", self.adam_beta1, low=0, high=1, high_open=True)
-        check_float("adam_beta2", self.adam_beta2, low=0, high=1, high_open=True)
-        check_float("adam_epsilon", self.adam_epsilon, low=0, low_open=True)
-        check_float("weight_decay", self.weight_decay, low=0)
+            check_float32("aggregation_constant", self.aggregation_constant, low=0, low_open=True)
+        check_float32("adam_beta1", self.adam_beta1, low=0, high=1, high_open=True)
+        check_float32("adam_beta2", self.adam_beta2, low=0, high=1, high_open=True)
+        check_float32("adam_epsilon", self.adam_epsilon, low=0, low_open=True)
+        check_float32("weight_decay", self.weight_decay, low=0)
         if self.max_new_tokens is not None:
             check_int("max_new_tokens", self.max_new_tokens)
         if not isinstance(self.scheme_params, dict):
@@ -223,7 +228,7 @@ class TrainConfig:
         is_json = path.suffix == ".json"
         try:
             if is_json:
-                data = json.loads(path.read_text())
+                data = load_json(path.read_text())
             else:
                 with open(path, "rb") as fh:
                     data = tomllib.load(fh)
@@ -231,6 +236,8 @@ class TrainConfig:
             raise FileNotFoundError(f"config file {str(path)!r} does not exist") from None
         except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
             raise ValueError(f"config file {str(path)!r} is not valid {'JSON' if is_json else 'TOML'}: {exc}") from None
+        except RecursionError:  # tomllib's parser
+            raise ValueError(f"config file {str(path)!r} is nested too deeply to be a config") from None
         except (OSError, UnicodeDecodeError) as exc:
             raise OSError(f"cannot read config file {str(path)!r}: {getattr(exc, 'strerror', None) or exc}") from None
         if not isinstance(data, dict):
@@ -240,17 +247,23 @@ class TrainConfig:
     @classmethod
     def from_toml(cls, path: str | Path) -> "TrainConfig":
         """Read a TOML file whose top-level keys are field names (``[scheme_params]`` a table)."""
-        return cls.from_dict(cls.read_fields(path))
+        return cls.from_file(path)
 
     @classmethod
     def from_json(cls, path: str | Path) -> "TrainConfig":
         """Read a JSON object of field names, e.g. a run directory's ``config.json``."""
-        return cls.from_dict(cls.read_fields(path))
+        return cls.from_file(path)
 
     @classmethod
     def from_file(cls, path: str | Path) -> "TrainConfig":
-        """:meth:`from_json` for a ``.json`` file or a run directory, else :meth:`from_toml`."""
-        return cls.from_dict(cls.read_fields(path))
+        """The config a ``.json`` file or a run directory (its ``config.json``) or a TOML file records;
+        an invalid field is refused naming the file."""
+        data = cls.read_fields(path)
+        try:
+            return cls.from_dict(data)
+        except (TypeError, ValueError) as exc:
+            where = Path(path) / "config.json" if Path(path).is_dir() else Path(path)
+            raise ValueError(f"config file {str(where)!r}: {exc}") from None
 
     def differences(self, other: "TrainConfig", *, ignore: tuple[str, ...] = ()) -> list[str]:
         """``"field: self's value -> other's value"`` for each field that differs (``ignore`` left out).

@@ -13,11 +13,12 @@ Both expose the same interface, used by the trainer and the exact-probability to
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import inspect
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import torch
 import transformers
@@ -40,6 +41,19 @@ def _end_of_turn(tokenizer) -> str | None:
         if tok and after.startswith(tok):
             return tok
     return None
+
+
+@contextlib.contextmanager
+def _quiet_progress() -> Iterator[None]:
+    """transformers' progress bars off while loading or saving (they would interleave with the
+    command line's one-line messages on stderr), then as they were."""
+    was = transformers.utils.logging.is_progress_bar_enabled()
+    transformers.utils.logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was:
+            transformers.utils.logging.enable_progress_bar()
 
 
 def model_config_sizes(config: dict) -> tuple[int, int, int]:
@@ -101,6 +115,18 @@ def _check_sampling(n: int, temperature: float, top_p: float, max_new_tokens: in
     check_float("temperature", temperature, low=0.0, low_open=True)
     check_float("top_p", top_p, low=0.0, high=1.0, low_open=True)
     check_int("max_new_tokens", max_new_tokens, minimum=1)
+
+
+def draw(probs: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """One index per row of ``probs`` (shape ``(rows, 1)``), drawn with ``generator`` (a CPU generator
+    draws on the CPU for a model elsewhere). Probabilities that are NaN or inf (weights or logits
+    that overflowed: a diverged run) are refused in one line."""
+    if not torch.isfinite(probs).all():
+        raise ValueError("the policy's next-token probabilities are NaN or inf: its weights or logits overflowed "
+                         "(the run diverged: lower learning_rate, warm_start_lr, beta or weight_decay, or raise temperature)")
+    if generator is not None and generator.device != probs.device:
+        return torch.multinomial(probs.cpu(), 1, generator=generator).to(probs.device)
+    return torch.multinomial(probs, 1, generator=generator)
 
 
 def top_p_filter(logits: torch.Tensor, top_p: float) -> torch.Tensor:
@@ -211,8 +237,9 @@ class CausalLMPolicy:
         from rlvrlens.training.models import resolve_model
 
         path = resolve_model(model)
-        tokenizer = transformers.AutoTokenizer.from_pretrained(path)
-        net = transformers.AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+        with _quiet_progress():
+            tokenizer = transformers.AutoTokenizer.from_pretrained(path)
+            net = transformers.AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
         has_template = getattr(tokenizer, "chat_template", None) is not None
         if chat_template is None:
             chat_template = has_template
@@ -234,7 +261,8 @@ class CausalLMPolicy:
         return policy
 
     def save_pretrained(self, path: str | Path) -> None:
-        self.model.save_pretrained(path)
+        with _quiet_progress():
+            self.model.save_pretrained(path)
         self.tokenizer.save_pretrained(path)
 
     # --- the policy interface ----------------------------------------------------------------
@@ -404,11 +432,7 @@ class CausalLMPolicy:
             if with_grad:  # the sampling distribution's own log-probabilities
                 scores.append(tempered_logprobs(raw, temperature, top_p))
             logits = raw.detach() / temperature
-            probs = torch.softmax(top_p_filter(logits, top_p), dim=-1)
-            if generator is not None and generator.device != probs.device:  # e.g. a CPU generator, GPU model
-                tok = torch.multinomial(probs.cpu(), 1, generator=generator).squeeze(-1).to(probs.device)
-            else:
-                tok = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+            tok = draw(torch.softmax(top_p_filter(logits, top_p), dim=-1), generator).squeeze(-1)
             tok = torch.where(done, torch.full_like(tok, pad), tok)
             out_tokens[:, t] = tok
             done = done | (tok == eos)
@@ -564,8 +588,7 @@ class TabularPolicy(torch.nn.Module):
         prompts = [p for p in prompts for _ in range(n)]
         with torch.no_grad():
             logits = self.logits[self._rows(prompts)] / temperature
-            probs = torch.softmax(top_p_filter(logits, top_p), dim=-1)
-            idx = torch.multinomial(probs, 1, generator=generator)
+            idx = draw(torch.softmax(top_p_filter(logits, top_p), dim=-1), generator)
         rollout = self._answers_rollout(prompts, idx)
         if with_grad:
             rollout.logp, rollout.entropy = self.token_logprobs(rollout, temperature=temperature, top_p=top_p)

@@ -26,8 +26,9 @@ Keys this module reads (all optional):
       the end of its line, a final ``.`` dropped) is checked. Not enumerable: p is estimated;
     - ``last-number``: the last number in the completion is checked. Not enumerable.
 ``prefill``
-    Text that starts the assistant's turn (after the chat template), formatted with the entry's
-    metadata (``{expression}`` for ``basic_arithmetic``). Default: none.
+    Text that starts the assistant's turn (after the chat template), with ``{field}`` replaced by
+    the entry's metadata field (``{expression}`` for ``basic_arithmetic``; plain names only, see
+    :func:`fill_prefill`). Default: none.
 ``instruction``
     Appended to the question (default: per format, e.g. "Reply with only the answer.").
 ``threshold``
@@ -52,11 +53,12 @@ Examples
 from __future__ import annotations
 
 import re
+import string
 from typing import Any
 
 from rlvrlens.training.task import PREFILL, RewardFunction, Task
 
-__all__ = ["FORMATS", "SMOLLM2_TASK", "rg_task", "parse_rg_spec", "extract_answer"]
+__all__ = ["FORMATS", "SMOLLM2_TASK", "rg_task", "parse_rg_spec", "extract_answer", "fill_prefill"]
 
 #: The reasoning-gym task whose success probabilities SmolLM2-135M-Instruct spreads over (0, 1)
 #: (measured on 12 prompts: 0.005 to 0.68 at temperature 1): 2 one-digit terms, + and -, no
@@ -112,6 +114,40 @@ def parse_rg_spec(spec: str) -> tuple[str, dict[str, Any]]:
             raise ValueError(f"task {spec!r}: option {key!r} given twice")
         options[key] = value if key in ("prefill", "instruction") else _parse_value(value)
     return name, options
+
+
+def fill_prefill(prefill: str, metadata: dict[str, Any]) -> str:
+    """``prefill`` with each ``{field}`` replaced by the entry's metadata field (``{{``, ``}}``: braces).
+
+    Only plain field names are allowed: no attributes, indices, conversions or format specs (with
+    ``str.format`` they would reach into Python objects, e.g. ``{expression.__class__}``).
+
+    Examples
+    --------
+    >>> fill_prefill("{expression} = {{x}}", {"expression": "4 - 1"})
+    '4 - 1 = {x}'
+    >>> fill_prefill("{expression.__class__}", {"expression": "4 - 1"})
+    Traceback (most recent call last):
+    ...
+    ValueError: prefill '{expression.__class__}': '{expression.__class__}' is not a plain {field}; the fields are: expression
+    """
+    fields = ", ".join(sorted(map(str, metadata)))
+    try:
+        parts = list(string.Formatter().parse(prefill))
+    except ValueError as exc:
+        raise ValueError(f"prefill {prefill!r}: {exc} (write {{{{ and }}}} for literal braces)") from None
+    out = []
+    for literal, name, spec, conversion in parts:
+        out.append(literal)
+        if name is None:
+            continue
+        if not name.isidentifier() or spec or conversion:
+            whole = "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
+            raise ValueError(f"prefill {prefill!r}: {whole!r} is not a plain {{field}}; the fields are: {fields}")
+        if name not in metadata:
+            raise ValueError(f"prefill {prefill!r}: the entry's metadata has no field {name!r}; the fields are: {fields}")
+        out.append(str(metadata[name]))
+    return "".join(out)
 
 
 def extract_answer(completion: str, fmt: str) -> str | None:
@@ -170,10 +206,11 @@ def rg_task(name: str, *, size: int = 32, seed: int = 0, format: str = "answer",
     The prompt of entry ``i`` is its question plus the instruction, then :data:`PREFILL` and the
     prefill when one is given (the policy renders it as the start of the assistant's turn).
     """
+    from rlvrlens.core.budget import MAX_PROMPTS
     from rlvrlens.core.checks import check_float, check_int
 
     rg = _import_rg()
-    size = check_int("size", size)
+    size = check_int("size", size, maximum=MAX_PROMPTS)
     seed = check_int("seed", seed, minimum=0)
     threshold = check_float("threshold", threshold, low=0.0, high=1.0, low_open=True)
     if format not in FORMATS:
@@ -192,11 +229,7 @@ def rg_task(name: str, *, size: int = 32, seed: int = 0, format: str = "answer",
     for entry in dataset:
         prompt = entry["question"] + (" " + instruction if instruction else "")
         if prefill:
-            try:
-                prompt += PREFILL + prefill.format(**entry["metadata"])
-            except (KeyError, IndexError, ValueError) as exc:
-                raise ValueError(f"prefill {prefill!r}: cannot format it with the entry's metadata "
-                                 f"(fields: {sorted(entry['metadata'])}): {exc}") from None
+            prompt += PREFILL + fill_prefill(prefill, entry["metadata"])
         if prompt in entries:  # a repeated question: prompts must be unique
             continue
         entries[prompt] = entry

@@ -2,7 +2,7 @@
 
 The layer contract (``tests/test_layers.py``) keeps torch inside :mod:`rlvrlens.training` and
 :mod:`rlvrlens.validation`; the commands and the reproductions get a seeded random generator and a
-bounded number of CPU threads through these two functions instead.
+bounded number of CPU threads through these functions instead (and the memory a device has).
 
 Examples
 --------
@@ -21,6 +21,7 @@ True
 
 from __future__ import annotations
 
+import os
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -33,6 +34,13 @@ def seeded_generator(seed: int) -> torch.Generator:
     """A CPU ``torch.Generator`` seeded with ``seed`` (an int in ``[0, 2**64)``): the same seed, the same draws."""
     seed = check_int("seed", seed, minimum=0, maximum=2**64 - 1)
     return torch.Generator().manual_seed(seed)
+
+
+def device_memory(device: torch.device) -> int:
+    """Bytes of memory of ``device``: a CUDA device's total, or the machine's physical memory."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_properties(device).total_memory
+    return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 
 @contextmanager

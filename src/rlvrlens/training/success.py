@@ -8,8 +8,10 @@ import numpy as np
 import torch
 from scipy import stats
 
+from rlvrlens.core.budget import format_bytes
 from rlvrlens.core.checks import check_float, check_int
 from rlvrlens.training.enumeration import NotEnumerable, check_task_encodable, exact_success_tokens
+from rlvrlens.training.runtime import device_memory
 from rlvrlens.training.task import Task
 
 
@@ -65,15 +67,41 @@ def wilson_interval(successes: np.ndarray, K: int, confidence: float = 0.95) -> 
 def estimate_success(policy, task: Task, K: int = 64, *, generator: torch.Generator | None = None,
                      indices: Sequence[int] | None = None, confidence: float = 0.95,
                      max_new_tokens: int | None = None) -> SuccessEstimate:
-    """Estimate ``p(C|x)`` from ``K`` completions per prompt sampled at temperature 1."""
+    """Estimate ``p(C|x)`` from ``K`` completions per prompt sampled at temperature 1.
+
+    The ``len(indices) * K`` completions are sampled together; a ``K`` whose batch needs more memory
+    than the policy's device has (:func:`sampling_memory`) is refused before sampling.
+    """
     K = check_int("K", K)
     confidence = check_float("confidence", confidence, low=0, high=1, low_open=True, high_open=True)
     idx = list(range(len(task))) if indices is None else list(indices)
     prompts = [task.prompts[i] for i in idx]
-    rollout = policy.sample(prompts, K, generator=generator, max_new_tokens=max_new_tokens or task.max_new_tokens)
+    tokens = max_new_tokens or task.max_new_tokens
+    need, have = sampling_memory(len(idx) * K, tokens, *policy.footprint()), device_memory(_device(policy))
+    if need > have:
+        raise ValueError(f"K = {K} is too large: sampling {len(idx)} prompts x K completions of {tokens} tokens needs "
+                         f"at least {format_bytes(need)} of memory, more than the {format_bytes(have)} there are; lower K")
+    rollout = policy.sample(prompts, K, generator=generator, max_new_tokens=tokens)
     wins = task.rewards(rollout.prompts, rollout.texts).reshape(len(idx), K).sum(-1)
     low, high = wilson_interval(wins, K, confidence)
     return SuccessEstimate(wins / K, low, high, K)
+
+
+def sampling_memory(rows: int, tokens: int, vocab: int, width: int, layers: int) -> int:
+    """A lower bound (bytes) on sampling ``rows`` completions of ``tokens`` tokens together without
+    gradients: one step's float32 logits kept three times (``3 V`` per row), the key/value cache
+    (``2 T L H`` per row) and the tokens (int64).
+
+    >>> f"{sampling_memory(10**9, 8, vocab=65, width=64, layers=2) / 2**40:.2f} TB"  # --K 10**9, one prompt
+    '8.22 TB'
+    """
+    return rows * (4 * (3 * vocab + 2 * tokens * layers * width) + 8 * tokens)
+
+
+def _device(policy) -> torch.device:
+    for q in policy.parameters():
+        return q.device
+    return torch.device("cpu")
 
 
 def success_probabilities(policy, task: Task, *, K: int = 64, generator: torch.Generator | None = None,

@@ -15,8 +15,10 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
+from rlvrlens.core.budget import MAX_PROMPTS
 from rlvrlens.core.checks import check_int
 from rlvrlens.core.kl import PI_REF, REF_PI, check_treatment
+from rlvrlens.core.records import load_json
 from rlvrlens.training.reasoning_gym import rg_task_from_spec
 from rlvrlens.training.task import PREFILL, RewardError, RewardFunction, Task
 
@@ -28,7 +30,7 @@ __all__ = ["BUILTIN_TASKS", "EnumeratedTask", "PREFILL", "RewardError", "RewardF
 
 def modular_arithmetic(n: int = 32, *, seed: int = 0, moduli: Sequence[int] = (3, 5, 7, 11)) -> Task:
     """Prompts ``"a+b%m="`` with answer ``(a+b) mod m``; difficulty = index of ``m`` (more answers)."""
-    n = check_int("n", n)
+    n = check_int("n", n, maximum=MAX_PROMPTS)
     rng = np.random.default_rng(seed)
     prompts, answers, level, seen = [], [], [], set()
     while len(prompts) < n:
@@ -47,7 +49,7 @@ def modular_arithmetic(n: int = 32, *, seed: int = 0, moduli: Sequence[int] = (3
 
 def addition(n: int = 32, *, seed: int = 0, max_digits: int = 2) -> Task:
     """Prompts ``"a+b="`` with ``a, b`` of 1..``max_digits`` digits; difficulty = number of digits."""
-    n = check_int("n", n)
+    n = check_int("n", n, maximum=MAX_PROMPTS)
     max_digits = check_int("max_digits", max_digits, maximum=6)
     rng = np.random.default_rng(seed)
     prompts, answers, level, seen = [], [], [], set()
@@ -70,7 +72,7 @@ def addition(n: int = 32, *, seed: int = 0, max_digits: int = 2) -> Task:
 def chain_sum(n: int = 32, *, seed: int = 0, max_terms: int = 4) -> Task:
     """Chain of thought: prompt ``"s352="``, worked solution ``"3,8,10"`` (running sums); only the
     number after the last comma is checked, so the accepted set is not enumerable."""
-    n = check_int("n", n)
+    n = check_int("n", n, maximum=MAX_PROMPTS)
     max_terms = check_int("max_terms", max_terms, minimum=2, maximum=8)
     rng = np.random.default_rng(seed)
     prompts, answers, sols, level, seen = [], [], [], [], set()
@@ -104,11 +106,13 @@ def load_jsonl(path: str | Path, verifier: str = "exact", *, name: str | None = 
             if not line.strip():
                 continue
             try:
-                row = json.loads(line)
+                row = load_json(line)
             except json.JSONDecodeError as exc:
                 raise ValueError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
             if not isinstance(row, dict) or not isinstance(row.get("prompt"), str) or not isinstance(row.get("answer"), str):
                 raise ValueError(f"{path}:{lineno}: expected an object with string fields 'prompt' and 'answer'")
+            if len(prompts) == MAX_PROMPTS:
+                raise ValueError(f"{path}: more than {MAX_PROMPTS} tasks; a task file holds at most {MAX_PROMPTS}")
             prompts.append(row["prompt"]), answers.append(row["answer"])
     if not prompts:
         raise ValueError(f"{path}: no tasks found")

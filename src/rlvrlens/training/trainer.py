@@ -17,16 +17,19 @@ import copy
 import json
 import os
 import random
+import re
 import resource
 import shutil
 import sys
 import time
+import zipfile
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 import torch
 
+from rlvrlens.core.budget import format_bytes
 from rlvrlens.core.checks import check_int
 from rlvrlens.objectives import WeightScheme, get_scheme
 from rlvrlens.training import rundir
@@ -34,10 +37,11 @@ from rlvrlens.training.config import TrainConfig
 from rlvrlens.training.losses import (
     aggregate, clipped_policy_loss, group_weights, kl_estimate, masked_mean, sequence_kl_estimate,
 )
-from rlvrlens.core.records import CHECKPOINT, CONFIG, LOG, MODEL, SUCCESS, complete_lines
+from rlvrlens.core.records import CHECKPOINT, CONFIG, LOG, MODEL, SUCCESS, complete_lines, load_json
 from rlvrlens.training.optim import adam_preconditioner, build_optimizer, build_scheduler, lr_factor
 from rlvrlens.training.policy import CausalLMPolicy, Rollout, model_config_sizes, trainable_parameters
 from rlvrlens.training.protocol import ExactKLPolicy, Policy, SavablePolicy
+from rlvrlens.training.runtime import device_memory
 from rlvrlens.training.sft import warm_start
 from rlvrlens.training.success import success_probabilities
 from rlvrlens.training.task import Task
@@ -105,6 +109,8 @@ def resolve_device(name: str | None) -> torch.device | None:
     """``cpu``/``cuda``/``cuda:N`` as a device, refused when not available here (``None``: no choice)."""
     if name is None:
         return None
+    if not isinstance(name, str) or not re.fullmatch(r"cpu|cuda(:\d+)?", name):
+        raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {name!r}")
     device = torch.device(name)
     if device.type == "cuda":
         if not torch.cuda.is_available():
@@ -116,12 +122,6 @@ def resolve_device(name: str | None) -> torch.device | None:
     return device
 
 
-def _physical_memory(device: torch.device) -> int:
-    if device.type == "cuda":
-        return torch.cuda.get_device_properties(device).total_memory
-    return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-
-
 def _model_sizes(config: TrainConfig, policy: Policy | None) -> tuple[int, int, int]:
     """``(vocabulary, hidden width, layers)`` of the model a run will train, as far as known cheaply
     (unknown sizes count as 1, 0, 0: the estimate stays a lower bound)."""
@@ -129,7 +129,7 @@ def _model_sizes(config: TrainConfig, policy: Policy | None) -> tuple[int, int, 
         return policy.footprint()
     if config.model:
         try:
-            sizes = json.loads((Path(config.model) / "config.json").read_text())
+            sizes = load_json((Path(config.model) / "config.json").read_text())
         except (OSError, ValueError):
             return 1, 0, 0
     else:
@@ -147,7 +147,7 @@ def estimate_step_memory(config: TrainConfig, task: Task, max_new_tokens: int, v
     ``n_prompts * eval_samples`` for a sampled evaluation), each of ``T = max_new_tokens`` tokens
     with float32 logits kept three times (logits, log-softmax, probabilities: ``3 V``) and about
     ``16 H`` activations per layer: ``4 B T (3 V + 16 L H)`` bytes, plus the scheme's coefficient
-    arrays (``3 (M + 1)`` float64). The model's own weights come on top.
+    arrays (``3 (M + 1)`` float64). The model's own weights come on top (:func:`estimate_model_memory`).
 
     Examples
     --------
@@ -163,26 +163,36 @@ def estimate_step_memory(config: TrainConfig, task: Task, max_new_tokens: int, v
     return 4 * rows * max_new_tokens * per_token + 8 * 3 * (config.num_generations + 1)
 
 
-def _format_bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB", "PB"):
-        if n < 1024 or unit == "PB":
-            return f"{n:.3g} {unit}"
-        n /= 1024
-    return f"{n:.3g} PB"  # pragma: no cover
+def estimate_model_memory(vocab: int, width: int, layers: int, *, reference: bool) -> int:
+    """A lower bound (bytes) on the memory of the model a run builds and trains: ``V H + 12 L H^2``
+    float32 weights (embeddings; attention and MLP of each layer), their gradients and Adam's two
+    moments, and a frozen copy for ``pi_ref`` when ``reference``.
+
+    Examples
+    --------
+    >>> estimate_model_memory(65, 65536, 2, reference=False) / 2**30  # --width 65536: 12 x 2 x 2^32 weights
+    1536.0634765625
+    """
+    return 4 * (vocab * width + 12 * layers * width**2) * (5 if reference else 4)
 
 
 def _safe_load(path: Path) -> dict[str, Any]:
     """Read a checkpoint with ``weights_only=True``; one-line errors for missing, corrupt, unsafe."""
     if not path.exists():
         raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
+    if path.is_file() and not zipfile.is_zipfile(path):  # torch.save writes a zip archive
+        raise ValueError(f"checkpoint {str(path)!r} is not a checkpoint (not a torch.save archive)")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except OSError as exc:
         raise OSError(f"cannot read checkpoint {str(path)!r}: {exc.strerror or exc}") from None
     except Exception as exc:  # pickle.UnpicklingError for unsafe content; RuntimeError for a corrupt file
-        kind = ("holds objects other than tensors and plain values, which are refused (it may run code); "
-                if "weights_only" in str(exc) or "Unsupported global" in str(exc) else "is corrupt or not a checkpoint: ")
-        raise ValueError(f"checkpoint {str(path)!r} {kind}{_first_line(exc)[:200]}") from None
+        unsafe = re.search(r"Unsupported (?:global|operand)[^.]*", str(exc))
+        if unsafe or "weights_only" in str(exc):
+            what = f" ({unsafe.group(0).strip()})" if unsafe else ""
+            raise ValueError(f"checkpoint {str(path)!r} holds objects other than tensors and plain values{what}, "
+                             "which are refused (loading them could run code)") from None
+        raise ValueError(f"checkpoint {str(path)!r} is corrupt: {_first_line(exc)[:200]}") from None
     if not isinstance(ckpt, dict) or any(k not in ckpt for k in CHECKPOINT_KEYS):
         missing = [k for k in CHECKPOINT_KEYS if not isinstance(ckpt, dict) or k not in ckpt]
         raise ValueError(f"checkpoint {str(path)!r} is not an rlvrlens checkpoint (missing {', '.join(missing)})")
@@ -211,7 +221,8 @@ class Trainer:
         config must be the run's own, except ``steps``, which may extend a finished run; the
         differences are listed field by field otherwise.
     overwrite : bool
-        Replace the run ``out`` holds (its run files are deleted; other files are kept).
+        Replace the run ``out`` holds (the files the run wrote are deleted, nothing else; a directory
+        holding other files under a run's names is refused, naming them).
 
     Examples
     --------
@@ -237,8 +248,14 @@ class Trainer:
         self.success_history: list[dict[str, Any]] = []
         if out is not None:  # the run directory first: nothing is built for a directory that cannot be used
             self.out, self._lock = rundir.prepare(out, resume=resume, overwrite=overwrite, owner=self)
+        self._created_config = False
         try:
             self._setup(policy, task, scheme, ref, resume)
+        except Exception:
+            if self._created_config:  # nothing ran: the directory holds no run, as before
+                (self.out / CONFIG).unlink(missing_ok=True)
+            self.close()
+            raise
         except BaseException:
             self.close()
             raise
@@ -261,13 +278,7 @@ class Trainer:
         self.max_new_tokens = config.max_new_tokens or self.task.max_new_tokens
         target = device or (torch.device("cpu") if policy is None else _policy_device(policy))
         self._check_precision(target)
-        need = estimate_step_memory(config, self.task, self.max_new_tokens, *_model_sizes(config, policy))
-        have = _physical_memory(target)
-        if need > have:
-            raise ValueError(f"this run needs at least {_format_bytes(need)} of memory per step "
-                             f"({config.prompts_per_step} prompts x num_generations {config.num_generations} "
-                             f"completions of {self.max_new_tokens} tokens), more than the {_format_bytes(have)} "
-                             f"of {target.type.upper()} memory; lower num_generations, prompts_per_step or max_new_tokens")
+        self._check_memory(policy, target)
         M = config.num_generations
         self.scheme = scheme if scheme is not None else get_scheme(config.scheme, M, **config.scheme_params)
         if not isinstance(self.scheme, WeightScheme) or self.scheme.M != M:
@@ -276,6 +287,8 @@ class Trainer:
         self.rng = np.random.default_rng(config.seed)
         self.generator = torch.Generator().manual_seed(config.seed)
         ckpt = self._resume_state() if resume and self.out is not None else None
+        if self.out is not None:  # recorded before the (possibly long) model load and warm start
+            self._record_config()
         if policy is None:
             policy = build_policy(config)
             if device is not None:
@@ -283,6 +296,7 @@ class Trainer:
             if ckpt is None and config.warm_start_steps:
                 warm_start(policy, self.task, fraction=config.warm_start_fraction, steps=config.warm_start_steps,
                            lr=config.warm_start_lr, seed=config.seed)
+                _check_finite(policy, "the warm start (lower warm_start_lr)")
         elif device is not None:
             policy.to(device)
         if config.gradient_checkpointing:
@@ -293,14 +307,41 @@ class Trainer:
         self.optimizer = build_optimizer(config, policy.parameters())
         self.scheduler = build_scheduler(config, self.optimizer)
         self.scaler = torch.amp.GradScaler("cuda") if config.precision == "fp16" else None
-        if self.out is not None:
-            text = json.dumps(config.to_dict(), indent=2) + "\n"
-            rundir.guard_write(str(self.out / CONFIG), lambda: (self.out / CONFIG).write_text(text))
         if ckpt is not None:
             self._restore(ckpt)
         elif self.out is not None:
             for name in (LOG, SUCCESS):
                 rundir.guard_write(str(self.out / name), lambda name=name: (self.out / name).write_text(""))
+
+    def _check_memory(self, policy: Policy | None, device: torch.device) -> None:
+        """Refuse a run whose model (one built here) and step need more memory than ``device`` has,
+        naming the parameters of the larger part."""
+        config = self.config
+        sizes = _model_sizes(config, policy)
+        step = estimate_step_memory(config, self.task, self.max_new_tokens, *sizes)
+        model = 0 if policy is not None else estimate_model_memory(*sizes, reference=config.beta > 0)
+        have = device_memory(device)
+        if step + model <= have:
+            return
+        if model > step:
+            what = (f"the model ({sizes[2]} layers of width {sizes[1]}, vocabulary {sizes[0]}: weights, gradients, "
+                    "Adam's moments" + (" and pi_ref" if config.beta > 0 else "") + ")")
+            advice = "use a smaller --model" if config.model else "lower width or n_layer"
+        else:
+            what = (f"one step ({config.prompts_per_step} prompts x num_generations {config.num_generations} completions "
+                    f"of {self.max_new_tokens} tokens)")
+            vocab, width, layers = sizes
+            deep = not config.model and policy is None and 16 * layers * width > 3 * vocab  # activations dominate
+            advice = f"lower num_generations, prompts_per_step{', max_new_tokens, n_layer or width' if deep else ' or max_new_tokens'}"
+        raise ValueError(f"this run needs at least {format_bytes(step + model)} of memory, {format_bytes(max(step, model))} "
+                         f"of it for {what}, more than the {format_bytes(have)} of {device.type.upper()} memory; {advice}")
+
+    def _record_config(self) -> None:
+        """Write ``config.json`` (atomically). A run killed after this resumes as the same run; one
+        whose setup fails (a bad model, say) before its first step takes back a config it created."""
+        path = self.out / CONFIG
+        self._created_config = not path.exists()
+        rundir.write_atomic(path, json.dumps(self.config.to_dict(), indent=2) + "\n")
 
     def _check_precision(self, device: torch.device) -> None:
         precision = self.config.precision
@@ -367,6 +408,7 @@ class Trainer:
                 self.optimizer.step()
             self.scheduler.step()
             self.optimizer.zero_grad(set_to_none=True)
+        _check_finite(self.policy, f"step {self.step + 1} (lower learning_rate, beta or weight_decay)")
         self.step += 1
         return self._metrics(rewards, rollout, stats, lr, time.perf_counter() - t0)
 
@@ -525,8 +567,12 @@ class Trainer:
     def evaluate(self) -> dict[str, Any]:
         """Per-prompt success probabilities now (exact where possible), without touching the training RNG."""
         gen = torch.Generator().manual_seed(self.config.seed * 1_000_003 + self.step)
-        return {"step": self.step, **success_probabilities(self.policy, self.task, K=self.config.eval_samples,
-                                                           generator=gen, max_new_tokens=self.max_new_tokens)}
+        result = success_probabilities(self.policy, self.task, K=self.config.eval_samples, generator=gen,
+                                       max_new_tokens=self.max_new_tokens)
+        if not np.isfinite(result["p"]).all():
+            raise ValueError(f"the policy's success probabilities are NaN at step {self.step}: its logits overflowed "
+                             "(the run diverged: lower learning_rate, beta or weight_decay)")
+        return {"step": self.step, **result}
 
     def train(self, steps: int | None = None, *, callbacks: Sequence[Callback] = (),
               success_at: Iterable[int] | None = None) -> list[dict[str, float]]:
@@ -597,8 +643,13 @@ class Trainer:
             if tmp.exists():
                 shutil.rmtree(tmp)
             self.policy.save_pretrained(tmp)
+            rundir.write_model_manifest(tmp)
             if final.exists():
-                shutil.rmtree(final)
+                rundir.remove_model(final)  # the files the run saved there, nothing else
+            if final.exists():
+                raise rundir.RunDirError(f"cannot replace {str(final)!r}: it holds files no run wrote "
+                                         f"({', '.join(rundir.foreign_files(self.out))}); the new model is in "
+                                         f"{str(tmp)!r}")
             os.replace(tmp, final)
 
         rundir.guard_write(str(final), write)
@@ -646,12 +697,13 @@ class Trainer:
         tmp = path.with_suffix(".pt.tmp")
 
         def write() -> None:
-            torch.save(self.checkpoint(), tmp)
+            with open(tmp, "wb") as fh:  # through a file object, a failed write keeps its OSError
+                torch.save(self.checkpoint(), fh)
             os.replace(tmp, path)
 
         try:
             rundir.guard_write(str(path), write)
-        except OSError:
+        except BaseException:
             tmp.unlink(missing_ok=True)
             raise
         return path
@@ -735,6 +787,13 @@ class Trainer:
         self.step = ckpt["step"]
         for name, n in ckpt["log_lines"].items():  # drop lines written after the checkpoint, a partial one too
             rundir.truncate_lines(self.out / name, n)
+
+
+def _check_finite(policy: Policy, after: str) -> None:
+    """Refuse to go on with weights that an update made NaN or inf (a diverged run), naming ``after``."""
+    flags = [torch.isfinite(p).all() for p in policy.parameters()]
+    if flags and not bool(torch.stack(flags).all()):
+        raise ValueError(f"the policy's weights are NaN or inf after {after}: the run diverged")
 
 
 def _policy_device(policy: Policy) -> torch.device:

@@ -23,7 +23,7 @@ from rlvrlens.forecast.probes import kernel, kl_projection, success_jacobian
 from rlvrlens.objectives import get_scheme
 from rlvrlens.training.success import exact_success
 from rlvrlens.training.tasks import get_task
-from rlvrlens.training.trainer import Trainer
+from rlvrlens.training.trainer import Trainer, resolve_device
 from rlvrlens.validation import coupling, report, verdicts
 from rlvrlens.training.config import TrainConfig
 from rlvrlens.validation.first_order import step_sweep
@@ -58,6 +58,7 @@ def run_validation(size: ValidationSize | RealModelSize, out: str | Path, *,
     """
     if isinstance(size, RealModelSize):
         return run_real_model_validation(size, out, log=log)
+    resolve_device(size.device)  # an unknown or absent device is refused before any work
     out = Path(out)
     rec = report.Recorder(out, log)
     keep, timed = rec.keep, rec.timed
@@ -164,6 +165,7 @@ def run_real_model_validation(size: RealModelSize, out: str | Path, *,
     trajectory against the coupled model, K diagonal and the uncoupled flow. Writes
     ``measurements.jsonl``, ``identity.png``, ``coupling_one_step.png``, ``coupling.png`` (and
     ``fixed_points.png``) and ``report.md`` under ``out``; returns the verdict rows."""
+    resolve_device(size.device)
     out = Path(out)
     rec = report.Recorder(out, log)
     torch.manual_seed(size.seed)
