@@ -6,7 +6,7 @@ import argparse
 from collections import Counter
 from pathlib import Path
 
-from rlvrlens.validation.sizes import VALIDATION_SIZES
+from rlvrlens.validation.sizes import REAL_MODEL_PARTS, VALIDATION_SIZES, RealModelSize
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,6 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "(identity, coupled one-step prediction, trajectory, fixed points)")
     p.add_argument("--out", default="out/validation", help="output folder")
     p.add_argument("--device", help="override the preset's device (cpu, cuda)")
+    p.add_argument("--only", help="SmolLM2 presets: a comma-separated subset of the experiments ("
+                   + ", ".join(REAL_MODEL_PARTS) + "); the report says which were left out")
     p.set_defaults(func=run)
 
 
@@ -26,6 +28,15 @@ def run(args: argparse.Namespace) -> int:
     from rlvrlens.validation.sizes import get_size
 
     overrides = {"device": args.device} if args.device else {}
+    if getattr(args, "only", None):
+        if not isinstance(VALIDATION_SIZES[args.preset], RealModelSize):
+            raise ValueError(f"--only applies to the SmolLM2 presets, not to {args.preset!r}")
+        parts = tuple(p.strip() for p in args.only.split(",") if p.strip())
+        unknown = [p for p in parts if p not in REAL_MODEL_PARTS]
+        if unknown or not parts:
+            raise ValueError(f"--only names {', '.join(unknown) or 'nothing'}; valid: "
+                             f"{', '.join(REAL_MODEL_PARTS)}")
+        overrides["parts"] = parts
     size = get_size(args.preset, **overrides)
     verdicts = run_validation(size, args.out)
     counts = Counter(v["verdict"] for v in verdicts)
@@ -37,4 +48,4 @@ def run(args: argparse.Namespace) -> int:
 
 def demo(out: Path) -> None:
     """The reduced CPU validation that ``make demo`` runs."""
-    run(argparse.Namespace(preset="tiny", out=str(out / "validation"), device=None))
+    run(argparse.Namespace(preset="tiny", out=str(out / "validation"), device=None, only=None))

@@ -106,17 +106,21 @@ def real_model_figures(size: RealModelSize, ident, one, traj, fixed, scheme: str
                        forecasts) -> Figures:
     """The pretrained-model size's figures, with captions."""
     name = size.model
-    figures = {
-        "identity": (plot_projected_identity(ident, title=name),
-                     f"{name}: the sampled update projected on grad p, measured over predicted (h'_M(p) |grad p|), "
-                     f"at G = {max(size.identity_groups)} groups of M = {size.M}; bars: 3 standard errors."),
-        "coupling_one_step": (plot_one_step(one), f"{name}: one SGD step of the trainer ({scheme}, "
-                              f"{n_chosen} prompts, {size.one_step_repeats} repeats from the same parameters) "
-                              "against the coupled and the diagonal kernel prediction."),
-        "coupling": (plot_coupling_per_prompt(traj, title=name), f"{name}: predicted against measured per-prompt "
-                     f"trajectories ({size.traj_steps} SGD steps, K refreshed every {size.traj_refresh}: a nowcast): "
-                     "coupled kernel model, K diagonal, each prompt's uncoupled flow."),
-    }
+    figures = {}
+    if ident:
+        figures["identity"] = (plot_projected_identity(ident, title=name),
+                               f"{name}: the sampled update projected on grad p, measured over predicted (h'_M(p) "
+                               f"|grad p|), at G = {max(size.identity_groups)} groups of M = {size.M}; bars: 3 "
+                               "standard errors.")
+    if one:
+        figures["coupling_one_step"] = (plot_one_step(one), f"{name}: one SGD step of the trainer ({scheme}, "
+                                        f"{n_chosen} prompts, {size.one_step_repeats} repeats from the same "
+                                        "parameters) against the coupled and the diagonal kernel prediction.")
+    if traj:
+        figures["coupling"] = (plot_coupling_per_prompt(traj, title=name), f"{name}: predicted against measured "
+                               f"per-prompt trajectories ({size.traj_steps} SGD steps, K refreshed every "
+                               f"{size.traj_refresh}: a nowcast): coupled kernel model, K diagonal, each prompt's "
+                               "uncoupled flow.")
     if fixed:
         figures["fixed_points"] = (plot_sampled_fixed_points(fixed, title=name), f"{name}: the sampled trainer (Adam "
                                    f"lr {size.fp_lr:g}, {size.fp_scheme}, M = {size.M}) with the KL estimated on the "

@@ -33,7 +33,7 @@ from rlvrlens.validation.identity import expected_step, projected_identity, rela
 from rlvrlens.validation.setups import (
     lm_setup, real_model_setup, spread_prompts, theory_config, validation_schemes,
 )
-from rlvrlens.validation.sizes import RealModelSize, ValidationSize
+from rlvrlens.validation.sizes import REAL_MODEL_PARTS, RealModelSize, ValidationSize
 from rlvrlens.validation.tabular import fixed_points_vs_beta, small_beta_horizon, trajectories, two_cycle_training
 
 
@@ -172,22 +172,31 @@ def run_real_model_validation(size: RealModelSize, out: str | Path, *,
     setup = rec.timed("0. load and score the pool", lambda: real_model_setup(size))
     policy, pool, p_pool, chosen = setup.policy, setup.task, setup.p, setup.prompts
     gen = torch.Generator(device=size.device).manual_seed(size.seed)
-    # interior quantiles of the chosen prompts (the extremes have the least power: h' |grad p| is small there)
-    inner = np.linspace(0, len(chosen) - 1, size.identity_prompts + 2)[1:-1]
-    picks = [chosen[k] for k in np.unique(inner.round().astype(int))]
-    schemes = {name: get_scheme(name, size.M) for name in size.identity_schemes}
-    ident = rec.timed("1. identity (projected)", lambda: rec.keep(projected_identity(
-        policy, pool, picks, schemes, size.M, size.identity_groups, gen)))
+    parts = set(size.parts)
+    ident = one = fixed = every = fc = traj = []
+    if "identity" in parts:
+        # interior quantiles of the chosen prompts (the extremes have the least power: h' |grad p| is small there)
+        inner = np.linspace(0, len(chosen) - 1, size.identity_prompts + 2)[1:-1]
+        picks = [chosen[k] for k in np.unique(inner.round().astype(int))]
+        schemes = {name: get_scheme(name, size.M) for name in size.identity_schemes}
+        ident = rec.timed("1. identity (projected)", lambda: rec.keep(projected_identity(
+            policy, pool, picks, schemes, size.M, size.identity_groups, gen)))
     task = pool.subset(chosen, name="validation")
-    scheme, K, p0 = coupling.coupling_scheme(policy, task, size.M)
-    lrs = [step_size_for(K, scheme, p0, target) for target in size.step_targets]
-    one = rec.timed("2. coupling: one step", lambda: rec.keep([r for k, lr_k in enumerate(lrs) for r in coupling.one_step(
-        policy, task, scheme, lr=lr_k, repeats=size.one_step_repeats, seed=size.seed + k)]))
-    fp_task = pool.subset(spread_prompts(p_pool, size.fp_prompts, low=0.02, high=0.98), name="fixed points")
-    fixed = rec.timed("3. fixed points (sampled KL)", lambda: rec.keep([
-        r for beta in size.fp_betas for est in size.fp_estimators for r in sampled_fixed_points(
-            policy, fp_task, get_scheme(size.fp_scheme, size.M), beta, estimator=est, steps=size.fp_steps,
-            lr=size.fp_lr, eval_every=size.fp_eval_every, seed=size.seed)]))
+    scheme, lrs = get_scheme("dr_grpo", size.M), []
+    if parts & {"one-step", "trajectory"}:
+        scheme, K, p0 = coupling.coupling_scheme(policy, task, size.M)
+        lrs = [step_size_for(K, scheme, p0, target) for target in size.step_targets]
+    if "one-step" in parts:
+        one = rec.timed("2. coupling: one step", lambda: rec.keep([
+            r for k, lr_k in enumerate(lrs) for r in coupling.one_step(
+                policy, task, scheme, lr=lr_k, repeats=size.one_step_repeats, seed=size.seed + k)]))
+    if "fixed-points" in parts and size.fp_betas:
+        fp_task = pool.subset(spread_prompts(p_pool, size.fp_prompts, low=0.02, high=0.98), name="fixed points")
+        fixed = rec.timed("3. fixed points (sampled KL)", lambda: rec.keep([
+            r for beta in size.fp_betas for est in size.fp_estimators for r in sampled_fixed_points(
+                policy, fp_task, get_scheme(size.fp_scheme, size.M), beta, estimator=est, steps=size.fp_steps,
+                lr=size.fp_lr, eval_every=size.fp_eval_every, seed=size.seed)]))
+
     def held_out():  # families of prompts not used while developing the model
         recs = []
         for label, spec in size.fo_tasks:
@@ -197,37 +206,44 @@ def run_real_model_validation(size: RealModelSize, out: str | Path, *,
             chosen_fam = spread_prompts(p_fam, size.fo_prompts, low=0.02, high=0.98, what=f"{size.model} on {label}")
             recs += step_sweep(policy, fam.subset(chosen_fam, name=label), get_scheme(size.fp_scheme, size.M),
                                targets=size.fo_targets, repeats=size.fo_repeats, seed=size.seed, label=label)
+            log(f"[validate]    first order on {label} done")
         return rec.keep(recs)
 
-    every = rec.timed("5. first order on held-out prompts", held_out)
-    fc_task = pool.subset(spread_prompts(p_pool, size.fc_prompts, low=0.02, high=0.98), name="forecast")
-    fc = rec.timed("6. forecast from step 0", lambda: rec.keep([
-        r for label, lr_fc, beta in size.fc_runs for r in forecast_run(
-            policy.clone(trainable=True), fc_task,
-            _forecast_config(size.M, size.fc_prompts_per_step, size.fc_steps, lr_fc, beta, size.seed),
-            get_scheme(size.fp_scheme, size.M), label=label, batches=size.fc_batches, refresh=size.fc_refresh,
-            record_every=size.fc_record)]))
-    # last: the trajectory trains the model itself (the fixed-point runs train copies)
-    traj = rec.timed("4. coupling: trajectory", lambda: rec.keep(coupling.coupled_trajectories(
-        policy, task, scheme, lr=lrs[0], steps=size.traj_steps, refresh=size.traj_refresh, seed=size.seed,
-        label="SGD")))
+    if "first-order" in parts:
+        every = rec.timed("5. first order on held-out prompts", held_out)
+    if "forecast" in parts:
+        fc_task = pool.subset(spread_prompts(p_pool, size.fc_prompts, low=0.02, high=0.98), name="forecast")
+        fc = rec.timed("6. forecast from step 0", lambda: rec.keep([
+            r for label, lr_fc, beta in size.fc_runs for r in forecast_run(
+                policy.clone(trainable=True), fc_task,
+                _forecast_config(size.M, size.fc_prompts_per_step, size.fc_steps, lr_fc, beta, size.seed),
+                get_scheme(size.fp_scheme, size.M), label=label, batches=size.fc_batches, refresh=size.fc_refresh,
+                record_every=size.fc_record)]))
+    if "trajectory" in parts:  # last: the trajectory trains the model itself (the other runs train copies)
+        traj = rec.timed("4. coupling: trajectory", lambda: rec.keep(coupling.coupled_trajectories(
+            policy, task, scheme, lr=lrs[0], steps=size.traj_steps, refresh=size.traj_refresh, seed=size.seed,
+            label="SGD")))
     rows = (verdicts.identity_rows(ident) + verdicts.one_step_rows(one, "2. coupling, one step")
             + verdicts.sampled_fixed_point_rows(fixed, "3. fixed points")
             + verdicts.trajectory_rows(traj, "4. coupling, trajectory")
             + verdicts.first_order_rows(every, "5. first order (held out)") + verdicts.forecast_rows(fc, "6. forecast"))
     figures = report.real_model_figures(size, ident, one, traj, fixed, scheme.name, len(chosen), every, fc)
+    left_out = [p for p in REAL_MODEL_PARTS if p not in parts]
     header = [f"Model: {size.model} (all {sum(q.numel() for q in policy.parameters()):,} parameters trained), task "
               f"`{size.task}`, {size.pool} prompts scored exactly (p from {p_pool.min():.3f} to {p_pool.max():.3f}), "
-              f"{len(chosen)} chosen; M = {size.M}; coupling scheme {scheme.name}, SGD learning rates "
-              f"{', '.join(f'{x:.3g}' for x in lrs)} (predicted largest |Delta p| of a step "
-              f"{', '.join(f'{t:g}' for t in size.step_targets)}; the trajectory uses the first), Dr. GRPO's "
-              "per-sequence sum over 1, beta = 0.",
-              "", f"Verdicts: {verdicts.thresholds_text()}.",
-              "", "Fixed points (sampled KL, a beta sweep): " + (
-                  f"betas {', '.join(f'{b:g}' for b in size.fp_betas)}, estimators {', '.join(size.fp_estimators)}, "
-                  f"{size.fp_steps} steps." if size.fp_betas else
-                  "not run at this size (on a 2-core CPU a step of 4 prompts x 8 completions takes about 10 s and a "
-                  "run needs on the order of 1000 steps; the smollm2-gpu size runs the sweep).")]
+              f"{len(chosen)} chosen; M = {size.M}."
+              + (f" Coupling scheme {scheme.name}, SGD learning rates {', '.join(f'{x:.3g}' for x in lrs)} (predicted "
+                 f"largest |Delta p| of a step {', '.join(f'{t:g}' for t in size.step_targets)}; the trajectory uses "
+                 "the first), Dr. GRPO's per-sequence sum over 1, beta = 0." if lrs else ""),
+              "", f"Experiments run: {', '.join(p for p in REAL_MODEL_PARTS if p in parts)}"
+              + (f"; left out (--only): {', '.join(left_out)}." if left_out else "."),
+              "", f"Verdicts: {verdicts.thresholds_text()}."]
+    if "fixed-points" in parts:
+        header += ["", "Fixed points (sampled KL, a beta sweep): " + (
+            f"betas {', '.join(f'{b:g}' for b in size.fp_betas)}, estimators {', '.join(size.fp_estimators)}, "
+            f"{size.fp_steps} steps." if size.fp_betas else
+            "not run at this size (on a 2-core CPU a step of 4 prompts x 8 completions takes about 10 s and a "
+            "run needs on the order of 1000 steps; the smollm2-gpu size runs the sweep).")]
     report.write(out, f"{size.name} preset", header, rows, figures, rec.timings, size.device)
     return rows
 

@@ -70,6 +70,10 @@ class ValidationSize:
     device: str = "cpu"
 
 
+#: The experiments of a pretrained-model validation, in the order of its report (``--only`` picks some).
+REAL_MODEL_PARTS = ("identity", "one-step", "fixed-points", "trajectory", "first-order", "forecast")
+
+
 @dataclass(frozen=True)
 class RealModelSize:
     """Sizes of the pretrained-model validation (:func:`rlvrlens.validation.runner.run_real_model_validation`):
@@ -116,8 +120,14 @@ class RealModelSize:
     fc_batches: int = 4
     fc_refresh: int = 10
     fc_record: int = 5
+    parts: tuple[str, ...] = REAL_MODEL_PARTS
     seed: int = 0
     device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        unknown = [p for p in self.parts if p not in REAL_MODEL_PARTS]
+        if unknown or not self.parts:
+            raise ValueError(f"parts must name one or more of {', '.join(REAL_MODEL_PARTS)}; got {list(self.parts)}")
 
 
 #: The run sizes of ``rlvrlens validate --preset NAME``: the tiny transformer's (``tiny``, ``demo``,
