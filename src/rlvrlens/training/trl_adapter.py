@@ -31,7 +31,7 @@ import numpy as np
 
 from rlvrlens.core.records import append_lines
 from rlvrlens.objectives import WeightScheme
-from rlvrlens.training.success import wilson_interval
+from rlvrlens.core.intervals import wilson_interval
 
 try:  # TRL is an optional extra; the module must import without it.
     import torch
