@@ -7,6 +7,7 @@ import sys
 import time
 from rlvrlens.commands._common import add_config_args, config_from_args, print_json, print_parts, print_table
 from rlvrlens.core.intervals import format_exact, format_interval
+from rlvrlens.core.records import FORECAST
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -86,7 +87,7 @@ def run_forecast(args: argparse.Namespace) -> int:
     record = forecast_run(config, scheme=scheme, at=args.at, batches=args.probe_batches, seed=args.probe_seed,
                           refused=refused, notes=settings.notes if settings else (),
                           progress=None if args.quiet or args.json else ProgressLine())
-    files = [record.write(out / "forecast.json")] + save(plot_forecast(record), out / "forecast")
+    files = [record.write(out / FORECAST)] + save(plot_forecast(record), out / "forecast")
     if args.json:
         data = record.to_dict()
         data.pop("curves")

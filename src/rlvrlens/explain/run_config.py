@@ -162,7 +162,8 @@ def trl_settings(cfg: Mapping[str, Any]) -> RunSettings:
             notes.append("beta with use_bias_correction_kl: k3 times the importance ratio on each token has the "
                          "gradient of k2 on each token, log(pi/pi_ref) grad log pi: kl_estimator k2, kl_level token "
                          "(per token: the sum over tokens is not the sequence's KL for answers of several tokens)")
-    batch = int(get("per_device_train_batch_size", 8)) * int(get("gradient_accumulation_steps", 1))
+    processes = int(get("num_processes", 1))
+    batch = int(get("per_device_train_batch_size", 8)) * int(get("gradient_accumulation_steps", 1)) * processes
     if batch % M:
         refused["prompts_per_step"] = (f"per_device_train_batch_size x gradient_accumulation_steps = {batch} "
                                        f"completions per step is not a multiple of num_generations = {M}")
@@ -170,8 +171,7 @@ def trl_settings(cfg: Mapping[str, Any]) -> RunSettings:
         fields["prompts_per_step"] = batch // M
         accumulation = int(get("gradient_accumulation_steps", 1))
         fields["gradient_accumulation_steps"] = accumulation if (batch // M) % accumulation == 0 else 1
-        notes.append(f"prompts_per_step = {batch // M} ({batch} completions per step on one process; give "
-                     "--prompts-per-step for several)")
+        notes.append(f"prompts_per_step = {batch // M} ({batch} completions per step over {processes} process(es))")
     generation = get("steps_per_generation")
     if generation is not None and int(generation) > int(get("gradient_accumulation_steps", 1)):
         refused["steps_per_generation"] = (f"steps_per_generation = {generation}: one generated batch feeds several "

@@ -27,12 +27,8 @@ from typing import Any
 import numpy as np
 
 from rlvrlens.core.intervals import wilson_interval
-from rlvrlens.core.records import CONFIG, GROUPS, LOG, SUCCESS, read_jsonl
+from rlvrlens.core.records import CONFIG, FORECAST, GROUPS, LOG, SCHEME, SUCCESS, TRL_ARGS, read_jsonl
 
-#: Records of the scheme and TRL arguments that :class:`~rlvrlens.training.trl_adapter.PromptSuccessRecorder` writes.
-SCHEME_FILE, TRL_ARGS_FILE = "scheme.json", "trl_config.json"
-#: The forecast ``rlvrlens forecast --out DIR`` writes, found next to the run's records.
-FORECAST_FILE = "forecast.json"
 #: Groups of a rewards JSONL are pooled over this many windows of steps by default.
 DEFAULT_WINDOWS = 8
 
@@ -138,9 +134,9 @@ def read_run(run: str | Path, *, window: int | None = None) -> RunRecords:
         if "p" not in first and not {"rewards", "prompt_id"} <= set(first):
             raise ValueError(f"--run {run}: its first line has neither 'p' (success records) nor 'prompt_id' and "
                              "'rewards' (one line per group)")
-    meta = {"config": _json(folder / CONFIG), "scheme": _json(folder / SCHEME_FILE),
-            "trl_args": _json(folder / TRL_ARGS_FILE),
-            "forecast": folder / FORECAST_FILE if (folder / FORECAST_FILE).is_file() else None}
+    meta = {"config": _json(folder / CONFIG), "scheme": _json(folder / SCHEME),
+            "trl_args": _json(folder / TRL_ARGS),
+            "forecast": folder / FORECAST if (folder / FORECAST).is_file() else None}
     rows = read_jsonl(groups) if groups is not None else []
     zero = _zero_std(folder, rows)
     if success is not None:

@@ -312,6 +312,9 @@ def explain_run(run: str | Path, *, scheme: str | WeightScheme | None = None, M:
     if rec.M is not None and rec.M != the_scheme.M:
         raise ValueError(f"the scheme {the_scheme.name!r} is for M = {the_scheme.M}, the run's groups have M = {rec.M}")
     beta, kl = _kl(rec, beta, kl_estimator, settings)
+    refused = dict(settings.refused) if settings else {}
+    if not scheme_source.startswith(settings_source or "-"):  # the scheme is not TRL's own: its scale_rewards is moot
+        refused.pop("scheme", None)
     notes = [f"scheme {the_scheme.name} M={the_scheme.M} from {scheme_source}"] + list(rec.notes)
     if settings is not None:
         notes += [f"{settings_source}: {n}" for n in settings.notes]
@@ -372,7 +375,7 @@ def explain_run(run: str | Path, *, scheme: str | WeightScheme | None = None, M:
     finite = np.isfinite(rec.p)
     zero = float(np.mean(frac_reward_zero_std(np.where(finite, rec.p, 0.5), M_run)[finite]))
     parts = configuration_parts(_fields(rec, settings, beta, kl), p_ref="exact" if method.startswith("exact") else method,
-                                forecast=fc is not None, refused=settings.refused if settings else None)
+                                forecast=fc is not None, refused=refused)
     return RunReport(str(run), rec.kind, the_scheme, scheme_source, beta, kl, rec.steps, rec.p, rec.low, rec.high,
                      rec.prompt_ids, p_ref, ref_low, ref_high, method, rec.p[last, cols], low_now, high_now, now_step,
                      predicted, pred_low, pred_high, outcome, fc, index, fnow, no_signal, rec.zero_std, zero, parts,
