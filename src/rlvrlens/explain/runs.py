@@ -14,8 +14,9 @@ records, a TRL run recorded by ``PromptSuccessRecorder``, or a plain JSONL of pe
 * whether it gets a learning signal.
 
 The scheme is the one given (``scheme=``), else the one the run records (``config.json``, or the
-TRL recorder's ``scheme.json``), else a framework config's own (TRL's or verl's advantages); a run
-with none of these is refused, never guessed. Every part of the run's configuration is reported as
+TRL recorder's ``scheme.json``), else the advantages of the framework config given (``trl_config=``,
+``verl_config=``: TRL's or verl's own); a run with none of these is refused, never guessed (a TRL
+run's recorded arguments without its ``scheme.json`` do not say which scheme the adapter used). Every part of the run's configuration is reported as
 modelled, approximated (how) or not modelled by each prediction
 (:func:`rlvrlens.explain.run_config.configuration_parts`). No torch.
 """
@@ -219,7 +220,7 @@ def _scheme(rec: RunRecords, scheme, M, params, settings, settings_source, run) 
                 "config.json (recorded)")
     if rec.scheme is not None:
         return scheme_from_dict(rec.scheme, M, where="scheme.json"), "scheme.json (recorded by PromptSuccessRecorder)"
-    if settings is not None:
+    if settings is not None and settings_source.startswith("--"):  # the user says: the framework's own advantages
         base = settings.scheme
         own = base if M in (None, base.M) else read_scheme(base.name, M, dict(base.params))
         return own, f"{settings_source}: {settings.framework}'s own advantages (preset {base.name})"

@@ -46,6 +46,13 @@ def kl_words(config: TrainConfig) -> str:
     return f"{DIVERGENCE[treatment_of(config.kl_estimator)]} ({config.kl_estimator} per {where}), beta {config.beta:g}"
 
 
+def starting_point(config: TrainConfig, scheme: WeightScheme):
+    """``(policy, task)`` as the run ``config`` starts: the trainer's own set-up (model, warm start, task),
+    nothing else of it kept."""
+    with Trainer(config, scheme=scheme) as trainer:
+        return trainer.policy, trainer.task
+
+
 def forecast_run(config: TrainConfig, *, scheme: WeightScheme, at: Sequence[int] | None = None, batches: int = 4,
                  seed: int = 0, refused: Mapping[str, str] | None = None, notes: Sequence[str] = (),
                  progress: Progress | None = None) -> ForecastRecord:
@@ -86,8 +93,7 @@ def forecast_run(config: TrainConfig, *, scheme: WeightScheme, at: Sequence[int]
     if scheme.M != config.num_generations:
         raise ValueError(f"the scheme {scheme.name!r} is for M = {scheme.M}, the run samples num_generations = "
                          f"{config.num_generations}")
-    with Trainer(config, scheme=scheme) as trainer:  # the run's own start: model, warm start, task
-        policy, task = trainer.policy, trainer.task
+    policy, task = starting_point(config, scheme)
     fc = forecast(policy, task, config, config.steps, scheme=scheme, batches=batches, seed=seed, progress=progress)
     keep = np.searchsorted(fc.steps, curve_steps(config.steps, at))
     return ForecastRecord(
