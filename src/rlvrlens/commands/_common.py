@@ -121,10 +121,12 @@ def _config_cls():
     return TrainConfig
 
 
-def add_config_args(p: argparse.ArgumentParser) -> None:
+def add_config_args(p: argparse.ArgumentParser, helps: dict[str, str] | None = None) -> None:
     """One flag per :class:`~rlvrlens.training.TrainConfig` field (``--learning-rate``, ``--M``, ...),
     ``--no-chat-template`` and the scheme parameter flags (``--eps``, ``--k``, ...), all defaulting
-    to None (unset: the config file's or the dataclass's value); :func:`config_from_args` reads them."""
+    to None (unset: the config file's or the dataclass's value); :func:`config_from_args` reads them.
+    ``helps`` replaces the help of some fields (by field name)."""
+    helps = {**_HELP, **(helps or {})}
     for f in dataclasses.fields(_config_cls()):
         if f.name == "scheme_params":
             continue
@@ -132,10 +134,10 @@ def add_config_args(p: argparse.ArgumentParser) -> None:
         kind = _field_type(f)
         if kind is bool:
             p.add_argument(*flags, dest=f.name, action="store_const", const=True, default=None,
-                           help=_HELP.get(f.name))
+                           help=helps.get(f.name))
         else:
             p.add_argument(*flags, dest=f.name, type=kind, default=None,
-                           help=_HELP.get(f.name, f"(default {f.default!r})"))
+                           help=helps.get(f.name, f"(default {f.default!r})"))
     p.add_argument("--no-chat-template", dest="chat_template", action="store_const", const=False,
                    help="give a pretrained --model raw prompts, not its chat template")
     for flag, (name, kwargs) in SCHEME_FLAGS.items():

@@ -31,7 +31,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--probe-seed", type=int, default=0, help="seed of the probe's samples")
     p.add_argument("--json", action="store_true", help="print the forecast as JSON (the curves stay in the file)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    add_config_args(p)
+    add_config_args(p, {"scheme": "a catalogue scheme, a framework preset (trl-grpo, ...) or a scheme's JSON file "
+                                  "(rlvrlens design --json); default grpo, or the framework's own with --trl-config",
+                        "steps": "the run's optimizer steps: its schedule, and the forecast's horizon"})
     p.set_defaults(func=run_forecast)
 
 

@@ -26,7 +26,7 @@ from typing import Any, Mapping
 import numpy as np
 from scipy import special
 
-from rlvrlens.core.intervals import format_interval
+from rlvrlens.core.intervals import format_exact, format_interval
 from rlvrlens.core.records import json_ready
 from rlvrlens.explain.run_config import Part
 from rlvrlens.objectives import frac_reward_zero_std
@@ -169,13 +169,14 @@ class ForecastRecord:
                 extra = f"; {int(self.no_signal[idx].sum())} with no learning signal (p within {NO_SIGNAL_P:g} of 0 or 1)"
             if f == "fall":
                 extra = f"; {int(self.because_of_others[idx].sum())} because of the others (alone they would not fall)"
-            lines.append(f"  {f} ({idx.size}): median p {np.median(self.p_now[idx]):.3g} -> {np.median(end[idx]):.3g}"
-                         f"{extra}; prompts {ids}")
+            after = format_interval(np.median(end[idx]), np.median(self.low[-1, idx]), np.median(self.high[-1, idx]))
+            lines.append(f"  {f} ({idx.size}): median p {format_exact(np.median(self.p_now[idx]))} now, {after} at step "
+                         f"{int(self.steps[-1])}{extra}; prompts {ids}")
         means = self.batch_mean()
         path = "; ".join(f"step {m['step']}: {format_interval(m['p'], m['low'], m['high'])}" for m in means[1:])
         heads = np.nanmean(self.stationary) if np.isfinite(self.stationary).any() else float("nan")
-        lines.append(f"batch mean p: {means[0]['p']:.4g} now; {path} (the mean of the prompts' bands); the prompts' "
-                     f"own stationary points average {heads:.3g} ({self.kl})")
+        lines.append(f"batch mean p: {format_exact(means[0]['p'])} now; {path} (the mean of the prompts' bands); the "
+                     f"prompts' own stationary points average {format_exact(heads)} ({self.kl})")
         return lines
 
     def to_dict(self) -> dict[str, Any]:

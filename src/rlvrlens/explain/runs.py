@@ -159,9 +159,9 @@ class RunReport:
         lines.append(f"stationary points: {counts['within']} of {len(rows)} prompts are at p* (their intervals overlap), "
                      f"{counts['below']} below it, {counts['above']} above it"
                      + (f", {len(rows) - len(resolved)} unresolved" if len(resolved) < len(rows) else ""))
-        measured = "not recorded" if self.zero_std_measured is None else f"{self.zero_std_measured:.3f}"
+        measured = "not recorded" if self.zero_std_measured is None else f"{self.zero_std_measured:.2f}"
         lines.append(f"zero-variance groups (frac_reward_zero_std): measured {measured}, predicted from the recorded p "
-                     f"{self.zero_std_predicted:.3f}")
+                     f"{self.zero_std_predicted:.2f}")
         lines.append(f"prompts with no learning signal (p within {NO_SIGNAL_P:g} of 0 or 1): {int(self.no_signal.sum())} "
                      f"of {self.no_signal.size}")
         return lines

@@ -9,6 +9,7 @@ from typing import Sequence
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
 
 from rlvrlens.dynamics import Outcome
 from rlvrlens.explain import ExplainReport
@@ -126,6 +127,7 @@ def plot_run(rep) -> Figure:
         ax.set_title(str(rep.prompt_ids[k])[:18], fontsize=7, pad=2)
         ax.tick_params(labelsize=6)
         ax.set_ylim(-0.03, 1.03)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=4))
     for ax in axes[-1, :]:
         ax.set_xlabel("step", fontsize=7)
     for ax in axes[:, 0]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from rlvrlens.explain.forecasts import FATES, ForecastRecord
 from rlvrlens.figures.style import new_figure
@@ -56,6 +57,7 @@ def plot_forecast(record: ForecastRecord, title: str = "") -> Figure:
             ax.legend(loc="best", fontsize=7)
         ax.set_xlim(0, end * 1.08)
         ax.set_xlabel("training step")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes[0, 0].set_ylabel("success probability p")
     axes[0, 0].set_ylim(-0.02, 1.02)
     ax = axes[0, 3]
@@ -70,6 +72,7 @@ def plot_forecast(record: ForecastRecord, title: str = "") -> Figure:
     ax.set_title(f"batch mean over the {len(record.prompt_ids)} prompts")
     ax.set_xlim(0, end * 1.08)
     ax.set_xlabel("training step")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.legend(loc="best", fontsize=7)
     fig.suptitle(title or f"forecast: {record.scheme.get('name', '')} M={record.M}, {record.kl}", fontsize=10)
     fig.tight_layout()
