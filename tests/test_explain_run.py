@@ -108,6 +108,26 @@ def test_a_run_with_no_recorded_scheme_is_refused_in_one_line(tmp_path, capsys):
     assert main(["explain", "--run", str(run), "--scheme", "rloo", "--beta", "0"]) == 0
 
 
+def test_verl_plugin_records(tmp_path, capsys):
+    """Records in the verl plugin's shape (groups.jsonl with source verl, scheme.json with the scheme under
+    "scheme") are a verl run explained with that scheme; with verl's fresh uid per sample no prompt has
+    a trajectory, which is refused in one line rather than explained as thousands of one-point prompts."""
+    run = tmp_path / "verl"
+    run.mkdir()
+    rows = [{"step": s, "prompt_id": pid, "rewards": r, "n": 8, "p_hat": sum(r) / 8, "split": "train",
+             "scheme": "rloo", "source": "verl"} for s, pid, r in _plain_groups()]
+    (run / "groups.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (run / "scheme.json").write_text(json.dumps({"source": "verl", "estimator": "rlvrlens", "config": {"scheme": "rloo"},
+                                                 "scheme": get_scheme("rloo", 8).describe(), "by_group_size": {}}))
+    rep = explain_run(run, beta=0.5, kl_estimator="k3")
+    assert rep.kind == "verl" and rep.scheme == get_scheme("rloo", 8) and rep.scheme_source.startswith("scheme.json")
+    fresh = [{**r, "prompt_id": f"uid-{k}"} for k, r in enumerate(rows)]
+    (run / "groups.jsonl").write_text("".join(json.dumps(r) + "\n" for r in fresh))
+    assert main(["explain", "--run", str(run), "--beta", "0.5", "--kl-estimator", "k3"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "no prompt_id is recorded in two windows" in err
+
+
 def test_scheme_by_file_or_name(tmp_path, capsys):
     """--scheme takes a designed scheme's JSON (rlvrlens design --json output) with its exact a and b, a
     catalogue name with M from the run's groups, or a preset; a file for another M is refused."""

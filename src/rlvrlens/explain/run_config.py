@@ -37,8 +37,6 @@ TRL_LOSS = {"dapo": "dapo", "grpo": "seq-mean-token-mean", "bnpo": "bnpo", "dr_g
 #: Hugging Face ``optim`` names -> the trainer's ``optim`` (the torch AdamW variants and plain SGD).
 HF_OPTIM = {"adamw_torch": "adamw", "adamw_torch_fused": "adamw", "adamw_hf": "adamw", "adamw": "adamw",
             "sgd": "sgd"}
-#: verl ``kl_loss_type`` / ``kl_penalty`` -> the trainer's ``kl_estimator``.
-VERL_KL = {"kl": "k1", "k1": "k1", "mse": "k2", "k2": "k2", "low_var_kl": "k3", "k3": "k3"}
 
 
 @dataclass(frozen=True)
@@ -152,8 +150,8 @@ def trl_settings(cfg: Mapping[str, Any]) -> RunSettings:
         if loss_type == "dr_grpo":
             fields["aggregation_constant"] = float(length)
     else:
-        refused["loss_aggregation"] = (f"loss_type = {loss_type!r}: a per-token weighting of the policy term that "
-                                       "the trainer does not have")
+        refused["loss_aggregation"] = (f"loss_type = {loss_type!r}: a loss the trainer does not have (its on-policy "
+                                       "step: rlvrlens explain --trl-config; give --loss-aggregation to forecast that)")
     fields["beta"] = fc.beta or 0.0
     if fc.beta:
         corrected = fc.kl_treatment == ESTIMATOR_TREATMENT["k2"]
@@ -271,7 +269,7 @@ def verl_settings(cfg: Mapping[str, Any]) -> RunSettings:
     fields["beta"] = fc.beta or 0.0
     if fc.beta:
         raw = fc.kl_estimator
-        if raw not in VERL_KL.values():
+        if raw not in ("k1", "k2", "k3"):
             refused["kl_estimator"] = f"KL estimator {raw!r}: its expected gradient is not one of the theory's"
         else:
             fields["kl_estimator"], fields["kl_level"] = raw, "token"
@@ -291,6 +289,10 @@ def _add_not_covered(refused: dict[str, str], fc: FrameworkConfig, handled: tupl
 
 
 def _preset_scheme(fc: FrameworkConfig) -> WeightScheme:
+    """The weights of the framework's advantages: the scheme the config names (verl's ``rlvrlens`` plugin),
+    else its preset."""
+    if fc.scheme is not None:
+        return fc.scheme
     params = dict(fc.params)
     if params.get("scale_rewards") == "batch":  # the batch's std at p = 1/2: a scale, the shape is Dr. GRPO's
         params["p_batch"] = 0.5

@@ -5,6 +5,9 @@
 * **TRL runs** (:class:`rlvrlens.training.trl_adapter.PromptSuccessRecorder`): ``groups.jsonl`` (one
   line per sampled group), ``success.jsonl`` when TRL evaluated, and ``scheme.json`` /
   ``trl_config.json`` (the scheme the adapter used, the TRL arguments that matter).
+* **verl runs** (:mod:`rlvrlens.training.verl_plugin`): ``groups.jsonl`` in the same shape and
+  ``scheme.json``; verl's ``uid`` is drawn afresh for every sampled prompt, so those records have
+  per-prompt trajectories only where the run records a stable ``prompt_id``.
 * **Plain JSONL of rewards** (a verl or OpenRLHF user's own logs, the format small audit tools use):
   one line per sampled group, ``{"step": 12, "prompt_id": "q17", "rewards": [0, 1, 0, 0]}``
   (extra keys ignored). Groups are pooled per prompt over windows of steps
@@ -40,7 +43,8 @@ class RunRecords:
     Attributes
     ----------
     kind : str
-        ``"rlvrlens"``, ``"trl"`` or ``"rewards"`` (a plain JSONL of per-group rewards).
+        ``"rlvrlens"``, ``"trl"``, ``"verl"`` (records of rlvrlens's verl plugin) or ``"rewards"`` (a plain
+        JSONL of per-group rewards).
     source : Path
         The file the success came from.
     steps : ndarray (R,)
@@ -167,11 +171,17 @@ def _from_success(path: Path, meta: dict[str, Any], zero: float | None, rows: li
     steps = np.array([r.get("step", i) for i, r in enumerate(records)], dtype=float)
     ids = tuple(str(x) for x in records[-1].get("prompt_ids", range(p.shape[1])))
     method = str(records[0].get("method", "exact"))
-    kind = "trl" if records[-1].get("source") == "trl" or meta["scheme"] is not None else "rlvrlens"
+    kind = _kind(records[-1].get("source"), meta["scheme"], "rlvrlens")
     config = meta["config"]
     M = config.get("num_generations") if config else _group_size(rows)[0] if rows else None
     return RunRecords(kind, path, steps, p, low, high, None, ids, method, M, zero, config, meta["scheme"],
                       meta["trl_args"], meta["forecast"])
+
+
+def _kind(source: Any, scheme: dict[str, Any] | None, default: str) -> str:
+    """``"trl"`` or ``"verl"`` when the records or their ``scheme.json`` say so, else ``default``."""
+    source = source or (scheme or {}).get("source")
+    return source if source in ("trl", "verl") else default
 
 
 def _group_size(rows: list[dict[str, Any]]) -> tuple[int, str | None]:
@@ -213,9 +223,13 @@ def _from_rewards(path: Path, rows: list[dict[str, Any]], meta: dict[str, Any], 
         low, high = wilson_interval(wins, np.where(n > 0, n, 1))
     low, high = np.where(n > 0, low, np.nan), np.where(n > 0, high, np.nan)
     mean_step = np.array([steps[bins == b].mean() for b in used])
+    if used.size > 1 and (n > 0).sum(axis=0).max() == 1:
+        raise ValueError(f"{path}: no prompt_id is recorded in two windows of steps, so no prompt has a trajectory "
+                         "to explain (verl's uid is drawn afresh for every sampled prompt: record a stable prompt id; "
+                         "or give a larger --window)")
     M, note = _group_size(rows)
     notes = [f"groups pooled per prompt in windows of {window} step(s) (--window): p is each window's mean reward, "
              "with its Wilson 95% interval"] + ([note] if note else [])
-    return RunRecords("trl" if meta["scheme"] is not None else "rewards", path, mean_step, p, low, high, n,
+    return RunRecords(_kind(rows[-1].get("source"), meta["scheme"], "rewards"), path, mean_step, p, low, high, n,
                       tuple(ids), f"rewards in windows of {window} step(s)", M, zero, meta["config"], meta["scheme"],
                       meta["trl_args"], meta["forecast"], tuple(notes))

@@ -222,7 +222,7 @@ class PromptSuccessRecorder(TrainerCallback):
         fields = json.loads(args.to_json_string())
         trl_args = {k: fields[k] for k in RECORDED_TRL_ARGS if k in fields}
         trl_args.update(num_processes=int(getattr(args, "world_size", 1)), trl_version=TRL_VERSION)
-        record = {**scheme.describe(), "recorded_by": "rlvrlens WeightSchemeGRPOTrainer"}
+        record = {**scheme.describe(), "source": "trl", "recorded_by": "rlvrlens WeightSchemeGRPOTrainer"}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         for name, data in ((SCHEME, record), (TRL_ARGS, trl_args)):
             (self.path.parent / name).write_text(json.dumps(json_ready(data), indent=2, allow_nan=False) + "\n",
