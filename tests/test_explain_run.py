@@ -111,7 +111,8 @@ def test_a_run_with_no_recorded_scheme_is_refused_in_one_line(tmp_path, capsys):
 def test_verl_plugin_records(tmp_path, capsys):
     """Records in the verl plugin's shape (groups.jsonl with source verl, scheme.json with the scheme under
     "scheme") are a verl run explained with that scheme; with verl's fresh uid per sample no prompt has
-    a trajectory, which is refused in one line rather than explained as thousands of one-point prompts."""
+    a trajectory, which is refused in one line rather than explained as thousands of one-point prompts
+    (a plain file whose prompts are each recorded once is explained, with a note saying so)."""
     run = tmp_path / "verl"
     run.mkdir()
     rows = [{"step": s, "prompt_id": pid, "rewards": r, "n": 8, "p_hat": sum(r) / 8, "split": "train",
@@ -126,6 +127,9 @@ def test_verl_plugin_records(tmp_path, capsys):
     assert main(["explain", "--run", str(run), "--beta", "0.5", "--kl-estimator", "k3"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "no prompt_id is recorded in two windows" in err
+    plain = write_rewards(tmp_path / "once.jsonl", [(r["step"], r["prompt_id"], r["rewards"]) for r in fresh])
+    rep = explain_run(plain, scheme="rloo", beta=0.5, kl_estimator="k3")  # a plain file: one estimate each, said so
+    assert rep.kind == "rewards" and any("no prompt is recorded in two windows" in n for n in rep.notes)
 
 
 def test_scheme_by_file_or_name(tmp_path, capsys):

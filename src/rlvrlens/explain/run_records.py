@@ -223,13 +223,17 @@ def _from_rewards(path: Path, rows: list[dict[str, Any]], meta: dict[str, Any], 
         low, high = wilson_interval(wins, np.where(n > 0, n, 1))
     low, high = np.where(n > 0, low, np.nan), np.where(n > 0, high, np.nan)
     mean_step = np.array([steps[bins == b].mean() for b in used])
-    if used.size > 1 and (n > 0).sum(axis=0).max() == 1:
+    kind = _kind(rows[-1].get("source"), meta["scheme"], "rewards")
+    once = used.size > 1 and (n > 0).sum(axis=0).max() == 1
+    if once and kind == "verl":
         raise ValueError(f"{path}: no prompt_id is recorded in two windows of steps, so no prompt has a trajectory "
-                         "to explain (verl's uid is drawn afresh for every sampled prompt: record a stable prompt id; "
-                         "or give a larger --window)")
+                         "to explain (verl's uid is drawn afresh for every sampled prompt: record a stable prompt id)")
     M, note = _group_size(rows)
     notes = [f"groups pooled per prompt in windows of {window} step(s) (--window): p is each window's mean reward, "
              "with its Wilson 95% interval"] + ([note] if note else [])
-    return RunRecords(_kind(rows[-1].get("source"), meta["scheme"], "rewards"), path, mean_step, p, low, high, n,
+    if once:
+        notes.append("no prompt is recorded in two windows: each prompt has one estimate (its p_ref is its p now); "
+                     "a larger --window, or a longer run, gives trajectories")
+    return RunRecords(kind, path, mean_step, p, low, high, n,
                       tuple(ids), f"rewards in windows of {window} step(s)", M, zero, meta["config"], meta["scheme"],
                       meta["trl_args"], meta["forecast"], tuple(notes))
