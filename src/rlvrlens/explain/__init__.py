@@ -4,7 +4,8 @@
 zero-variance groups, the KL map and where a trainer with a given KL estimator stops),
 :mod:`~rlvrlens.explain.frameworks` (TRL and verl configurations read as users keep them: every
 option honoured, neutral or not covered), :mod:`~rlvrlens.explain.run_config` (TRL and verl
-configurations in the trainer's field names; what each prediction models of a run's configuration),
+configurations in the trainer's field names, the scheme a run names), :mod:`~rlvrlens.explain.parts`
+(what each prediction models of a run's configuration),
 :mod:`~rlvrlens.explain.forecasts` (``forecast.json``: a forecast made before a run),
 :mod:`~rlvrlens.explain.run_records` (recorded runs: ours, TRL's, a plain JSONL of rewards) and
 :mod:`~rlvrlens.explain.runs` (a recorded run against its forecast and stationary points). Imports
@@ -35,7 +36,8 @@ from rlvrlens.explain.report import (
     kl_report,
 )
 from rlvrlens.explain.forecasts import NO_SIGNAL_P, ForecastRecord
-from rlvrlens.explain.run_config import Part, RunSettings, configuration_parts, read_scheme, trl_settings, verl_settings
+from rlvrlens.explain.parts import Part, configuration_parts
+from rlvrlens.explain.run_config import RunSettings, read_scheme, trl_settings, verl_settings
 from rlvrlens.explain.run_records import RunRecords, read_run
 from rlvrlens.explain.runs import RunReport, explain_run
 

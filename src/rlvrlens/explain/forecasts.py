@@ -3,7 +3,7 @@
 
 The file (:data:`FORMAT`) holds the run's configuration (every ``TrainConfig`` field), its scheme
 (``WeightScheme.describe()``), the parts of the configuration the forecast models, approximates or
-leaves out (:class:`~rlvrlens.explain.run_config.Part`), per prompt one row (``prompt_id``,
+leaves out (:class:`~rlvrlens.explain.parts.Part`), per prompt one row (``prompt_id``,
 ``prompt``, ``p_now``, the forecast ``p`` with its band at the chosen steps ``at``, the stationary
 point ``p*`` its own flow heads for under the run's KL treatment, ``fate``, ``because_of_others``,
 ``signal`` and ``zero_std``: the probability of an all-equal group at ``p_now``), and the curves
@@ -28,7 +28,7 @@ from scipy import special
 
 from rlvrlens.core.intervals import format_exact, format_interval
 from rlvrlens.core.records import json_ready
-from rlvrlens.explain.run_config import Part
+from rlvrlens.explain.parts import Part
 from rlvrlens.objectives import frac_reward_zero_std
 
 #: The ``format`` field of a forecast file.

@@ -1,4 +1,4 @@
-"""A run's configuration in the trainer's words, and what each prediction makes of every part of it.
+"""A run's configuration in the trainer's words (from TRL's and verl's configs), and the scheme it names.
 
 :func:`trl_settings` maps TRL's ``GRPOConfig`` fields (TRL 1.16's defaults) and :func:`verl_settings`
 a verl trainer YAML (``ppo_trainer.yaml``) to the field names of
@@ -10,14 +10,12 @@ sets that field, ``explain --run`` reports it as not modelled.
 
 :func:`read_scheme` builds the scheme a run used from a catalogue name, a framework preset or a
 JSON file (``rlvrlens design --json`` output, or the ``scheme.json`` that
-:class:`~rlvrlens.training.trl_adapter.PromptSuccessRecorder` writes). :func:`configuration_parts`
-says, for every part of a run's configuration, whether the stationary point ``p*`` and the
-forecast model it, approximate it (how) or do not. Imports core, objectives, dynamics only.
+:class:`~rlvrlens.training.trl_adapter.PromptSuccessRecorder` writes). Imports core, objectives,
+dynamics only.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,13 +23,12 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from rlvrlens.core.kl import DIVERGENCE, ESTIMATOR_TREATMENT
+from rlvrlens.core.kl import ESTIMATOR_TREATMENT
 from rlvrlens.explain.frameworks import FrameworkConfig, from_trl_config, from_verl_config
 from rlvrlens.explain.report import config_kl_estimator
 from rlvrlens.objectives import PRESETS, SCHEMES, WeightScheme, get_preset, get_scheme
+from rlvrlens.objectives.spec import load_scheme, scheme_from_description
 
-#: The statuses of :class:`Part`.
-MODELLED, APPROXIMATED, NOT_MODELLED, NOT_RECORDED = "modelled", "approximated", "not modelled", "not recorded"
 #: TRL ``loss_type`` -> the trainer's ``loss_aggregation``.
 TRL_LOSS = {"dapo": "dapo", "grpo": "seq-mean-token-mean", "bnpo": "bnpo", "dr_grpo": "seq-sum-constant"}
 #: Hugging Face ``optim`` names -> the trainer's ``optim`` (the torch AdamW variants and plain SGD).
@@ -302,10 +299,10 @@ def _preset_scheme(fc: FrameworkConfig) -> WeightScheme:
 def read_scheme(spec: str, M: int | None = None, params: Mapping[str, Any] | None = None, *,
                 what: str = "--scheme") -> WeightScheme:
     """The scheme ``spec`` names: a catalogue scheme or a framework preset (with ``M`` and ``params``),
-    or a JSON file holding ``a`` and ``b`` (``rlvrlens design --json`` output: under ``"scheme"``; or
-    :meth:`WeightScheme.describe`, as the TRL recorder's ``scheme.json``). A file naming a catalogue
-    scheme whose coefficients it reproduces gives the catalogue's scheme (with its formula for
-    real-valued rewards).
+    or a JSON file holding ``a`` and ``b`` (``rlvrlens design --json`` output, or
+    :meth:`WeightScheme.describe` as the TRL recorder's ``scheme.json``:
+    :func:`rlvrlens.objectives.spec.load_scheme`). A file naming a catalogue scheme whose
+    coefficients it reproduces gives the catalogue's scheme (with its formula for real-valued rewards).
 
     Examples
     --------
@@ -317,37 +314,28 @@ def read_scheme(spec: str, M: int | None = None, params: Mapping[str, Any] | Non
     ValueError: --scheme 'nope' is neither a catalogue scheme, a preset nor a JSON file (catalogue: ...
     """
     params = dict(params or {})
-    path = Path(spec)
     if spec in SCHEMES or spec in PRESETS:
         if M is None:
             raise ValueError(f"{what} {spec!r} needs the group size: give --num-generations M")
         return get_scheme(spec, M, **params) if spec in SCHEMES else get_preset(spec, M, **params)
+    path = Path(spec)
     if not (path.suffix == ".json" or path.is_file()):
         raise ValueError(f"{what} {spec!r} is neither a catalogue scheme, a preset nor a JSON file (catalogue: "
                          f"{', '.join(SCHEMES)}; presets: {', '.join(PRESETS)})")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{what}: {spec} does not exist") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{what}: {spec} is not a JSON file ({exc})") from None
-    return scheme_from_dict(data, M, params, where=f"{what}: {spec}", name=path.stem)
+    if params:
+        raise ValueError(f"{what} {spec} holds its coefficients; scheme parameters ({', '.join(params)}) do not apply")
+    return _for_run(load_scheme(path, what), M, f"{what} {spec}")
 
 
-def scheme_from_dict(data: Any, M: int | None = None, params: Mapping[str, Any] | None = None, *,
-                     where: str = "scheme", name: str = "custom") -> WeightScheme:
-    """The scheme of a JSON object with ``a`` and ``b`` (under ``"scheme"`` too; see :func:`read_scheme`)."""
-    if isinstance(data, dict) and isinstance(data.get("scheme"), dict):
-        data = data["scheme"]
-    if not isinstance(data, dict) or "a" not in data or "b" not in data:
-        raise ValueError(f"{where} must hold a scheme's coefficients 'a' and 'b' (as rlvrlens design --json prints "
-                         "them)")
-    scheme = WeightScheme(len(data["a"]), np.asarray(data["a"], dtype=float), np.asarray(data["b"], dtype=float),
-                          name=str(data.get("name", name)), params=dict(data.get("params") or {}))
+def scheme_from_dict(data: Any, M: int | None = None, *, where: str = "scheme") -> WeightScheme:
+    """The scheme of a recorded JSON object (:func:`rlvrlens.objectives.spec.scheme_from_description`:
+    ``WeightScheme.describe()``, at the top level or under ``"scheme"``), checked against the run's ``M``."""
+    return _for_run(scheme_from_description(data, where), M, where)
+
+
+def _for_run(scheme: WeightScheme, M: int | None, where: str) -> WeightScheme:
     if M is not None and M != scheme.M:
         raise ValueError(f"{where} is a scheme for M = {scheme.M}, the run has M = {M}")
-    if params:
-        raise ValueError(f"{where} holds its coefficients; scheme parameters ({', '.join(params)}) do not apply")
     return _catalogue_twin(scheme)
 
 
@@ -364,151 +352,3 @@ def _catalogue_twin(scheme: WeightScheme) -> WeightScheme:
     same = np.allclose(twin.a, scheme.a, rtol=1e-12, atol=1e-12) and np.allclose(twin.b, scheme.b, rtol=1e-12,
                                                                                 atol=1e-12)
     return twin if same else scheme
-
-
-@dataclass(frozen=True)
-class Part:
-    """One part of a run's configuration and what the predictions make of it.
-
-    Attributes
-    ----------
-    name : str
-        ``"optimiser"``, ``"schedule"``, ...
-    setting : str
-        The run's value(s), or ``"not recorded"``.
-    stationary : str
-        :data:`MODELLED`, :data:`APPROXIMATED`, :data:`NOT_MODELLED` or :data:`NOT_RECORDED`, for the
-        stationary point ``p*`` (each prompt's own small-step flow).
-    forecast : str or None
-        The same for the forecast (None: no forecast).
-    how : str
-        What is approximated and how, or why it is not modelled.
-    """
-
-    name: str
-    setting: str
-    stationary: str
-    forecast: str | None
-    how: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"part": self.name, "setting": self.setting, "stationary": self.stationary,
-                "forecast": self.forecast, "how": self.how}
-
-
-def configuration_parts(fields: Mapping[str, Any] | None, *, p_ref: str, forecast: bool,
-                        refused: Mapping[str, str] | None = None) -> tuple[Part, ...]:
-    """Every part of a run's configuration against the two predictions (:class:`Part`).
-
-    Parameters
-    ----------
-    fields : mapping or None
-        The run's :class:`~rlvrlens.training.TrainConfig` fields (its ``config.json``, or
-        :attr:`RunSettings.fields`); None when the run records none (each part is then "not recorded").
-    p_ref : str
-        How ``p_ref`` is known: ``"exact"``, or the words of an estimate (``"Wilson 95% interval from
-        64 samples"``).
-    forecast : bool
-        Whether a forecast is compared too.
-    refused : mapping, optional
-        :attr:`RunSettings.refused`: options with no counterpart, each reported as not modelled.
-
-    Examples
-    --------
-    >>> parts = configuration_parts({"optim": "adamw", "learning_rate": 1e-6, "lr_scheduler_type": "linear",
-    ...                              "steps": 60}, p_ref="exact", forecast=True)
-    >>> [(p.name, p.stationary, p.forecast) for p in parts][:2]
-    [('optimiser', 'not modelled', 'approximated'), ('schedule', 'not modelled', 'modelled')]
-    """
-    f = dict(fields or {})
-    fc = (lambda status: status) if forecast else (lambda status: None)
-    parts: list[Part] = []
-
-    def add(name, setting, stationary, in_forecast, how):
-        parts.append(Part(name, setting, stationary, fc(in_forecast), how))
-
-    def missing(name, *keys):
-        if any(k not in f for k in keys):
-            add(name, NOT_RECORDED, NOT_RECORDED, NOT_RECORDED, "the run does not record it (give --trl-config or "
-                "--verl-config)")
-            return True
-        return False
-
-    if not missing("optimiser", "optim", "learning_rate"):
-        adam = f["optim"] != "sgd"
-        wd = float(f.get("weight_decay", 0.0))
-        setting = f"{f['optim']}, learning_rate {f['learning_rate']:g}" + (
-            f", betas ({f.get('adam_beta1', 0.9):g}, {f.get('adam_beta2', 0.999):g})" if adam else "") + (
-            f", weight_decay {wd:g}" if wd else "")
-        how = ("p*: the optimiser sets how fast a run moves, not where a small-step flow stops; near p = 1 Adam's "
-               "memory of large early gradients makes the last steps tiny")
-        if wd:
-            how += "; weight decay pulls the parameters to 0 and moves the stationary point"
-        how += ("; forecast: Adam with v frozen at the probe's E[g^2], its small-signal gain and beta1's lag"
-                if adam else "; forecast: SGD to first order in each step")
-        add("optimiser", setting, NOT_MODELLED, APPROXIMATED if adam else MODELLED, how)
-    if not missing("schedule", "lr_scheduler_type", "steps"):
-        kind = f["lr_scheduler_type"]
-        setting = f"{kind}, {f['steps']} steps" + (f", warmup_steps {f['warmup_steps']}" if f.get("warmup_steps") else "")
-        how = ("p*: the end of an unlimited small-step flow; " + (
-            f"a linear decay to 0 at step {f['steps']} stops the run where the schedule ends, possibly short of p*"
-            if kind == "linear" else "reached only as the steps grow") + "; forecast: the schedule, exactly")
-        add("schedule", setting, NOT_MODELLED, MODELLED, how)
-    if not missing("clipping", "max_grad_norm"):
-        norm = float(f["max_grad_norm"])
-        sgd = f.get("optim") == "sgd"
-        add("clipping", f"max_grad_norm {norm:g}" if norm else "none", MODELLED,
-            (APPROXIMATED if sgd else NOT_MODELLED) if norm else MODELLED,
-            "p*: a positive scale of the whole step does not move a stationary point; forecast: " + (
-                "none" if not norm else "the probe's mean clip factor" if sgd else
-                "ignored (Adam is invariant to the gradient's scale but for eps)"))
-    if not missing("num_iterations", "num_iterations"):
-        mu = int(f["num_iterations"])
-        status = MODELLED if mu == 1 else NOT_MODELLED
-        add("num_iterations", f"mu = {mu}", status, status,
-            "on-policy: the clipping never binds at the first step" if mu == 1 else
-            f"{mu} clipped epochs per batch: only the on-policy first step is modelled")
-    if not missing("KL", "beta"):
-        add(*_kl_part(f))
-    if not missing("loss aggregation", "loss_aggregation"):
-        agg = f["loss_aggregation"]
-        exact = agg == "seq-sum-constant"
-        add("loss aggregation", agg, MODELLED if exact else APPROXIMATED, MODELLED if exact else APPROXIMATED,
-            "a fixed multiple of the theory's estimator" if exact else
-            "answers weighted by their length: exact when lengths do not depend on the reward (forecast: the "
-            "probe's mean inverse length as the loss's scale)")
-    if not missing("sampling", "temperature", "top_p"):
-        plain = float(f["temperature"]) == 1 and float(f["top_p"]) == 1
-        add("sampling", f"temperature {float(f['temperature']):g}, top_p {float(f['top_p']):g}",
-            MODELLED if plain else NOT_MODELLED, MODELLED if plain else NOT_MODELLED,
-            "the policy's own distribution, p of the theory" if plain else
-            "p of the theory is the policy's own success probability; tempered or truncated sampling is not modelled")
-    exact = p_ref == "exact"
-    add("p_ref", p_ref, MODELLED if exact else APPROXIMATED, MODELLED,
-        "the starting model's exact success" if exact else
-        "p* computed at both ends of p_ref's interval (p* is non-decreasing in p_ref), so its interval is carried; "
-        "forecast: the probe's exact p")
-    add("coupled prompts", "shared parameters", NOT_MODELLED, APPROXIMATED,
-        "p*: each prompt's own flow (shared parameters move prompts together, and a prompt can fall while its own "
-        "gradient says rise); forecast: to first order, the kernel <grad x_x, P grad x_y> frozen at step 0")
-    for option, why in (refused or {}).items():
-        add(option, why.split(":")[0], NOT_MODELLED, NOT_MODELLED, why)
-    return tuple(parts)
-
-
-def _kl_part(f: Mapping[str, Any]) -> tuple[str, str, str, str, str]:
-    beta = float(f["beta"])
-    if beta == 0:
-        return "KL", "beta 0", MODELLED, MODELLED, "no KL term: p -> 1 wherever h'_M > 0"
-    estimator, level = f.get("kl_estimator", "k3"), f.get("kl_level")
-    if f.get("kl_in_reward") or estimator == "reward":
-        return ("KL", f"beta {beta:g}, in the reward", MODELLED, MODELLED,
-                "logit p* = logit p_ref + 1/beta for schemes affine in the rewards (others unresolved)")
-    treatment = ESTIMATOR_TREATMENT.get(estimator, "none")
-    where = "sequence" if estimator == "exact" else level or "token or sequence: not recorded"
-    setting = f"beta {beta:g}, {estimator} per {where}: {DIVERGENCE[treatment]}"
-    if estimator in ("k2", "k3") and level != "sequence":
-        return ("KL", setting, APPROXIMATED, APPROXIMATED,
-                f"{estimator} on each token's log-ratio, summed, is modelled as the sequence's {DIVERGENCE[treatment]}: "
-                "exact for one-token answers only (the per-token sum drops the cross terms between tokens)")
-    return "KL", setting, MODELLED, MODELLED, f"the gradient of {DIVERGENCE[treatment]} of the sequence"

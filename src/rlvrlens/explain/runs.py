@@ -18,7 +18,7 @@ TRL recorder's ``scheme.json``), else the advantages of the framework config giv
 ``verl_config=``: TRL's or verl's own); a run with none of these is refused, never guessed (a TRL
 run's recorded arguments without its ``scheme.json`` do not say which scheme the adapter used). Every part of the run's configuration is reported as
 modelled, approximated (how) or not modelled by each prediction
-(:func:`rlvrlens.explain.run_config.configuration_parts`). No torch.
+(:func:`rlvrlens.explain.parts.configuration_parts`). No torch.
 """
 
 from __future__ import annotations
@@ -35,15 +35,8 @@ from rlvrlens.core.records import json_ready
 from rlvrlens.dynamics import Outcome
 from rlvrlens.explain.forecasts import NO_SIGNAL_P, ForecastRecord
 from rlvrlens.explain.report import estimator_point
-from rlvrlens.explain.run_config import (
-    Part,
-    RunSettings,
-    configuration_parts,
-    read_scheme,
-    scheme_from_dict,
-    trl_settings,
-    verl_settings,
-)
+from rlvrlens.explain.parts import Part, configuration_parts
+from rlvrlens.explain.run_config import RunSettings, read_scheme, scheme_from_dict, trl_settings, verl_settings
 from rlvrlens.explain.run_records import RunRecords, read_run
 from rlvrlens.objectives import WeightScheme, frac_reward_zero_std, get_scheme
 

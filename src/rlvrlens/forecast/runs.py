@@ -16,7 +16,7 @@ import numpy as np
 
 from rlvrlens.core.kl import DIVERGENCE, treatment_of
 from rlvrlens.explain.forecasts import ForecastRecord, curve_steps
-from rlvrlens.explain.run_config import configuration_parts
+from rlvrlens.explain.parts import configuration_parts
 from rlvrlens.forecast.forecast import Progress, forecast
 from rlvrlens.objectives import WeightScheme
 from rlvrlens.training.config import TrainConfig
