@@ -242,9 +242,10 @@ def test_run_with_k3_gets_the_reverse_kl_point_not_the_forward_one(tmp_path):
         forward = estimator_point(s, 0.5, p_ref, "k2").p
         assert abs(got - want) < 1e-8 and abs(forward - want) > 0.05
     assert any("KL(pi_ref||pi)" in n for n in rep.notes)
-    assert any("kl_level 'token'" in n for n in rep.notes)  # per-token k3: said to be exact for one token only
+    kl_part = {p.name: p for p in rep.parts}["KL"]  # per-token k3: approximated, exact for one token only
+    assert kl_part.stationary == "approximated" and "one-token answers only" in kl_part.how
     _write_run(tmp_path / "seq", {**cfg, "kl_level": "sequence"}, [[0.2, 0.5]])
-    assert not any("kl_level" in n for n in explain_run(tmp_path / "seq").notes)
+    assert {p.name: p for p in explain_run(tmp_path / "seq").parts}["KL"].stationary == "modelled"
 
 
 def test_trl_recorder_file_with_a_trl_config(tmp_path, capsys):
@@ -255,7 +256,7 @@ def test_trl_recorder_file_with_a_trl_config(tmp_path, capsys):
     (tmp_path / "grpo.yaml").write_text("num_generations: 8\nbeta: 0.5\n")
     code = main(["explain", "--run", str(run), "--trl-config", str(tmp_path / "grpo.yaml"), "--out", str(tmp_path)])
     out = capsys.readouterr().out
-    assert code == 0 and "trl-grpo M=8" in out and "[0.100, 0.500]" in out
+    assert code == 0 and "trl-grpo M=8" in out and "0.30 [0.10, 0.50]" in out  # half-width 0.2: 2 decimals
     assert (tmp_path / "explain_run.png").exists()
     rep = explain_run(run, scheme=get_preset("trl-grpo", 8), beta=0.5, kl_estimator="exact")
     assert rep.prompt_ids == ("a", "b")
@@ -326,12 +327,13 @@ def test_verl_k1_in_the_loss_goes_to_one(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("yaml_text,expected", [
-    ("num_generations: 8\nbeta: 0.5\n", "exact"),  # k3 times the importance ratio: forward
+    ("num_generations: 8\nbeta: 0.5\n", "k2"),  # k3 times the importance ratio: k2 per token, KL(pi||pi_ref)
     ("num_generations: 8\nbeta: 0.5\nuse_bias_correction_kl: false\n", "k3"),
 ])
 def test_trl_config_stop_point_follows_the_bias_correction(tmp_path, capsys, yaml_text, expected):
-    """TRL's k3 with use_bias_correction_kl is the exact forward KL (flow_target of Mroueh's map), without
-    it the reverse KL; the report's point is rlvrlens.explain.estimator_point's for that estimator."""
+    """TRL's k3 with use_bias_correction_kl has k2's gradient on each token, KL(pi||pi_ref) (the flow_target
+    of Mroueh's map; named k2, never "exact": it is the sequence's only for one-token answers), without it
+    KL(pi_ref||pi); the report's point is rlvrlens.explain.estimator_point's for that estimator."""
     (tmp_path / "t.yaml").write_text(yaml_text)
     assert main(["explain", "--trl-config", str(tmp_path / "t.yaml"), "--p-ref-file", _p_file(tmp_path),
                  "--json"]) == 0
@@ -339,7 +341,7 @@ def test_trl_config_stop_point_follows_the_bias_correction(tmp_path, capsys, yam
     assert flow["kl_estimator"] == expected
     s = get_preset("trl-grpo", 8)
     assert flow["p_star"] == [estimator_point(s, 0.5, p, expected).p for p in (0.1, 0.5, 0.9)]
-    if expected == "exact":
+    if expected == "k2":
         assert flow["p_star"][0] == flow_target(success_map(s, 0.5, 0.1)).p
 
 
@@ -357,7 +359,7 @@ def test_verl_kl_in_reward_is_the_reward_estimator(tmp_path, capsys):
         flow = json.loads(capsys.readouterr().out)["flow"]
         assert flow["kl_estimator"] == "reward"
         if p_star is None:
-            assert flow["outcome"] == ["unresolved"] * 3 and all(np.isnan(flow["p_star"]))
+            assert flow["outcome"] == ["unresolved"] * 3 and flow["p_star"] == [None] * 3  # JSON: null, not NaN
         else:
             np.testing.assert_allclose(flow["p_star"], [p_star(p) for p in (0.1, 0.5, 0.9)], rtol=1e-9)
 

@@ -10,15 +10,13 @@ from typing import Any
 
 import numpy as np
 
-from rlvrlens.commands._common import print_json, print_table
+from rlvrlens.commands._common import print_json, print_parts, print_table
 from rlvrlens.dynamics import Outcome
 from rlvrlens.core.kl import EXPLAIN_ESTIMATORS, STATIONARY_CONDITION
 from rlvrlens.explain import (
     DEFAULT_SPREAD,
-    NO_SIGNAL_P,
     TABLE_P,
     ExplainReport,
-    config_kl_estimator,
     explain,
     from_trl_config,
     from_verl_config,
@@ -38,8 +36,16 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="a TRL GRPOConfig as YAML (trl grpo --config) or JSON (GRPOConfig.to_json_string())")
     p.add_argument("--verl-config", metavar="FILE", help="a verl trainer YAML (ppo_trainer.yaml layout)")
     p.add_argument("--run", metavar="DIR",
-                   help="a run directory (success.jsonl + config.json; or a TRL PromptSuccessRecorder file): "
-                        "measured per-prompt success against the prediction")
+                   help="a run: our run folder, a TRL run recorded by PromptSuccessRecorder, or a JSONL of "
+                        '{"step", "prompt_id", "rewards": [0, 1, ...]} lines (docs/runs.md): each prompt against '
+                        "the forecast made before the run and its stationary point")
+    p.add_argument("--scheme", metavar="NAME_OR_FILE",
+                   help="with --run: the run's scheme, a catalogue name or preset (with --num-generations and "
+                        "--param) or a JSON file with a and b (rlvrlens design --json); default: the run's record")
+    p.add_argument("--forecast", metavar="FILE",
+                   help="with --run: a forecast.json (default: the one in the run folder, if any)")
+    p.add_argument("--window", type=int, metavar="STEPS",
+                   help="with --run on per-group rewards: steps pooled per estimate (default: the run in 8 windows)")
     p.add_argument("--num-generations", "--M", dest="M", type=int,
                    help="answers sampled per prompt (TRL num_generations, verl rollout.n, "
                         "OpenRLHF n_samples_per_prompt)")
@@ -253,9 +259,12 @@ def _source(args: argparse.Namespace):
 
 
 def run_explain(args: argparse.Namespace) -> int:
-    fc = _source(args)
     if args.run:
-        return run_explain_run(args, fc)
+        return run_explain_run(args)
+    for flag, value in (("--scheme", args.scheme), ("--forecast", args.forecast), ("--window", args.window)):
+        if value is not None:
+            raise ValueError(f"{flag} applies to --run DIR")
+    fc = _source(args)
     p_ref = read_p_file(args.p_ref_file) if args.p_ref_file else None
     if fc is not None:
         if args.param:
@@ -293,24 +302,24 @@ def run_explain(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_explain_run(args: argparse.Namespace, fc) -> int:
-    """``explain --run DIR``: per-prompt measured success against the prediction."""
-    from rlvrlens.objectives import get_preset
+def run_explain_run(args: argparse.Namespace) -> int:
+    """``explain --run DIR``: each prompt against its forecast and stationary point."""
     from rlvrlens.explain import explain_run
 
-    scheme = beta = kl = None
-    if fc is not None:
-        scheme = fc.scheme if fc.scheme is not None else get_preset(fc.preset, fc.M, **fc.params)
-        beta = fc.beta or 0.0
-        # by its treatment: TRL's ratio-corrected k3 has the gradient of KL(pi||pi_ref), verl's KL in the reward "reward"
-        kl = config_kl_estimator(fc) or fc.kl_estimator
-    elif args.preset:
-        scheme = get_preset(args.preset, args.M, **parse_params(args.param))
-    if args.beta is not None:
-        beta = args.beta
-    if args.kl_estimator is not None:
-        kl = args.kl_estimator
-    rep = explain_run(args.run, scheme=scheme, beta=beta, kl_estimator=kl)
+    for flags in ((("--preset", args.preset), ("--scheme", args.scheme)),
+                  (("--trl-config", args.trl_config), ("--verl-config", args.verl_config))):
+        given = [flag for flag, value in flags if value]
+        if len(given) > 1:
+            raise ValueError(f"give one of {', '.join(flag for flag, _ in flags)} (got {', '.join(given)})")
+    for flag, value in (("--compare", args.compare), ("--compare-param", args.compare_param),
+                        ("--p-ref-file", args.p_ref_file)):
+        if value:
+            raise ValueError(f"{flag} does not apply to --run (the run's own prompts are explained)")
+    rep = explain_run(args.run, scheme=args.scheme or args.preset, M=args.M, params=parse_params(args.param),
+                      beta=args.beta, kl_estimator=args.kl_estimator,
+                      trl_config=read_config_file(args.trl_config, "--trl-config") if args.trl_config else None,
+                      verl_config=read_config_file(args.verl_config, "--verl-config") if args.verl_config else None,
+                      forecast=args.forecast, window=args.window)
     if args.json:
         print_json(rep.to_dict())
     else:
@@ -326,24 +335,30 @@ def run_explain_run(args: argparse.Namespace, fc) -> int:
 
 
 def print_run(rep) -> None:
-    print(f"run {rep.run}: scheme {rep.scheme.name} M={rep.scheme.M}, beta = {rep.beta:g}, KL estimator "
-          f"{rep.kl_estimator}; {rep.history.shape[0]} records (steps {rep.steps[0]:g} .. {rep.steps[-1]:g})")
+    """The header, the verdicts, one row per prompt, the parts of the configuration and the notes."""
+    from rlvrlens.explain.runs import format_row
+
+    steps = rep.steps
+    print(f"run {rep.run} ({rep.kind}): scheme {rep.scheme.name} M={rep.scheme.M} ({rep.scheme_source}), beta = "
+          f"{rep.beta:g}, KL estimator {rep.kl_estimator}; {steps.size} records (steps {steps[0]:g} .. {steps[-1]:g})")
+    for line in rep.summary():
+        print(line)
+    print()
+    rows = rep.rows()
+    with_forecast = rep.forecast is not None
+    headers = ["prompt", "p_ref", "p now", "step"] + (["forecast [band]", "vs forecast"] if with_forecast else []) + [
+        "p* (own flow)", "vs p*", "learning signal"]
+    table = []
+    for r in rows:
+        fc = r["forecast"]
+        table.append([r["prompt_id"], format_row(r["p_ref"]), format_row(r["p_now"]), f"{r['p_now']['step']:g}"]
+                     + ([format_row(fc), fc["versus"] if fc else "-"] if with_forecast else [])
+                     + [format_row(r["stationary"]) if np.isfinite(r["stationary"]["p"]) else r["stationary"]["outcome"],
+                        r["stationary"]["versus"] or "-", "yes" if r["signal"] else "NO"])
+    print_table(headers, table)
+    print_parts(rep.parts)
     for note in rep.notes:
         print(f"   note: {note}")
-    rows = []
-    for i, pid in enumerate(rep.prompt_ids):
-        pred = rep.predicted[i]
-        exact = rep.low[i] == rep.high[i]
-        rows.append([pid, round(float(rep.p_ref[i]), 4), round(float(rep.p_now[i]), 4),
-                     "exact" if exact else f"[{rep.low[i]:.3f}, {rep.high[i]:.3f}]", rep.outcome[i].label,
-                     "-" if np.isnan(pred) else (f"1 - {1 - pred:.1e}" if 0.999 < pred < 1 else f"{pred:.4f}"),
-                     "NO SIGNAL" if rep.no_signal[i] else ""])
-    print_table(["prompt", "p first", "p now", "interval", "prediction", "p* predicted", "learning signal"], rows)
-    measured = "not recorded" if rep.zero_std_measured is None else f"{rep.zero_std_measured:.3f}"
-    print(f"zero-variance groups (frac_reward_zero_std): measured {measured}, predicted from the recorded p "
-          f"{rep.zero_std_predicted:.3f}")
-    print(f"prompts with no learning signal (p within {NO_SIGNAL_P:g} of 0 or 1): {int(rep.no_signal.sum())} of "
-          f"{rep.no_signal.size}")
 
 
 def write_figure(reports: list[ExplainReport], out: Path) -> list[Path]:

@@ -3,47 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import typing
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from rlvrlens.commands._common import SCHEME_FLAGS, print_json, print_table
-
-#: CLI aliases for config fields (the theory's names).
-_ALIASES = {"num_generations": ["--M"], "num_iterations": ["--mu"]}
-#: Help of fields whose default alone does not say enough.
-_HELP = {
-    "warm_start_steps": "SFT steps before RL (default 60 for a fresh model, 0 with --model)",
-    "loss_aggregation": "seq-mean-token-mean (GRPO), bnpo (token mean per micro-batch; old name token-mean), "
-                        "dapo (token mean over the whole step), seq-sum-constant (Dr. GRPO; keeps "
-                        "E[update] = h'(p) grad p when lengths vary)",
-    "aggregation_constant": "seq-sum-constant's divisor (default max_new_tokens)",
-    "device": "cpu, cuda or cuda:N for the model (default: the CPU)",
-    "precision": "autocast: fp32 (none), bf16, fp16 (CUDA only)",
-    "gradient_checkpointing": "recompute activations in the backward pass (less memory)",
-    "chat_template": "wrap prompts in the --model's chat template (default: when it has one)",
-    "kl_in_reward": "subtract beta * the sequence's KL estimate from its reward (REINFORCE++)",
-    "optim": "adamw (default), adam or sgd (no momentum)",
-    "lr_scheduler_type": "constant (default) or linear (decay to 0 at --steps, TRL's default); after --warmup-steps",
-    "kl_level": "token: the estimator on each token's log-ratio, summed (TRL, verl); sequence: on the "
-                "sequence's log-ratio (k2: grad KL(pi||pi_ref), k3: grad KL(pi_ref||pi) for answers of any length)",
-}
-
-
-def _field_type(f: dataclasses.Field) -> Any:
-    hints = typing.get_type_hints(_config_cls())
-    t = hints[f.name]
-    args = [a for a in typing.get_args(t) if a is not type(None)]
-    return args[0] if args else t
-
-
-def _config_cls():
-    from rlvrlens.training.config import TrainConfig
-
-    return TrainConfig
+from rlvrlens.commands._common import add_config_args, config_from_args, print_json, print_table
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -57,22 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="continue the run in OUT from its checkpoint and recorded config (--steps N extends it)")
     p.add_argument("--overwrite", action="store_true", help="replace the run OUT holds")
     p.add_argument("--quiet", action="store_true", help="no progress line")
-    for f in dataclasses.fields(_config_cls()):
-        if f.name == "scheme_params":
-            continue
-        flags = [f"--{f.name.replace('_', '-')}"] + _ALIASES.get(f.name, [])
-        kind = _field_type(f)
-        if kind is bool:
-            p.add_argument(*flags, dest=f.name, action="store_const", const=True, default=None,
-                           help=_HELP.get(f.name))
-        else:
-            p.add_argument(*flags, dest=f.name, type=kind, default=None,
-                           help=_HELP.get(f.name, f"(default {f.default!r})"))
-    p.add_argument("--no-chat-template", dest="chat_template", action="store_const", const=False,
-                   help="give a pretrained --model raw prompts, not its chat template")
-    for flag, (name, kwargs) in SCHEME_FLAGS.items():
-        p.add_argument(flag, dest=f"scheme_{name}", default=None,
-                       **{k: v for k, v in kwargs.items() if k != "dest"})
+    add_config_args(p)
     p.set_defaults(func=run_train)
 
     p = sub.add_parser("evaluate", help="per-prompt success probability of a run's checkpoint or a model dir")
@@ -86,28 +35,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run_evaluate)
-
-
-def config_from_args(args: argparse.Namespace):
-    """Defaults (with ``--resume``: the run's recorded ``config.json``) < ``--config`` file < explicit flags."""
-    TrainConfig = _config_cls()
-    data: dict[str, Any] = {}
-    recorded = Path(args.out) / "config.json" if args.out else None
-    if getattr(args, "resume", False) and recorded is not None and recorded.is_file():
-        data.update(TrainConfig.from_json(recorded).to_dict())
-    if args.config:
-        data.update(TrainConfig.read_fields(args.config))  # TOML or a run's config.json
-    for f in dataclasses.fields(TrainConfig):
-        value = getattr(args, f.name, None)
-        if value is not None:
-            data[f.name] = value
-    params = dict(data.get("scheme_params", {}))
-    for _, (name, _) in SCHEME_FLAGS.items():
-        value = getattr(args, f"scheme_{name}")
-        if value is not None:
-            params[name] = value
-    data["scheme_params"] = params
-    return TrainConfig.from_dict(data)
 
 
 def run_train(args: argparse.Namespace) -> int:

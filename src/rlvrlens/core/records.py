@@ -5,7 +5,9 @@ A run directory (:class:`rlvrlens.training.Trainer`) holds ``config.json`` (ever
 ``success.jsonl`` (per-prompt success at evaluation steps: ``{"step", "method", "p": [...],
 "low"?, "high"?, "prompt_ids"?}``), ``checkpoint.pt`` and ``model/``; TRL runs recorded by
 :class:`rlvrlens.training.trl_adapter.PromptSuccessRecorder` write ``groups.jsonl`` (one line per
-sampled group) and a success file of the same shape. Lines are appended whole and flushed; a
+sampled group), a success file of the same shape, ``scheme.json`` (the scheme) and
+``trl_config.json`` (the TRL arguments); ``rlvrlens forecast`` writes ``forecast.json`` before the
+run. Lines are appended whole and flushed; a
 killed writer leaves at most a partial last line, which every reader here drops. Imports nothing
 above :mod:`rlvrlens.core`.
 """
@@ -20,6 +22,8 @@ from typing import Any, Iterable
 #: File names of a run directory.
 LOG, SUCCESS, CHECKPOINT, CONFIG, MODEL, LOCK, GROUPS = (
     "log.jsonl", "success.jsonl", "checkpoint.pt", "config.json", "model", "run.lock", "groups.jsonl")
+#: The TRL recorder's scheme and TRL arguments, and the forecast ``rlvrlens forecast`` writes before a run.
+SCHEME, TRL_ARGS, FORECAST = "scheme.json", "trl_config.json", "forecast.json"
 
 
 def load_json(text: str | bytes) -> Any:

@@ -12,8 +12,9 @@ are not about the objective (logging, batch sizes, paths): the lists say which w
 
 Sources: TRL ``trl/trainer/grpo_config.py`` and ``grpo_trainer.py`` (the installed TRL, 1.16: KL
 ``k3 = exp(ref - logp) - (ref - logp) - 1`` in the loss, multiplied by the importance ratio when
-``use_bias_correction_kl``, which makes its gradient the exact gradient of the reverse KL
-``KL(pi || pi_ref)``, as TRL's documentation names it); verl ``verl/trainer/config/ppo_trainer.yaml`` (volcengine/verl, commit
+``use_bias_correction_kl``, which makes its gradient that of k2 on each token, the per-token
+reverse KL ``KL(pi || pi_ref)`` as TRL's documentation names it: the sequence's only for one-token
+answers); verl ``verl/trainer/config/ppo_trainer.yaml`` (volcengine/verl, commit
 ``008db456bf612da5543c9bb6e26fe654029ad5b8``: ``algorithm.adv_estimator: gae``,
 ``norm_adv_by_std_in_grpo: True``, ``use_kl_in_reward: False``, ``kl_penalty: kl``,
 ``kl_ctrl: {type: fixed, kl_coef: 0.001}``, ``actor.use_kl_loss: False``, ``kl_loss_coef: 0.001``,
@@ -319,7 +320,8 @@ def from_trl_config(cfg: Mapping[str, Any]) -> FrameworkConfig:
         kl_treatment = PI_REF if correction else REF_PI
         honoured.append(f"beta = {beta:g} with k3 in the loss"
                         + (", times the importance ratio (use_bias_correction_kl): per token, the gradient of "
-                           "KL(pi||pi_ref) (TRL's 'unbiased reverse-KL gradient')"
+                           "KL(pi||pi_ref) (TRL's 'unbiased reverse-KL gradient'; summed over tokens it is the sequence's "
+                           "only for one-token answers)"
                            if correction else " (use_bias_correction_kl = false): the gradient of KL(pi_ref||pi), "
                            "the forward KL"))
     else:

@@ -37,7 +37,7 @@ from scipy import special
 
 from rlvrlens.core.budget import check_cells
 from rlvrlens.core.checks import check_float, check_probabilities
-from rlvrlens.core.kl import EXPLAIN_ESTIMATORS, PI_REF, TREATMENT_ESTIMATOR, check_beta, check_estimator, treatment_of
+from rlvrlens.core.kl import EXPLAIN_ESTIMATORS, PI_REF, REF_PI, check_beta, check_estimator, treatment_of
 from rlvrlens.dynamics import (
     Outcome,
     StationaryPoint,
@@ -72,6 +72,8 @@ from rlvrlens.objectives.presets import MissingPBatch
 
 #: float64 values a prompt of the spread costs (measured: 3e6 prompts with beta took 0.9 GB).
 _CELLS_PER_PROMPT = 40
+#: The sampled estimator whose expected gradient is each treatment (a framework's KL term is named by it).
+SAMPLED_TREATMENT_ESTIMATOR = {PI_REF: "k2", REF_PI: "k3", "none": "k1", "reward": "reward"}
 #: Default spread of success probabilities across prompts: uniform on (0, 1), as bin midpoints.
 DEFAULT_SPREAD = (np.arange(200) + 0.5) / 200
 #: Difficulties shown in the tables.
@@ -412,24 +414,26 @@ def flow_report(scheme: WeightScheme, beta: float, p_ref: object, kl_estimator: 
 
 
 def config_kl_estimator(config: FrameworkConfig) -> str | None:
-    """The estimator (one of :data:`rlvrlens.core.kl.EXPLAIN_ESTIMATORS`) a framework config's KL term behaves as.
+    """The sampled estimator (one of :data:`rlvrlens.core.kl.EXPLAIN_ESTIMATORS`) a framework config's KL term behaves as.
 
     Read from its ``kl_treatment``, not its estimator's name: TRL's k3 times the importance ratio
-    (``use_bias_correction_kl``) has the gradient of KL(pi||pi_ref) exactly, verl's KL in the reward is ``"reward"``
-    whatever ``kl_penalty`` is. None without a KL term or for a treatment the theory lacks
-    (verl's ``abs``, ``full``).
+    (``use_bias_correction_kl``) on each token has the gradient of k2 on each token,
+    ``log(pi/pi_ref) grad log pi``, whose treatment is KL(pi||pi_ref) (for the sequence only when
+    answers are one token long: the per-token sum drops the cross terms), so it is ``"k2"``, never
+    ``"exact"``; verl's KL in the reward is ``"reward"`` whatever ``kl_penalty`` is. None without a
+    KL term or for a treatment the theory lacks (verl's ``abs``, ``full``).
 
     Examples
     --------
     >>> from rlvrlens.explain.frameworks import from_trl_config
     >>> config_kl_estimator(from_trl_config({"num_generations": 8, "beta": 0.04}))
-    'exact'
+    'k2'
     >>> config_kl_estimator(from_trl_config({"num_generations": 8, "beta": 0.04, "use_bias_correction_kl": False}))
     'k3'
     """
     if config.beta is None:
         return None
-    return TREATMENT_ESTIMATOR.get(config.kl_treatment)
+    return SAMPLED_TREATMENT_ESTIMATOR.get(config.kl_treatment)
 
 
 @dataclass(frozen=True, eq=False)

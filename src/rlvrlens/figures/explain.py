@@ -8,6 +8,8 @@ from typing import Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
 
 from rlvrlens.dynamics import Outcome
 from rlvrlens.explain import ExplainReport
@@ -96,22 +98,45 @@ def _plot_kl(ax, items) -> None:
 
 
 def plot_run(rep) -> Figure:
-    """Each prompt's measured success (solid, with its interval at the last record) against the
-    predicted ``p*`` (dashed, same colour) from a :class:`rlvrlens.explain.RunReport`."""
-    fig, axes = new_figure(width=6.5, height=4.2)
-    ax = axes[0, 0]
-    for i, pid in enumerate(rep.prompt_ids):
-        col = f"C{i % 10}"
-        ax.plot(rep.steps, rep.history[:, i], color=col, linewidth=1.3, label=f"prompt {pid}")
-        ax.errorbar([rep.steps[-1]], [rep.p_now[i]], yerr=[[rep.p_now[i] - rep.low[i]], [rep.high[i] - rep.p_now[i]]],
-                    color=col, capsize=2, linewidth=0.8)
-        if np.isfinite(rep.predicted[i]):
-            ax.axhline(rep.predicted[i], color=col, linestyle="--", linewidth=0.9)
-    ax.plot([], [], color="0.4", linestyle="--", label=r"predicted $p^*$ (same colour)")
-    ax.set_xlabel("training step")
-    ax.set_ylabel("success probability $p$")
-    ax.set_ylim(-0.02, 1.02)
-    ax.set_title(f"{rep.scheme.name} M={rep.scheme.M}, β = {rep.beta:g}, KL {rep.kl_estimator}")
-    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=7)
-    fig.tight_layout()
+    """One small panel per prompt (shared axes, readable at 64 prompts) from a
+    :class:`rlvrlens.explain.RunReport`: the measured ``p`` with its intervals (dots and bars), the
+    forecast made before the run with its band (line and shade, when there is one), and the
+    stationary point ``p*`` with the interval carried from ``p_ref`` (dashed line and grey shade)."""
+    n = len(rep.prompt_ids)
+    ncols = min(8, max(1, int(np.ceil(np.sqrt(n)))))
+    nrows = int(np.ceil(n / ncols))
+    width = min(2.6, max(1.7, 6.5 / ncols))  # a few prompts get wider panels, so that the legend fits
+    fig, axes = new_figure(nrows, ncols, width=width, height=1.45, sharex=True, sharey=True, layout="constrained")
+    fc, steps = rep.forecast, rep.steps
+    for k, ax in enumerate(axes.flat):
+        if k >= n:
+            ax.set_visible(False)
+            continue
+        ok = np.isfinite(rep.history[:, k])
+        if rep.predicted_low[k] < rep.predicted_high[k]:
+            ax.axhspan(rep.predicted_low[k], rep.predicted_high[k], color="0.85", linewidth=0)
+        if np.isfinite(rep.predicted[k]):
+            ax.axhline(rep.predicted[k], color="0.3", linestyle="--", linewidth=0.9)
+        j = rep.forecast_index[k]
+        if fc is not None and j >= 0:
+            ax.fill_between(fc.steps, fc.low[:, j], fc.high[:, j], color="C1", alpha=0.25, linewidth=0)
+            ax.plot(fc.steps, fc.p[:, j], color="C1", linewidth=1.1)
+        err = [rep.history[ok, k] - rep.history_low[ok, k], rep.history_high[ok, k] - rep.history[ok, k]]
+        ax.errorbar(steps[ok], rep.history[ok, k], yerr=err if np.any(np.concatenate(err) > 0) else None,
+                    color="C0", marker="o", markersize=2.2, linewidth=0.8, elinewidth=0.6, capsize=0)
+        ax.set_title(str(rep.prompt_ids[k])[:18], fontsize=7, pad=2)
+        ax.tick_params(labelsize=6)
+        ax.set_ylim(-0.03, 1.03)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=4))
+    for ax in axes[-1, :]:
+        ax.set_xlabel("step", fontsize=7)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("p", fontsize=7)
+    handles = [Line2D([], [], color="C0", marker="o", markersize=3, label="measured p (interval)"),
+               Line2D([], [], color="0.3", linestyle="--", label="stationary point p* (grey: from p_ref's interval)")]
+    if fc is not None:
+        handles.insert(1, Line2D([], [], color="C1", label="forecast made before the run (band shaded)"))
+    fig.legend(handles=handles, loc="outside upper center", ncol=len(handles) if ncols >= 4 else 1, fontsize=7,
+               frameon=False, title=f"{rep.scheme.name} M={rep.scheme.M}, β = {rep.beta:g}, KL {rep.kl_estimator}: "
+                                    f"{n} prompts", title_fontsize=9)
     return fig

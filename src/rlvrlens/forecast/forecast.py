@@ -48,7 +48,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -73,6 +73,12 @@ EXACT_KERNEL_BYTES = 1 << 30
 SKETCH_DIM = 1 << 16
 #: The band is the forecast +- this many standard deviations (in logit).
 BAND_Z = 2.0
+#: ``progress(part, done, total)``: told after each unit of a probe's work.
+Progress = Callable[[str, int, int], None]
+
+
+def _silent(part: str, done: int, total: int) -> None:
+    """No progress report."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -145,7 +151,7 @@ def _check_modelled(config: TrainConfig) -> list[str]:
 
 
 def probe(policy, task: Task, config: TrainConfig, *, scheme: WeightScheme | None = None, batches: int = 4,
-          sketch: int | None = None, seed: int = 0) -> Probe:
+          sketch: int | None = None, seed: int = 0, progress: Progress | None = None) -> Probe:
     """Measure the starting model for :func:`forecast` (module docstring); the policy is not updated.
 
     Parameters
@@ -165,11 +171,15 @@ def probe(policy, task: Task, config: TrainConfig, *, scheme: WeightScheme | Non
         Sketch size for ``grad p`` (:class:`~rlvrlens.forecast.probes.CountSketch`); default: exact when
         the ``N`` rows fit in :data:`EXACT_KERNEL_BYTES`, else :data:`SKETCH_DIM`.
     seed : int
+    progress : callable, optional
+        ``progress(part, done, total)`` after each unit of work: ``"gradients"`` (one batch's
+        gradient), ``"grad p"`` (one prompt), ``"diffusion"`` (one noise direction).
 
     Returns
     -------
     Probe
     """
+    tick = progress or _silent
     notes = _check_modelled(config)
     if batches < 2:
         raise ValueError(f"batches must be >= 2 (the noise and the jackknife need two), got {batches}")
@@ -177,7 +187,11 @@ def probe(policy, task: Task, config: TrainConfig, *, scheme: WeightScheme | Non
     t0 = time.perf_counter()
     probe_config = replace(config, seed=seed, steps=max(config.steps, 1), warm_start_steps=0)
     with Trainer(probe_config, policy=policy, task=task, scheme=scheme) as trainer:
-        grads, stats = zip(*(trainer.stochastic_gradient() for _ in range(batches)))
+        grads, stats = [], []
+        for j in range(batches):
+            gradient, stat = trainer.stochastic_gradient()
+            grads.append(gradient), stats.append(stat)
+            tick("gradients", j + 1, batches)
     seconds["gradients"] = time.perf_counter() - t0
     g = torch.stack(grads)  # (J, n) float32; every other vector of size n is built one at a time
     second = torch.zeros_like(g[0])
@@ -222,9 +236,10 @@ def probe(policy, task: Task, config: TrainConfig, *, scheme: WeightScheme | Non
         for j in range(len(jrows)):
             scaled = gx * precond(j).sqrt()
             jrows[j].append(sk(scaled) if sk else scaled.numpy())
+        tick("grad p", x + 1, len(task))
     seconds["grad p"] = time.perf_counter() - t1
     t2 = time.perf_counter()
-    diffusion = _diffusion(policy, task, params, g, P, config.learning_rate * np.sqrt(max(config.steps, 1)))
+    diffusion = _diffusion(policy, task, params, g, P, config.learning_rate * np.sqrt(max(config.steps, 1)), tick)
     seconds["diffusion"] = time.perf_counter() - t2
     L = kernel(np.stack(rows))
     L_jack = np.stack([kernel(np.stack(r)) for r in jrows]) if adam else None
@@ -246,7 +261,7 @@ def probe(policy, task: Task, config: TrainConfig, *, scheme: WeightScheme | Non
 
 @torch.no_grad()
 def _diffusion(policy, task: Task, params: list[torch.Tensor], g: torch.Tensor, P: torch.Tensor | None,
-               scale: float) -> np.ndarray:
+               scale: float, tick: Progress) -> np.ndarray:
     """``mean_j d_j^T H_x d_j`` (unbiased over the ``J`` batches) for ``d_j = P (g_j - mean g)``, each
     by a central second difference of ``logit p`` at step ``scale`` per unit of ``d``; parameters
     are restored exactly."""
@@ -265,6 +280,7 @@ def _diffusion(policy, task: Task, params: list[torch.Tensor], g: torch.Tensor, 
                 second = second + special.logit(np.clip(exact_success(policy, task).double().cpu().numpy(),
                                                         1e-12, 1 - 1e-12))
             out.append(second / scale**2)
+            tick("diffusion", len(out), len(dev))
     finally:
         for q, t in zip(params, theta):
             q.copy_(t)

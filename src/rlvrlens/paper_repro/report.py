@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from rlvrlens.core.records import json_ready
 from rlvrlens.paper_repro.claims import KINDS, Claim, summary, tally
 
 
@@ -187,5 +188,6 @@ def write_index(reproductions: Sequence[Reproduction], out_dir: str | Path, *,
     index = root / "index.html"
     index.write_text(page, encoding="utf-8")
     records = {r.key: [c.as_dict() for c in r.claims] for r in reproductions}
-    (root / "claims.json").write_text(json.dumps(records, indent=2, default=float), encoding="utf-8")
+    (root / "claims.json").write_text(json.dumps(json_ready(records), indent=2, default=float, allow_nan=False),
+                                      encoding="utf-8")
     return index

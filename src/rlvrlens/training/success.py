@@ -6,10 +6,10 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 import torch
-from scipy import stats
 
 from rlvrlens.core.budget import format_bytes
 from rlvrlens.core.checks import check_float, check_int
+from rlvrlens.core.intervals import wilson_interval
 from rlvrlens.training.enumeration import NotEnumerable, check_task_encodable, exact_success_tokens
 from rlvrlens.training.runtime import device_memory
 from rlvrlens.training.task import Task
@@ -52,15 +52,6 @@ class SuccessEstimate(NamedTuple):
     low: np.ndarray
     high: np.ndarray
     K: int
-
-
-def wilson_interval(successes: np.ndarray, K: int, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
-    """Wilson score interval for a binomial proportion (Wilson 1927)."""
-    z = stats.norm.ppf(0.5 + confidence / 2)
-    phat = np.asarray(successes, dtype=float) / K
-    centre = (phat + z**2 / (2 * K)) / (1 + z**2 / K)
-    half = z / (1 + z**2 / K) * np.sqrt(phat * (1 - phat) / K + z**2 / (4 * K**2))
-    return np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)
 
 
 @torch.no_grad()

@@ -29,9 +29,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from rlvrlens.core.records import append_lines
+from rlvrlens.core.records import SCHEME, TRL_ARGS, append_lines, json_ready
 from rlvrlens.objectives import WeightScheme
-from rlvrlens.training.success import wilson_interval
+from rlvrlens.core.intervals import wilson_interval
 
 try:  # TRL is an optional extra; the module must import without it.
     import torch
@@ -56,6 +56,16 @@ __all__ = [
 
 #: TRL versions the adapter was tested with: ``[lower, upper)`` (see the ``trl`` extra).
 TESTED_TRL_VERSIONS = ("1.14.2", "1.17")
+#: The ``GRPOConfig`` fields :class:`PromptSuccessRecorder` records (those that decide the dynamics), where TRL has them.
+RECORDED_TRL_ARGS = (
+    "num_generations", "beta", "loss_type", "scale_rewards", "use_bias_correction_kl", "num_iterations", "epsilon",
+    "epsilon_high", "delta", "learning_rate", "lr_scheduler_type", "warmup_steps", "warmup_ratio", "weight_decay",
+    "adam_beta1", "adam_beta2", "adam_epsilon", "max_grad_norm", "optim", "max_steps", "num_train_epochs",
+    "per_device_train_batch_size", "gradient_accumulation_steps", "steps_per_generation", "temperature", "top_p",
+    "top_k", "min_p", "repetition_penalty", "max_completion_length", "mask_truncated_completions",
+    "top_entropy_quantile", "importance_sampling_level", "sync_ref_model", "reward_weights",
+    "multi_objective_aggregation", "seed",
+)
 
 
 def scheme_advantages(scheme: WeightScheme, rewards: object, num_generations: int) -> np.ndarray:
@@ -176,6 +186,12 @@ class PromptSuccessRecorder(TrainerCallback):
     completions scored per prompt). Lines are written by the main process only and flushed at once,
     so a killed run keeps what it saw.
 
+    Before the first records, :class:`WeightSchemeGRPOTrainer` has it write, next to ``path``,
+    ``scheme.json`` (:meth:`WeightScheme.describe`: name, ``M``, parameters and the coefficients
+    ``a``, ``b``, so that a designed scheme is known exactly) and ``trl_config.json`` (the
+    ``GRPOConfig`` fields of :data:`RECORDED_TRL_ARGS`, the number of processes and TRL's version):
+    ``rlvrlens explain --run`` reads them.
+
     Parameters
     ----------
     path : str or os.PathLike
@@ -189,6 +205,29 @@ class PromptSuccessRecorder(TrainerCallback):
         self.path = Path(path)
         self.success_path = None if success_path is None else Path(success_path)
         self._eval_groups: list[dict[str, Any]] = []
+        self._described = False
+
+    def describe_run(self, scheme: WeightScheme, args: Any) -> None:
+        """Write ``scheme.json`` and ``trl_config.json`` next to ``path`` (once; later calls do nothing).
+
+        Parameters
+        ----------
+        scheme : WeightScheme
+            The scheme the trainer weighs the groups with.
+        args : GRPOConfig
+            The run's TRL arguments.
+        """
+        if self._described:
+            return
+        fields = json.loads(args.to_json_string())
+        trl_args = {k: fields[k] for k in RECORDED_TRL_ARGS if k in fields}
+        trl_args.update(num_processes=int(getattr(args, "world_size", 1)), trl_version=TRL_VERSION)
+        record = {**scheme.describe(), "source": "trl", "recorded_by": "rlvrlens WeightSchemeGRPOTrainer"}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        for name, data in ((SCHEME, record), (TRL_ARGS, trl_args)):
+            (self.path.parent / name).write_text(json.dumps(json_ready(data), indent=2, allow_nan=False) + "\n",
+                                                 encoding="utf-8")
+        self._described = True
 
     def write(self, records: Sequence[dict[str, Any]]) -> None:
         """Append ``records`` as JSON lines to ``path`` (and keep evaluation groups for the summary)."""
@@ -298,6 +337,7 @@ class WeightSchemeGRPOTrainer(GRPOTrainer):
         if recorders and self.accelerator.is_main_process:
             records = group_records(self.state.global_step, mode, self._gathered_prompt_ids, rewards, M)
             for recorder in recorders:
+                recorder.describe_run(self.scheme, self.args)
                 recorder.write(records)
         self._gathered_rewards = self._gathered_prompt_ids = None
         return output
