@@ -5,6 +5,7 @@ and the KL term's projection (finite differences of the exact KL along grad p)."
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from rlvrlens.forecast.coupled import predicted_change
@@ -80,3 +81,21 @@ def test_kl_projection_is_the_directional_derivative_of_the_exact_kl():
             fd = (vals[0] - vals[1]) / (2 * eps) * norm
             np.testing.assert_allclose(C[x], fd, rtol=2e-2, atol=1e-6)
     assert np.abs(kl_projection(pol, ref, task, G, "pi||ref") - kl_projection(pol, ref, task, G, "ref||pi")).max() > 1e-4
+
+
+def test_count_sketch_stack_is_each_vectors_sketch_and_keeps_inner_products():
+    """stack() draws the buckets once for several vectors: each row equals the vector's own sketch (to
+    1e-12), and across blocks (block = 1000 over 5,000 coordinates) the inner product is kept within
+    the sketch's stated error (4 sqrt(2/k) |a||b| at k = 4096)."""
+    from rlvrlens.forecast.probes import CountSketch
+
+    sk = CountSketch(4096, seed=3, block=1000)
+    gen = torch.Generator().manual_seed(0)
+    a, b = torch.randn(5000, generator=gen), torch.randn(5000, generator=gen)
+    both = sk.stack([a, b])
+    np.testing.assert_allclose(both[0], sk(a), atol=1e-12)
+    np.testing.assert_allclose(both[1], sk(b), atol=1e-12)
+    assert abs(both[0] @ both[1] - float(a @ b)) < 4 * np.sqrt(2 / 4096) * float(a.norm() * b.norm())
+    assert abs(both[0] @ both[0] / float(a @ a) - 1) < 4 * np.sqrt(2 / 4096)
+    with pytest.raises(ValueError, match="one length"):
+        sk.stack([a, b[:10]])

@@ -150,6 +150,49 @@ def _check_modelled(config: TrainConfig) -> list[str]:
     return notes
 
 
+def logit_kernel(policy, task: Task, precond: np.ndarray | None = None, *, sketch: int | None = None,
+                 seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Exact ``p`` and the kernel ``L = Gx P Gx^T`` of the logits' gradients ``grad x = grad p / (p q)``,
+    one prompt's gradient at a time (a model of any size: the rows are sketched by a
+    :class:`~rlvrlens.forecast.probes.CountSketch` when ``N n`` float32 exceed :data:`EXACT_KERNEL_BYTES`).
+
+    Parameters
+    ----------
+    policy : Policy
+    task : Task
+        Enumerable (exact ``p``).
+    precond : ndarray, shape (n,), optional
+        The diagonal preconditioner ``P`` (:meth:`rlvrlens.training.Trainer.preconditioner`); identity when None.
+    sketch : int, optional
+        Sketch size; default as :func:`probe`.
+    seed : int
+
+    Returns
+    -------
+    p : ndarray, shape (N,)
+    L : ndarray, shape (N, N)
+    """
+    params = trainable_parameters(policy)
+    n = sum(q.numel() for q in params)
+    if sketch is None and len(task) * n * 4 > EXACT_KERNEL_BYTES:
+        sketch = SKETCH_DIM
+    sk = CountSketch(sketch, seed=seed) if sketch else None
+    root = None if precond is None else torch.from_numpy(np.sqrt(np.asarray(precond, dtype=np.float64))).float()
+    p, rows = [], []
+    for x in range(len(task)):
+        px = exact_success(policy, task, [x])[0]
+        grad = torch.cat([(gq if gq is not None else torch.zeros_like(q)).flatten().float().cpu() for gq, q in
+                          zip(torch.autograd.grad(px, params, allow_unused=True), params)])
+        px = float(px.detach())
+        p.append(px)
+        gx = grad / (px * (1 - px))
+        del grad
+        if root is not None:
+            gx = gx * root
+        rows.append(sk(gx) if sk else gx.double().numpy())
+    return np.array(p), kernel(np.stack(rows))
+
+
 def probe(policy, task: Task, config: TrainConfig, *, scheme: WeightScheme | None = None, batches: int = 4,
           sketch: int | None = None, seed: int = 0, progress: Progress | None = None) -> Probe:
     """Measure the starting model for :func:`forecast` (module docstring); the policy is not updated.
@@ -219,6 +262,7 @@ def probe(policy, task: Task, config: TrainConfig, *, scheme: WeightScheme | Non
     decay_vec = theta0 * P if (adam and config.optim == "adam") else theta0  # L2 decay goes through P
     t1 = time.perf_counter()
     rows, jrows, p, noise, decay = [], [[] for _ in range(batches if adam else 0)], [], [], []
+    roots = ([P.sqrt()] + [precond(j).sqrt() for j in range(batches)]) if adam else []  # computed once
     for x in range(len(task)):
         px = exact_success(policy, task, [x])[0]
         grad = torch.cat([(gq if gq is not None else torch.zeros_like(q)).flatten().float().cpu() for gq, q in
@@ -228,14 +272,15 @@ def probe(policy, task: Task, config: TrainConfig, *, scheme: WeightScheme | Non
         del grad
         p.append(px)
         pgx = gx * P if adam else gx
-        noise.append(float(np.std([float((gj.double() * pgx.double()).sum()) for gj in g], ddof=1)))  # <grad x, P g_j>
-        decay.append(float((gx.double() * decay_vec.double()).sum()))
+        noise.append(float(np.std((g @ pgx).double().numpy(), ddof=1)))  # <grad x, P g_j> over the batches j
+        decay.append(float(torch.dot(gx, decay_vec)))
         del pgx
-        scaled = gx * P.sqrt() if adam else gx
-        rows.append(sk(scaled) if sk else scaled.numpy())
+        scaled = [gx * r for r in roots] if adam else [gx]
+        sketched = sk.stack(scaled) if sk else [v.numpy() for v in scaled]
+        del scaled
+        rows.append(sketched[0])
         for j in range(len(jrows)):
-            scaled = gx * precond(j).sqrt()
-            jrows[j].append(sk(scaled) if sk else scaled.numpy())
+            jrows[j].append(sketched[1 + j])
         tick("grad p", x + 1, len(task))
     seconds["grad p"] = time.perf_counter() - t1
     t2 = time.perf_counter()

@@ -210,12 +210,19 @@ class CountSketch:
 
     def __call__(self, vector: torch.Tensor) -> np.ndarray:
         """The sketch (float64, length ``k``) of a flat vector."""
-        vector = vector.detach().flatten().cpu()
-        out = torch.zeros(self.k, dtype=torch.float64)
-        for index, start in enumerate(range(0, vector.numel(), self.block)):
-            part = vector[start:start + self.block].double()
+        return self.stack([vector])[0]
+
+    def stack(self, vectors: Sequence[torch.Tensor]) -> np.ndarray:
+        """The sketches (float64, shape ``(len(vectors), k)``) of flat vectors of one length; the
+        buckets and signs are drawn once per block for all of them."""
+        flat = [v.detach().flatten().cpu() for v in vectors]
+        if len({v.numel() for v in flat}) != 1:
+            raise ValueError(f"vectors must have one length, got {sorted({v.numel() for v in flat})}")
+        out = torch.zeros(self.k, len(flat), dtype=torch.float64)
+        for index, start in enumerate(range(0, flat[0].numel(), self.block)):
+            part = torch.stack([v[start:start + self.block] for v in flat], dim=1).double()
             gen = torch.Generator().manual_seed(self.seed * 1_000_003 + index)
-            buckets = torch.randint(0, self.k, (part.numel(),), generator=gen)
-            signs = torch.randint(0, 2, (part.numel(),), generator=gen).double() * 2 - 1
-            out.index_add_(0, buckets, part * signs)
-        return out.numpy()
+            buckets = torch.randint(0, self.k, (part.shape[0],), generator=gen)
+            signs = torch.randint(0, 2, (part.shape[0],), generator=gen).double() * 2 - 1
+            out.index_add_(0, buckets, part * signs[:, None])
+        return out.T.contiguous().numpy()

@@ -23,8 +23,7 @@ from typing import Any
 import numpy as np
 
 from rlvrlens.core.logit import logit_rms
-from rlvrlens.forecast.forecast import Probe, forecast, integrate
-from rlvrlens.forecast.probes import kernel, success_jacobian
+from rlvrlens.forecast.forecast import Probe, forecast, integrate, logit_kernel
 from rlvrlens.objectives import WeightScheme
 from rlvrlens.training.config import TrainConfig
 from rlvrlens.training.task import Task
@@ -35,10 +34,8 @@ from rlvrlens.validation.verdicts import FORECAST_RMS_TARGET
 def _nowcast_probe(trainer: Trainer, task: Task, pr: Probe) -> Probe:
     """The probe's kernel re-measured on the run's network now (Adam's actual preconditioner; the
     probe's noise terms kept)."""
-    p, G = success_jacobian(trainer.policy, task)
-    gx = G / (p * (1 - p))[:, None]
-    P = trainer.preconditioner()
-    return replace(pr, p=p, L=kernel(gx, P), L_jackknife=None)
+    p, L = logit_kernel(trainer.policy, task, trainer.preconditioner(), sketch=pr.sketch)
+    return replace(pr, p=p, L=L, L_jackknife=None)
 
 
 def horizon(measured: np.ndarray, predicted: np.ndarray, steps: np.ndarray, target: float) -> int:

@@ -112,13 +112,13 @@ class RealModelSize:
     fo_seed: int = 7
     fo_prompts: int = 8
     fo_targets: tuple[float, ...] = (0.0025, 0.005, 0.01)
-    fo_repeats: int = 48
+    fo_repeats: int = 8
     fc_prompts: int = 16
-    fc_prompts_per_step: int = 8
+    fc_prompts_per_step: int = 4
     fc_steps: int = 100
     fc_runs: tuple[tuple[str, float, float], ...] = (("AdamW", 1e-6, 0.0), ("AdamW, KL", 1e-6, 0.04))
     fc_batches: int = 4
-    fc_refresh: int = 10
+    fc_refresh: int = 50
     fc_record: int = 5
     parts: tuple[str, ...] = REAL_MODEL_PARTS
     seed: int = 0
