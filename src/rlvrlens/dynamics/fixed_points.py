@@ -224,6 +224,25 @@ def two_cycles(success: SuccessMap) -> list[TwoCycle]:
     with ``alpha > 0`` lie in the scanned interval). A cycle whose two points are closer than the
     scan step (just after a period-doubling) can be missed; :func:`attractor` still sees it.
 
+    Parameters
+    ----------
+    success : SuccessMap
+        The map, with a single ``beta`` and ``p_ref``.
+
+    Returns
+    -------
+    list of TwoCycle
+        The cycles, sorted by their logits, each with its multiplier ``F'(a) F'(b)`` and kind
+        (``"attracting"``, ``"repelling"`` or ``"neutral"``). Empty when ``p_ref`` is 0 or 1 and
+        ``alpha > 0`` (the map is constant).
+
+    Raises
+    ------
+    TypeError
+        If ``success`` is not a :class:`SuccessMap`.
+    ValueError
+        If ``beta`` or ``p_ref`` is an array.
+
     Examples
     --------
     >>> from rlvrlens.dynamics import grpo_success_map

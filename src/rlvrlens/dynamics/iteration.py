@@ -75,7 +75,23 @@ _LEGACY_KIND = {Outcome.UNRESOLVED: "unresolved", Outcome.FIXED_POINT: "fixed_po
 
 
 def check_map(success: object) -> SuccessMap:
-    """``success`` itself if it is a :class:`SuccessMap`; else a ``TypeError`` naming its type."""
+    """``success`` itself if it is a :class:`SuccessMap`; else a ``TypeError`` naming its type.
+
+    Parameters
+    ----------
+    success : object
+        The value to check.
+
+    Returns
+    -------
+    SuccessMap
+        ``success``, unchanged.
+
+    Raises
+    ------
+    TypeError
+        If ``success`` is not a :class:`SuccessMap`.
+    """
     if not isinstance(success, SuccessMap):
         raise TypeError(f"map must be a SuccessMap, got {type(success).__name__}")
     return success
@@ -183,9 +199,37 @@ def attractor(success: SuccessMap, p0: object = None, *, max_steps: int = 20_000
     The orbit is run in logit space; after every 256 steps the last points are tested for a period
     ``k <= 64``: ``|x_j - x_{j-k}| <= tol (1 + |x_j|)`` over the last ``2k`` points, smallest ``k``
     first, and for ``k > 1`` the ``k`` points must differ by more than ``1e-6 (1 + |x|)`` (a slow
-    oscillation into a fixed point of slope near -1 is not a cycle). A period of 1 is a fixed point, 2 a 2-cycle, and so on. Orbits of the mirror map that run
-    off to ``p = 1`` (or 0) are reported as the fixed point at that endpoint, with its slope
-    ``exp(-g(1)/beta)`` (``exp(g(0)/beta)``).
+    oscillation into a fixed point of slope near -1 is not a cycle). A period of 1 is a fixed point,
+    2 a 2-cycle, and so on. Orbits of the mirror map that run off to ``p = 1`` (or 0) are reported
+    as the fixed point at that endpoint, with its slope ``exp(-g(1)/beta)`` (``exp(g(0)/beta)``).
+
+    Parameters
+    ----------
+    success : SuccessMap
+        The map, with a single ``beta`` and ``p_ref`` (use ``fixed_point_grid`` for arrays).
+    p0 : float, optional
+        Starting success probability in ``[0, 1]``; default ``p_ref``. Ignored when ``logit0`` is
+        given.
+    max_steps : int, default 20000
+        Most steps to iterate, ``>= 1``.
+    tol : float, default 1e-11
+        Relative tolerance of the period test, ``> 0``.
+    logit0 : float, optional
+        Starting point as a logit (not NaN), for starts too close to 0 or 1 for a float ``p``.
+
+    Returns
+    -------
+    Attractor
+        The outcome (fixed point, 2-cycle, longer cycle, or ``UNRESOLVED`` when no period ``<= 64``
+        is found within ``max_steps``), the orbit's points, their multiplier and the steps taken.
+
+    Raises
+    ------
+    TypeError
+        If ``success`` is not a :class:`SuccessMap`.
+    ValueError
+        If ``beta`` or ``p_ref`` is an array, ``max_steps`` or ``tol`` is out of range, or
+        ``logit0`` is NaN.
 
     Examples
     --------

@@ -288,6 +288,28 @@ def grpo_success_map(beta: object, p_ref: object, eps: float = 1e-5, *, alpha: f
     group, population std, ``eps`` inside the root). ``eps = 0`` is allowed: then ``Omega`` is
     unbounded and ``p = 1`` is a fixed point.
 
+    Parameters
+    ----------
+    beta : float or array_like
+        KL coefficient(s) in ``[1e-12, 1e12]``; arrays broadcast with ``p_ref``.
+    p_ref : float or array_like
+        Success probability of the reference policy, in ``[0, 1]``.
+    eps : float, default 1e-5
+        The stabiliser inside the root, finite and ``>= 0``.
+    alpha : float, default 1.0
+        Weight of the KL to ``pi_ref`` against ``pi_{n-1}`` (:func:`mixture_map`), in ``[0, 1]``.
+
+    Returns
+    -------
+    SuccessMap
+        The map with gap ``g = Omega`` and gap range ``[(1/4 + eps)^{-1/2}, eps^{-1/2}]``.
+
+    Raises
+    ------
+    ValueError
+        If ``eps``, ``beta``, ``p_ref`` or ``alpha`` is out of range, or ``beta`` and ``p_ref`` do
+        not broadcast.
+
     References
     ----------
     Y. Mroueh, "Reinforcement learning with verifiable rewards: GRPO's effective loss, dynamics,
@@ -326,6 +348,32 @@ def dr_grpo_success_map(beta: object, p_ref: object, *, alpha: float = 1.0) -> S
     ``logit p_n = logit p_ref + 1/beta`` whatever ``p_{n-1}``: the fixed point
     ``logit p* = logit p_ref + 1/beta`` is reached in one step (Mroueh 2025). The finite-``M``
     scheme :func:`rlvrlens.objectives.dr_grpo` has ``h'_M = (M-1)/M`` instead.
+
+    Parameters
+    ----------
+    beta : float or array_like
+        KL coefficient(s) in ``[1e-12, 1e12]``; arrays broadcast with ``p_ref``.
+    p_ref : float or array_like
+        Success probability of the reference policy, in ``[0, 1]``.
+    alpha : float, default 1.0
+        Weight of the KL to ``pi_ref`` against ``pi_{n-1}`` (:func:`mixture_map`), in ``[0, 1]``.
+
+    Returns
+    -------
+    SuccessMap
+        The map with constant gap ``g = 1``.
+
+    Raises
+    ------
+    ValueError
+        If ``beta``, ``p_ref`` or ``alpha`` is out of range, or ``beta`` and ``p_ref`` do not
+        broadcast.
+
+    Examples
+    --------
+    >>> F = dr_grpo_success_map(beta=0.5, p_ref=0.5)
+    >>> float(F.step_logit(3.0))  # logit p_ref + 1/beta, whatever the start
+    2.0
     """
 
     def gap(x: np.ndarray) -> np.ndarray:
@@ -350,6 +398,23 @@ def mixture_map(success: SuccessMap, alpha: float) -> SuccessMap:
     ``alpha = 1`` is the original map, ``alpha = 0`` the mirror map. The fixed points of the
     mixture are those of the ``alpha = 1`` map with ``beta`` replaced by ``alpha beta``; their
     stability differs.
+
+    Parameters
+    ----------
+    success : SuccessMap
+        The map whose gap ``g``, ``beta`` and ``p_ref`` are kept.
+    alpha : float
+        Weight of the KL to ``pi_ref``, in ``[0, 1]``.
+
+    Returns
+    -------
+    SuccessMap
+        ``success`` with ``alpha`` replaced.
+
+    Raises
+    ------
+    ValueError
+        If ``alpha`` is outside ``[0, 1]``.
     """
     return success.with_params(alpha=alpha)
 
@@ -359,5 +424,15 @@ def mirror_map(success: SuccessMap) -> SuccessMap:
 
     With ``g > 0`` there is no fixed point in ``(0, 1)``: ``p_n`` increases to 1 (Mroueh 2025).
     ``p_ref`` is ignored.
+
+    Parameters
+    ----------
+    success : SuccessMap
+        The map whose gap ``g`` and ``beta`` are kept.
+
+    Returns
+    -------
+    SuccessMap
+        ``success`` with ``alpha = 0``.
     """
     return success.with_params(alpha=0.0)

@@ -63,6 +63,37 @@ def sample_gap(scheme: WeightScheme, p: np.ndarray, rng: np.random.Generator, *,
     ``q = 1 - p`` may be given to full precision (from a logit): the number of wrong answers is then
     drawn with ``q`` where ``p > 1/2``, so ``p`` within 1e-300 of 1 still yields wrong answers at
     the right rate.
+
+    Parameters
+    ----------
+    scheme : WeightScheme
+        The weight scheme (its group size ``M`` is the number of answers drawn per entry).
+    p : ndarray
+        Success probabilities in ``[0, 1]`` (not checked here), any shape.
+    rng : numpy.random.Generator
+        Source of the sampled groups.
+    q : ndarray, optional
+        ``1 - p`` to full precision; default ``1 - p``.
+    estimator : {"importance", "group_mean"}, default "importance"
+        ``"importance"``: ``A_right - A_wrong`` with the unbiased estimates of the module docstring;
+        ``"group_mean"``: the mean weight of the right answers minus that of the wrong ones (0 for a
+        kind absent from the group; biased).
+
+    Returns
+    -------
+    ndarray
+        The sampled gaps, shaped like ``p``.
+
+    Raises
+    ------
+    ValueError
+        If ``estimator`` is not a valid choice.
+
+    Examples
+    --------
+    >>> from rlvrlens.objectives import reinforce
+    >>> sample_gap(reinforce(4), np.array([0.0, 1.0]), np.random.default_rng(0)).tolist()
+    [0.0, 1.0]
     """
     if estimator not in _ESTIMATORS:
         raise ValueError(f"estimator must be one of {_ESTIMATORS}, got {estimator!r}")

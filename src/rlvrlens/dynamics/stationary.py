@@ -100,6 +100,28 @@ def velocity(success: SuccessMap, x: object, kl: str = "pi||ref") -> np.ndarray:
 
     Broadcasts ``x`` with the map's ``beta`` and ``p_ref``.
 
+    Parameters
+    ----------
+    success : SuccessMap
+        The map giving the gap ``g``, ``beta`` and ``p_ref``; needs ``alpha = 1``.
+    x : array_like
+        Logits of the success probability.
+    kl : {"pi||ref", "ref||pi", "none"}, default "pi||ref"
+        The KL treatment: ``p q (g - beta (x - x_ref))``, ``p q g - beta (p - p_ref)``, or ``p q g``
+        without a penalty.
+
+    Returns
+    -------
+    ndarray
+        ``u(x)``, broadcast shape of ``x``, ``beta`` and ``p_ref``.
+
+    Raises
+    ------
+    TypeError
+        If ``success`` is not a :class:`SuccessMap`.
+    ValueError
+        If ``alpha != 1`` or ``kl`` is not a valid choice.
+
     Examples
     --------
     >>> from rlvrlens.dynamics import dr_grpo_success_map
@@ -184,6 +206,32 @@ def map_stationary_points(success: SuccessMap, kl: str = "pi||ref") -> list[Stat
     ``kl`` is ``"pi||ref"``, ``"ref||pi"`` or ``"none"`` (for ``"reward"`` build the equivalent
     ``pi||ref`` map with :func:`kl_reward_map`). Interior points only, plus the two endpoints for
     ``"none"``. The ``pi||ref`` points are the map's fixed points (:func:`rlvrlens.dynamics.fixed_points`).
+
+    Parameters
+    ----------
+    success : SuccessMap
+        The map, with ``alpha = 1``, a single ``beta`` and a single ``p_ref`` in ``(0, 1)``.
+    kl : {"pi||ref", "ref||pi", "none"}, default "pi||ref"
+        The KL treatment.
+
+    Returns
+    -------
+    list of StationaryPoint
+        The points in increasing logit, each with its rate ``u'(x)`` and stability.
+
+    Raises
+    ------
+    TypeError
+        If ``success`` is not a :class:`SuccessMap`.
+    ValueError
+        If ``alpha != 1``, ``kl`` is not a valid choice, ``beta`` or ``p_ref`` is an array, or
+        ``p_ref`` is 0 or 1.
+
+    Examples
+    --------
+    >>> from rlvrlens.dynamics import dr_grpo_success_map
+    >>> [s.logit for s in map_stationary_points(dr_grpo_success_map(beta=0.5, p_ref=0.5))]
+    [2.0]
     """
     success = check_flow_map(success)
     check_treatment(kl, LOSS_TREATMENTS)
@@ -223,6 +271,27 @@ def kl_reward_map(scheme: WeightScheme, beta: object, p_ref: object) -> SuccessM
     """The ``pi||ref`` map equivalent to KL-in-reward for an affine scheme: ``g = alpha``, ``beta -> alpha beta``.
 
     Its fixed point is ``logit p = logit p_ref + 1/beta`` for every affine scheme (module docstring).
+
+    Parameters
+    ----------
+    scheme : WeightScheme
+        A scheme whose weights are affine in real rewards,
+        ``Z_i = alpha r_i + gamma sum_{j!=i} r_j + c`` with ``alpha > 0`` (reinforce, rloo, dr_grpo).
+    beta : float
+        KL coefficient in ``[1e-12, 1e12]``.
+    p_ref : float or array_like
+        Success probability of the reference policy, in ``[0, 1]``.
+
+    Returns
+    -------
+    SuccessMap
+        The map with constant gap ``alpha`` and KL coefficient ``alpha beta``.
+
+    Raises
+    ------
+    ValueError
+        If the scheme is not affine in real rewards, its ``alpha <= 0``, or ``beta`` or ``p_ref`` is
+        out of range.
 
     Examples
     --------
@@ -291,6 +360,29 @@ def flow_target(success: SuccessMap, kl: str = "pi||ref") -> StationaryPoint:
     penalty's gradient vanishes at ``pi_ref`` for every estimator) and moves monotonically (a 1-D
     autonomous flow) to the first stationary point in that direction: for ``g > 0`` the first root
     above ``logit p_ref``, not the mean of a 2-cycle of the map.
+
+    Parameters
+    ----------
+    success : SuccessMap
+        The map, as for :func:`map_stationary_points` (``alpha = 1``, single ``beta`` and
+        ``p_ref`` in ``(0, 1)``).
+    kl : {"pi||ref", "ref||pi", "none"}, default "pi||ref"
+        The KL treatment. For ``"reward"`` pass ``kl_reward_map(scheme, beta, p_ref)`` with
+        ``"pi||ref"``.
+
+    Returns
+    -------
+    StationaryPoint
+        The first stationary point in the direction of ``g(p_ref)`` (the point at ``x_ref`` itself
+        when ``g(p_ref) = 0`` and it is one).
+
+    Raises
+    ------
+    TypeError
+        If ``success`` is not a :class:`SuccessMap`.
+    ValueError
+        If ``kl="reward"``, for the cases :func:`map_stationary_points` refuses, or when no
+        stationary point lies ahead of ``p_ref``.
 
     Examples
     --------

@@ -28,6 +28,24 @@ def mroueh_bound(p_star: object, eps: float = 1e-5) -> np.ndarray:
     A fixed point ``p*`` of the population-GRPO map is locally attracting iff ``beta > B(p*)``
     (``|h'(p*)| < 1``).
 
+    Parameters
+    ----------
+    p_star : array_like
+        Fixed points in ``[0, 1]``.
+    eps : float, default 1e-5
+        GRPO's stabiliser, finite and ``>= 0``.
+
+    Returns
+    -------
+    ndarray
+        ``B(p*)``, shaped like ``p_star``; at ``p* = 0, 1`` it is 0 (``eps > 0``) or ``inf``
+        (``eps = 0``).
+
+    Raises
+    ------
+    ValueError
+        If a ``p_star`` lies outside ``[0, 1]`` or ``eps`` is negative or not finite.
+
     References
     ----------
     Y. Mroueh, "Reinforcement learning with verifiable rewards: GRPO's effective loss, dynamics,
@@ -82,6 +100,32 @@ def contraction_beta(success: SuccessMap, *, n_grid: int = 20001) -> float:
     above which it is one for every larger ``beta``.) Returns 0 when ``S < 1`` for every ``beta``
     scanned (e.g. RAFT with ``M = 4``, ``p_ref = 0.3``). Uses ``success.p_ref``; needs ``alpha = 1``.
     Refuses an unbounded ``g`` (population GRPO with ``eps = 0``), whose ``g'`` is unbounded too.
+
+    Parameters
+    ----------
+    success : SuccessMap
+        The map, with ``alpha = 1`` and a single ``p_ref`` (its ``beta`` is not used).
+    n_grid : int, default 20001
+        Points of the logit grid on which ``sup_p |F'_beta|`` is evaluated.
+
+    Returns
+    -------
+    float
+        ``beta_c`` (0 for ``p_ref`` of 0 or 1, a constant map, or when every ``beta`` scanned
+        gives a contraction).
+
+    Raises
+    ------
+    TypeError
+        If ``success`` is not a :class:`SuccessMap`.
+    ValueError
+        If ``alpha != 1``, ``p_ref`` is an array, or ``g'`` is unbounded.
+
+    Examples
+    --------
+    >>> from rlvrlens.dynamics import dr_grpo_success_map
+    >>> contraction_beta(dr_grpo_success_map(beta=1.0, p_ref=0.3))  # g' = 0: F is constant
+    0.0
     """
     success = _check_map(success)
     if success.alpha != 1 or success.p_ref.ndim != 0:
@@ -145,6 +189,24 @@ def amplification(success: SuccessMap) -> Amplification:
     exactly where ``g(p*) > 0``: guaranteed when ``g > 0`` on ``(0, 1)`` (every catalogue scheme,
     Mroueh's ``Omega``); a scheme with negative ``c`` (e.g. designed for a decreasing target) can
     break it, and the violating fixed points are reported.
+
+    Parameters
+    ----------
+    success : SuccessMap
+        The map, with ``alpha > 0`` and a single ``beta`` and ``p_ref``.
+
+    Returns
+    -------
+    Amplification
+        Whether it holds, the smallest ``g`` on a logit grid over ``[-40, 40]``, the violating
+        interior fixed points and a message.
+
+    Raises
+    ------
+    TypeError
+        If ``success`` is not a :class:`SuccessMap`.
+    ValueError
+        If ``alpha = 0`` or ``beta`` or ``p_ref`` is an array.
 
     Examples
     --------

@@ -153,11 +153,28 @@ _YAML_FLOAT = re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$")
 def read_config_file(path: str | Path, what: str) -> dict[str, Any]:
     """A JSON or YAML file as a mapping (``what`` names the option in messages).
 
-    Raises ``FileNotFoundError`` / ``IsADirectoryError`` / ``PermissionError`` naming the file, and
-    ``ValueError`` naming it for a file that is not UTF-8 text, not JSON/YAML, not a mapping, larger
-    than :data:`MAX_CONFIG_BYTES` or nested deeper or larger than :data:`MAX_CONFIG_DEPTH` /
-    :data:`MAX_CONFIG_VALUES` (also when YAML aliases expand it). YAML is read with the safe loader
-    (no tags run code) and with ``1e-3`` as a number.
+    YAML is read with the safe loader (no tags run code) and with ``1e-3`` as a number.
+
+    Parameters
+    ----------
+    path : str or Path
+        The config file (JSON is tried first, then YAML).
+    what : str
+        The option the file came from (``"--trl-config"``, ...), named in every error.
+
+    Returns
+    -------
+    dict
+        The file's top-level mapping.
+
+    Raises
+    ------
+    FileNotFoundError, IsADirectoryError, PermissionError
+        Naming the file, when it cannot be opened.
+    ValueError
+        Naming it, for a file that is not UTF-8 text, not JSON/YAML, not a mapping, larger than
+        :data:`MAX_CONFIG_BYTES` or nested deeper or larger than :data:`MAX_CONFIG_DEPTH` /
+        :data:`MAX_CONFIG_VALUES` (also when YAML aliases expand it).
     """
     path = Path(path)
     if path.is_dir():
@@ -268,6 +285,28 @@ def from_trl_config(cfg: Mapping[str, Any]) -> FrameworkConfig:
     batch (``num_iterations > 1``, ``steps_per_generation > gradient_accumulation_steps``), entropy
     bonuses, masked truncated completions, top-entropy token filtering, several reward functions
     (``reward_weights``, ``multi_objective_aggregation = "normalize_then_sum"``), reference-model syncing.
+
+    Parameters
+    ----------
+    cfg : mapping
+        ``GRPOConfig`` field names to values (a parsed config file or ``vars(args)``); fields not
+        given take TRL's defaults (``num_generations = 8``, ``beta = 0``, ``loss_type = "dapo"``,
+        ``scale_rewards = "group"``).
+
+    Returns
+    -------
+    FrameworkConfig
+        Preset ``"trl-grpo"`` with ``M``, ``scale_rewards``, the effective ``beta`` (None without a
+        KL term), the KL estimator and treatment, and the fields honoured, neutral and not covered.
+
+    Raises
+    ------
+    TypeError
+        If ``cfg`` is not a mapping.
+    ValueError
+        For a value TRL does not accept: ``num_generations`` not an integer in ``[2, 10**6]``,
+        ``scale_rewards``, ``loss_type``, ``importance_sampling_level`` or
+        ``multi_objective_aggregation`` not one of its choices, a non-numeric ``beta``, ...
 
     Examples
     --------
@@ -392,6 +431,28 @@ def from_verl_config(cfg: Mapping[str, Any]) -> FrameworkConfig:
     sampling, also read from ``data.filter_groups``). Neutral on-policy: ``actor.loss_agg_mode`` (all five)
     and ``actor.policy_loss.loss_mode`` vanilla, gspo, sapo, gpg, cispo; the other loss modes, several
     PPO epochs and an entropy bonus are not covered.
+
+    Parameters
+    ----------
+    cfg : mapping
+        The trainer config as a nested mapping (the parsed YAML); keys not given take verl's
+        defaults.
+
+    Returns
+    -------
+    FrameworkConfig
+        The preset (or ``"rlvrlens"`` with its scheme), ``M``, the preset's parameters, ``beta``
+        (None without a KL term), the KL estimator and treatment, whether dynamic sampling is on,
+        and the fields honoured, neutral and not covered.
+
+    Raises
+    ------
+    TypeError
+        If ``cfg`` is not a mapping.
+    ValueError
+        For an ``adv_estimator`` the theory does not cover or does not know, ``rollout.n`` not an
+        integer in ``[2, 10**6]``, an ``adv_estimator: rlvrlens`` without a valid
+        ``algorithm.rlvrlens`` block, or another value verl would not accept.
 
     Examples
     --------

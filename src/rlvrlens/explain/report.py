@@ -94,10 +94,29 @@ def difficulty_weight(scheme: WeightScheme, p: object) -> np.ndarray:
     1 everywhere means every difficulty is pushed equally (REINFORCE, RLOO); values above 1 mark
     the difficulties the update favours.
 
+    Parameters
+    ----------
+    scheme : WeightScheme
+        The scheme.
+    p : array_like
+        Success probabilities in ``[0, 1]``.
+
+    Returns
+    -------
+    ndarray
+        ``h'_M(p) / h_M(1)``, shaped like ``p``.
+
     Raises
     ------
     ValueError
-        If ``h_M(1) <= 0`` (the scheme puts no net weight on success).
+        If ``h_M(1) <= 0`` (the scheme puts no net weight on success), or a ``p`` lies outside
+        ``[0, 1]``.
+
+    Examples
+    --------
+    >>> from rlvrlens.objectives import rloo
+    >>> difficulty_weight(rloo(4), [0.1, 0.9]).round(12).tolist()
+    [1.0, 1.0]
     """
     total = float(h(scheme, 1.0))
     if not total > 0:
@@ -272,12 +291,28 @@ def _nanmean(x: np.ndarray) -> float | None:
 
 
 def grid_outcomes(scheme: WeightScheme, beta: float, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(outcome, p*)`` for each reference ``p``: :class:`~rlvrlens.dynamics.Outcome` codes (int8)
-    and the fixed point reached (NaN unless ``FIXED_POINT``).
+    """``(outcome, p*)`` for each reference ``p``: Outcome codes (int8) and the fixed point reached.
 
+    The codes are :class:`~rlvrlens.dynamics.Outcome` values; ``p*`` is NaN unless ``FIXED_POINT``.
     Vectorised with :func:`rlvrlens.dynamics.fixed_point_grid`; the points it does not call
     converged are re-run one by one with :func:`rlvrlens.dynamics.attractor` (exact ``g``, longer
     horizon, periods up to 64), whose verdict is kept. 0 and 1 are absorbing fixed points.
+
+    Parameters
+    ----------
+    scheme : WeightScheme
+        The scheme whose success map is iterated.
+    beta : float
+        KL coefficient.
+    p : ndarray
+        Reference success probabilities ``p_ref`` in ``[0, 1]``, one-dimensional.
+
+    Returns
+    -------
+    outcome : ndarray of int8
+        The :class:`~rlvrlens.dynamics.Outcome` of the iteration from each ``p``.
+    p_star : ndarray
+        The fixed point reached from each ``p`` (NaN where the outcome is not a fixed point).
     """
     p = np.asarray(p, dtype=float)
     kind = np.full(p.size, Outcome.FIXED_POINT, dtype=np.int8)
@@ -295,7 +330,25 @@ def grid_outcomes(scheme: WeightScheme, beta: float, p: np.ndarray) -> tuple[np.
 
 
 def kl_report(scheme: WeightScheme, beta: float, spread: np.ndarray) -> KLReport:
-    """Section 4 of the report for ``scheme`` at KL coefficient ``beta`` over the prompts ``spread``."""
+    """Section 4 of the report for ``scheme`` at KL coefficient ``beta`` over the prompts ``spread``.
+
+    Parameters
+    ----------
+    scheme : WeightScheme
+        The scheme whose success map is iterated.
+    beta : float
+        KL coefficient.
+    spread : ndarray
+        The prompts' reference success probabilities in ``[0, 1]``. Each is tabulated (attractor,
+        fixed points) when there are at most :data:`MAX_KL_ROWS`; otherwise the table uses
+        :data:`TABLE_P` and ``spread`` only enters the vectorised outcomes.
+
+    Returns
+    -------
+    KLReport
+        The table rows (outcome, orbit, ``p*``, ``1 - p*``, multiplier, number of fixed points),
+        the outcomes over ``spread`` and over :data:`KL_CURVE_P` (:func:`grid_outcomes`).
+    """
     rows = spread if spread.size <= MAX_KL_ROWS else np.asarray(TABLE_P)
     outcome, orbit, star, one_minus, mult, count = [], [], [], [], [], []
     for p in rows:
@@ -329,11 +382,28 @@ def estimator_point(scheme: WeightScheme, beta: float, p_ref: float, kl_estimato
     reward, ``logit p* = logit p_ref + 1/beta`` for schemes affine in the rewards
     (:func:`rlvrlens.dynamics.kl_reward_map`).
 
+    Parameters
+    ----------
+    scheme : WeightScheme
+        The scheme.
+    beta : float
+        KL coefficient in ``[1e-12, 1e12]``.
+    p_ref : float
+        Reference success probability in ``[0, 1]``.
+    kl_estimator : {"exact", "k1", "k2", "k3", "reward"}
+        The KL estimator (:data:`rlvrlens.core.kl.EXPLAIN_ESTIMATORS`).
+
     Returns
     -------
     StationaryPoint or None
         None where the estimator has no such point for this scheme (``reward`` with a scheme not
         affine in the rewards): unresolved, never a guess. ``p_ref`` 0 or 1 is absorbing.
+
+    Raises
+    ------
+    ValueError
+        If ``kl_estimator`` is not a valid choice, ``beta`` or ``p_ref`` is out of range, or the
+        flow has no stationary point ahead of ``p_ref``.
 
     Examples
     --------
@@ -397,6 +467,29 @@ class FlowReport:
 def flow_report(scheme: WeightScheme, beta: float, p_ref: object, kl_estimator: str) -> FlowReport:
     """Section 5: :func:`estimator_point` for every prompt of ``p_ref``.
 
+    Parameters
+    ----------
+    scheme : WeightScheme
+        The scheme.
+    beta : float
+        KL coefficient in ``[1e-12, 1e12]``.
+    p_ref : array_like
+        Reference success probabilities in ``[0, 1]`` (flattened).
+    kl_estimator : {"exact", "k1", "k2", "k3", "reward"}
+        The KL estimator.
+
+    Returns
+    -------
+    FlowReport
+        ``beta``, the estimator and its KL treatment, the prompts, and per prompt the outcome
+        (``FIXED_POINT``, or ``UNRESOLVED`` where :func:`estimator_point` gives None), ``p*`` and
+        ``1 - p*`` (NaN where unresolved).
+
+    Raises
+    ------
+    ValueError
+        As :func:`estimator_point`, or if a ``p_ref`` lies outside ``[0, 1]``.
+
     Examples
     --------
     >>> from rlvrlens.objectives import get_scheme
@@ -420,8 +513,19 @@ def config_kl_estimator(config: FrameworkConfig) -> str | None:
     (``use_bias_correction_kl``) on each token has the gradient of k2 on each token,
     ``log(pi/pi_ref) grad log pi``, whose treatment is KL(pi||pi_ref) (for the sequence only when
     answers are one token long: the per-token sum drops the cross terms), so it is ``"k2"``, never
-    ``"exact"``; verl's KL in the reward is ``"reward"`` whatever ``kl_penalty`` is. None without a
-    KL term or for a treatment the theory lacks (verl's ``abs``, ``full``).
+    ``"exact"``; verl's KL in the reward is ``"reward"`` whatever ``kl_penalty`` is.
+
+    Parameters
+    ----------
+    config : FrameworkConfig
+        A mapped framework config (:func:`~rlvrlens.explain.frameworks.from_trl_config`,
+        :func:`~rlvrlens.explain.frameworks.from_verl_config`).
+
+    Returns
+    -------
+    str or None
+        ``"k1"``, ``"k2"``, ``"k3"`` or ``"reward"``; None without a KL term or for a treatment the
+        theory lacks (verl's ``abs``, ``full``).
 
     Examples
     --------
@@ -480,6 +584,27 @@ def align_with_limit(scheme: WeightScheme, t: object) -> LimitAlignment:
     ``H_M``) is compared after shifting both to 0 at ``t = 1/2``, on ``[0.05, 0.95]``. A scheme
     without a known limit gets ``h_M/h_M(1)``.
 
+    Parameters
+    ----------
+    scheme : WeightScheme
+        The scheme (its ``limit`` names the limit, if known).
+    t : array_like
+        Points in ``[0, 1]``.
+
+    Returns
+    -------
+    LimitAlignment
+        ``t``, the aligned ``h_M`` and limit (None without a known limit), the mode (``"ratio"``
+        or ``"shift"``), the largest gap between them (None without a limit or with no ``t`` in
+        ``[0.05, 0.95]`` for a shift), and the limit's name and label.
+
+    Raises
+    ------
+    TypeError
+        If ``scheme`` is not a :class:`WeightScheme`.
+    ValueError
+        If a ``t`` lies outside ``[0, 1]``.
+
     Examples
     --------
     >>> from rlvrlens.objectives import grpo, raft
@@ -520,9 +645,26 @@ DEMO_CATALOGUE = {
 
 
 def catalogue_curves(t: object, Ms: tuple[int, ...] = (2, 16, 256)):
-    """``(curves, limits, ylabels)`` of :data:`DEMO_CATALOGUE` for
-    :func:`rlvrlens.figures.objectives.plot_catalogue`: each scheme's ``h_M`` for every ``M`` and
-    its limit, aligned by :func:`align_with_limit`.
+    """``(curves, limits, ylabels)`` of :data:`DEMO_CATALOGUE` for the catalogue figure.
+
+    The figure is :func:`rlvrlens.figures.objectives.plot_catalogue`: each scheme's ``h_M`` for
+    every ``M`` and its limit, aligned by :func:`align_with_limit`.
+
+    Parameters
+    ----------
+    t : array_like
+        Points in ``[0, 1]``.
+    Ms : tuple of int, default (2, 16, 256)
+        The group sizes drawn.
+
+    Returns
+    -------
+    curves : dict
+        Scheme name -> ``{"M=<M>": aligned h_M}``.
+    limits : dict
+        Scheme name -> ``("limit <label>", aligned limit)``, for schemes with a known limit.
+    ylabels : dict
+        Scheme name -> the y-axis label of its alignment.
 
     Examples
     --------
@@ -675,8 +817,32 @@ def cycle_threshold(scheme: WeightScheme, beta: float, lo: float = 1e-4, hi: flo
     """The reference success probability below which the iteration from ``p_ref`` ends on a cycle.
 
     Bisection (geometric) on the outcome of :func:`rlvrlens.dynamics.attractor` between ``lo``
-    (cycling) and ``hi`` (converging), to relative width ``rtol``; None if ``lo`` does not cycle or
-    ``hi`` does. Assumes one switch in ``[lo, hi]`` (checked only at the ends).
+    (cycling) and ``hi`` (converging), to relative width ``rtol``. Assumes one switch in
+    ``[lo, hi]`` (checked only at the ends).
+
+    Parameters
+    ----------
+    scheme : WeightScheme
+        The scheme whose success map is iterated.
+    beta : float
+        KL coefficient in ``[1e-12, 1e12]``.
+    lo : float, default 1e-4
+        Lower end of the bracket, in ``(0, 1]``.
+    hi : float, default 0.5
+        Upper end of the bracket, in ``[lo, 1]``.
+    rtol : float, default 1e-6
+        Relative width at which the bisection stops.
+
+    Returns
+    -------
+    float or None
+        The threshold (geometric mean of the final bracket); None if ``lo`` does not cycle or
+        ``hi`` does.
+
+    Raises
+    ------
+    ValueError
+        If ``beta``, ``lo`` or ``hi`` is out of range.
 
     Examples
     --------

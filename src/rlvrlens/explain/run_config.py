@@ -84,6 +84,24 @@ def trl_settings(cfg: Mapping[str, Any]) -> RunSettings:
     of ``max_steps`` (``warmup_ratio`` too), ``prompts_per_step`` is
     ``per_device_train_batch_size * gradient_accumulation_steps / num_generations``.
 
+    Parameters
+    ----------
+    cfg : mapping
+        ``GRPOConfig`` field names to values; fields not given take TRL's defaults.
+
+    Returns
+    -------
+    RunSettings
+        The trainer fields the config fixes, the scheme and KL estimator it implies, the mapped
+        :class:`~rlvrlens.explain.frameworks.FrameworkConfig`, the fields refused (with the reason:
+        a setting the trainer does not have) and notes.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`~rlvrlens.explain.frameworks.from_trl_config`, or for a non-numeric value of a
+        numeric field.
+
     Examples
     --------
     >>> s = trl_settings({"num_generations": 8, "beta": 0.04, "max_steps": 100, "loss_type": "dr_grpo",
@@ -193,6 +211,25 @@ def verl_settings(cfg: Mapping[str, Any]) -> RunSettings:
     ``trainer.total_training_steps``. Refused: mini-batches smaller than the batch (several
     optimizer steps per generated batch), schedules other than constant, entropy bonuses.
 
+    Parameters
+    ----------
+    cfg : mapping
+        The trainer config as a nested mapping (the parsed YAML); unresolved ``${...}``
+        interpolations are read as unset.
+
+    Returns
+    -------
+    RunSettings
+        The trainer fields the config fixes, the scheme and KL estimator it implies, the mapped
+        :class:`~rlvrlens.explain.frameworks.FrameworkConfig`, the fields refused (with the reason)
+        and notes.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`~rlvrlens.explain.frameworks.from_verl_config`, or for a non-numeric value of a
+        numeric field.
+
     Examples
     --------
     >>> s = verl_settings({"algorithm": {"adv_estimator": "grpo"}, "trainer": {"total_training_steps": 50},
@@ -298,11 +335,35 @@ def _preset_scheme(fc: FrameworkConfig) -> WeightScheme:
 
 def read_scheme(spec: str, M: int | None = None, params: Mapping[str, Any] | None = None, *,
                 what: str = "--scheme") -> WeightScheme:
-    """The scheme ``spec`` names: a catalogue scheme or a framework preset (with ``M`` and ``params``),
-    or a JSON file holding ``a`` and ``b`` (``rlvrlens design --json`` output, or
-    :meth:`WeightScheme.describe` as the TRL recorder's ``scheme.json``:
-    :func:`rlvrlens.objectives.spec.load_scheme`). A file naming a catalogue scheme whose
-    coefficients it reproduces gives the catalogue's scheme (with its formula for real-valued rewards).
+    """The scheme ``spec`` names: a catalogue scheme, a framework preset, or a JSON file of coefficients.
+
+    A catalogue scheme or preset is built with ``M`` and ``params``; a JSON file holds ``a`` and
+    ``b`` (``rlvrlens design --json`` output, or :meth:`WeightScheme.describe` as the TRL recorder's
+    ``scheme.json``: :func:`rlvrlens.objectives.spec.load_scheme`). A file naming a catalogue scheme
+    whose coefficients it reproduces gives the catalogue's scheme (with its formula for real-valued
+    rewards).
+
+    Parameters
+    ----------
+    spec : str
+        A catalogue scheme name, a preset name, or the path of a JSON file.
+    M : int, optional
+        Group size: required for a name; for a file, the scheme's ``M`` must equal it when given.
+    params : mapping, optional
+        Keyword parameters of the named scheme or preset (not allowed with a file).
+    what : str, default "--scheme"
+        The option named in error messages.
+
+    Returns
+    -------
+    WeightScheme
+        The scheme.
+
+    Raises
+    ------
+    ValueError
+        If ``spec`` is neither a known name nor a JSON file, a name comes without ``M``, a file comes
+        with ``params`` or its ``M`` differs, or the scheme or file is invalid.
 
     Examples
     --------

@@ -112,6 +112,24 @@ def _first_record(path: Path) -> dict[str, Any] | None:
 def read_run(run: str | Path, *, window: int | None = None) -> RunRecords:
     """Read the run ``run`` (a folder or a ``.jsonl`` file; module docstring).
 
+    A folder is read from its ``success.jsonl`` (per-prompt success; or its only ``*success*.jsonl``)
+    or else its ``groups.jsonl`` (per-group rewards), with the ``config``, ``scheme``, TRL args and
+    forecast files beside it. A ``.jsonl`` file holds success records (lines with ``"p"``) or one
+    line per group (``"prompt_id"`` and ``"rewards"``).
+
+    Parameters
+    ----------
+    run : str or Path
+        The run folder or ``.jsonl`` file.
+    window : int, optional
+        For rewards: pool each prompt's groups over windows of this many steps (``>= 1``); default
+        :data:`DEFAULT_WINDOWS` windows over the run.
+
+    Returns
+    -------
+    RunRecords
+        Per-prompt success over steps, with what was recorded beside it.
+
     Raises
     ------
     FileNotFoundError

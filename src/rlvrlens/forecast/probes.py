@@ -34,7 +34,22 @@ def _flat(grads, params) -> torch.Tensor:
 
 
 def flat_grad(scalar: torch.Tensor, params: Sequence[torch.Tensor], *, retain_graph: bool = False) -> np.ndarray:
-    """``grad scalar`` over ``params``, flattened, float64 (zeros for parameters it does not use)."""
+    """``grad scalar`` over ``params``, flattened, float64 (zeros for parameters it does not use).
+
+    Parameters
+    ----------
+    scalar : torch.Tensor
+        A scalar in the autograd graph of ``params``.
+    params : sequence of torch.Tensor
+        The parameters to differentiate with respect to, in the order of the flattened result.
+    retain_graph : bool, default False
+        Keep the graph for further gradients of the same forward pass.
+
+    Returns
+    -------
+    ndarray, shape (n_params,)
+        The gradients concatenated in ``params`` order, as float64 on the CPU.
+    """
     grads = torch.autograd.grad(scalar, list(params), allow_unused=True, retain_graph=retain_graph)
     return _flat(grads, params).double().cpu().numpy()
 
@@ -73,8 +88,33 @@ def success_jacobian(policy, task: Task) -> tuple[np.ndarray, np.ndarray]:
 
 
 def unit_grad_p(policy, task: Task, i: int) -> tuple[float, float, list[torch.Tensor]]:
-    """``(p, |grad p|, grad p / |grad p|)`` of prompt ``i`` (exact, autograd; the direction as one
-    tensor per trainable parameter). Raises ``ValueError`` when ``grad p = 0``."""
+    """``(p, |grad p|, grad p / |grad p|)`` of prompt ``i`` (exact, autograd).
+
+    The direction is given as one tensor per trainable parameter.
+
+    Parameters
+    ----------
+    policy : Policy
+        The policy whose trainable parameters are differentiated.
+    task : Task
+        The task holding the prompt.
+    i : int
+        Index of the prompt in ``task``.
+
+    Returns
+    -------
+    p : float
+        Exact success probability of prompt ``i``.
+    norm : float
+        ``|grad p|`` over the trainable parameters.
+    direction : list of torch.Tensor
+        ``grad p / |grad p|``, one tensor per trainable parameter.
+
+    Raises
+    ------
+    ValueError
+        When ``grad p = 0``.
+    """
     params = trainable_parameters(policy)
     p = exact_success(policy, task, [i])[0]
     grads = [g if g is not None else torch.zeros_like(q)
@@ -169,11 +209,37 @@ def project(G: np.ndarray, vector: np.ndarray, *, chunk: int = 1 << 22) -> np.nd
 
 
 def kl_projection(policy, ref, task: Task, G: np.ndarray, direction: str = PI_REF) -> np.ndarray:
-    """``C[x, y] = <grad p_x, grad D_y>`` with ``D_y`` the exact sequence divergence of prompt ``y``
-    over the two-token completion space (:class:`rlvrlens.training.tasks.EnumeratedTask`):
-    ``KL(pi||pi_ref)`` for ``direction="pi||ref"`` (k2 and the exact KL), ``KL(pi_ref||pi)`` for
-    ``"ref||pi"`` (k3). The KL term's share of one step is ``-(lr/N) beta sum_y C[x, y]`` (THEORY.md
-    §4). The sampler must see the same space: ``task.max_new_tokens`` must be 2."""
+    """``C[x, y] = <grad p_x, grad D_y>`` with ``D_y`` the exact sequence divergence of prompt ``y``.
+
+    The divergence is taken over the two-token completion space
+    (:class:`rlvrlens.training.tasks.EnumeratedTask`): ``KL(pi||pi_ref)`` for
+    ``direction="pi||ref"`` (k2 and the exact KL), ``KL(pi_ref||pi)`` for ``"ref||pi"`` (k3). The
+    KL term's share of one step is ``-(lr/N) beta sum_y C[x, y]`` (THEORY.md §4). The sampler must
+    see the same space: ``task.max_new_tokens`` must be 2.
+
+    Parameters
+    ----------
+    policy : Policy
+        The policy being trained.
+    ref : Policy
+        The reference policy ``pi_ref`` (not differentiated).
+    task : Task
+        The prompts, with ``max_new_tokens = 2``.
+    G : ndarray, shape (N, n_params)
+        Rows ``grad_theta p_x`` over the trainable parameters.
+    direction : {"pi||ref", "ref||pi"}, default "pi||ref"
+        Which divergence.
+
+    Returns
+    -------
+    ndarray, shape (N, N)
+        ``C`` in float64.
+
+    Raises
+    ------
+    ValueError
+        If ``task.max_new_tokens != 2``.
+    """
     if task.max_new_tokens != 2:
         raise ValueError(f"task.max_new_tokens must be 2 for the exact KL of the two-token completion space, got "
                          f"{task.max_new_tokens} (the sampled k2 would be the gradient of a longer space's KL)")

@@ -57,6 +57,30 @@ def split_c(c: np.ndarray, split: str = "right") -> tuple[np.ndarray, np.ndarray
     ``"right"`` puts everything on the right answers (``a = 0, b = c``); ``"centred"`` uses
     ``b_s = c_s (M-1-s)/(M-1)``, ``a_s = -c_s s/(M-1)``, which for ``c = 1`` is exactly RLOO
     (THEORY.md §1, design step 3).
+
+    Parameters
+    ----------
+    c : array_like, shape (M,)
+        The coefficients ``c_s = b_s - a_s``, ``s = 0..M-1``.
+    split : {"right", "centred"}, default "right"
+        How to divide ``c`` between the wrong (``a``) and right (``b``) answers. With ``M = 1``
+        both splits give ``a = 0, b = c``.
+
+    Returns
+    -------
+    a, b : ndarray, shape (M,)
+        The weights of a wrong and a right answer, with ``b - a = c``.
+
+    Raises
+    ------
+    ValueError
+        If ``split`` is not one of the two choices.
+
+    Examples
+    --------
+    >>> a, b = split_c([1.0, 1.0, 1.0], "centred")
+    >>> a.tolist(), b.tolist()
+    ([-0.0, -0.5, -1.0], [1.0, 0.5, 0.0])
     """
     c = np.asarray(c, dtype=float)
     M = c.size
@@ -71,7 +95,25 @@ def split_c(c: np.ndarray, split: str = "right") -> tuple[np.ndarray, np.ndarray
 
 
 def split_c_exact(c: list, split: str = "right") -> tuple[list, list]:
-    """:func:`split_c` for exact (sympy) coefficients: the same two splits, kept exact."""
+    """:func:`split_c` for exact (sympy) coefficients: the same two splits, kept exact.
+
+    Parameters
+    ----------
+    c : list
+        The exact coefficients ``c_s = b_s - a_s`` (sympy numbers), ``s = 0..M-1``.
+    split : {"right", "centred"}, default "right"
+        As in :func:`split_c`.
+
+    Returns
+    -------
+    a, b : list
+        Exact weights of a wrong and a right answer (sympy numbers), ``b[s] - a[s] = c[s]``.
+
+    Raises
+    ------
+    ValueError
+        If ``split`` is not one of the two choices.
+    """
     import sympy
 
     M = len(c)
@@ -93,6 +135,21 @@ def _rational(x: float):
 def reinforce(M: int) -> WeightScheme:
     """REINFORCE with the 0/1 reward as advantage: ``Z_i = R_i``; ``h_M(t) = t``.
 
+    Parameters
+    ----------
+    M : int
+        Group size, ``1 <= M <= 10**6``.
+
+    Returns
+    -------
+    WeightScheme
+        ``a = 0``, ``b = 1``, named ``"reinforce"``, with limit ``"t"``.
+
+    Raises
+    ------
+    ValueError
+        If ``M`` is out of range.
+
     Examples
     --------
     >>> reinforce(3).weights([1, 0, 1]).tolist()
@@ -110,7 +167,28 @@ def reinforce(M: int) -> WeightScheme:
 
 
 def rloo(M: int) -> WeightScheme:
-    """REINFORCE leave-one-out: ``Z_i = R_i - S_i/(M-1)``; ``h_M(t) = t`` (needs ``M >= 2``)."""
+    """REINFORCE leave-one-out: ``Z_i = R_i - S_i/(M-1)``; ``h_M(t) = t`` (needs ``M >= 2``).
+
+    Parameters
+    ----------
+    M : int
+        Group size, ``2 <= M <= 10**6``.
+
+    Returns
+    -------
+    WeightScheme
+        ``a_s = -s/(M-1)``, ``b_s = 1 - s/(M-1)``, named ``"rloo"``, with limit ``"t"``.
+
+    Raises
+    ------
+    ValueError
+        If ``M`` is out of range.
+
+    Examples
+    --------
+    >>> rloo(3).b.tolist()
+    [1.0, 0.5, 0.0]
+    """
     M = check_group_size(M, minimum=2)
     s = np.arange(M)
 
@@ -128,7 +206,28 @@ def rloo(M: int) -> WeightScheme:
 
 
 def dr_grpo(M: int) -> WeightScheme:
-    """Mean baseline ("Dr. GRPO"): ``Z_i = R_i - mean(R)``; ``h_M(t) = (M-1) t / M``."""
+    """Mean baseline ("Dr. GRPO"): ``Z_i = R_i - mean(R)``; ``h_M(t) = (M-1) t / M``.
+
+    Parameters
+    ----------
+    M : int
+        Group size, ``1 <= M <= 10**6``.
+
+    Returns
+    -------
+    WeightScheme
+        ``a_s = -s/M``, ``b_s = 1 - (s+1)/M``, named ``"dr_grpo"``, with limit ``"t"``.
+
+    Raises
+    ------
+    ValueError
+        If ``M`` is out of range.
+
+    Examples
+    --------
+    >>> dr_grpo(2).weights([1, 0]).tolist()
+    [0.5, -0.5]
+    """
     M = check_group_size(M, minimum=1)
     s = np.arange(M)
 
@@ -221,6 +320,26 @@ def raft(M: int) -> WeightScheme:
     """Rejection sampling / RAFT: ``Z_i = M R_i / #right`` (0 if none is right).
 
     ``h_M(t) = sum_{k=1}^{M} (1 - (1-t)^k)/k``, and ``h_M(t) - H_M -> log t``.
+
+    Parameters
+    ----------
+    M : int
+        Group size, ``1 <= M <= 10**6``.
+
+    Returns
+    -------
+    WeightScheme
+        ``a = 0``, ``b_s = M/(s+1)``, named ``"raft"``, with limit ``"log"``.
+
+    Raises
+    ------
+    ValueError
+        If ``M`` is out of range.
+
+    Examples
+    --------
+    >>> raft(4).b.tolist()
+    [4.0, 2.0, 1.3333333333333333, 1.0]
     """
     M = check_group_size(M, minimum=1)
     s = np.arange(M)
@@ -239,6 +358,28 @@ def reinforce_rej(M: int, reward_scale: str = "01") -> WeightScheme:
     ``reward_scale="01"``: ``a = 0``, ``b_s = 1`` for ``s < M-1`` and ``b_{M-1} = 0``
     (``h'_M = 1 - t^{M-1}``). ``"pm1"`` (the paper's ±1 rewards): ``a_0 = 0``, ``a_s = -1``
     (``s >= 1``), ``b_s = 1`` (``s <= M-2``), ``b_{M-1} = 0``.
+
+    Parameters
+    ----------
+    M : int
+        Group size, ``1 <= M <= 10**6``.
+    reward_scale : {"01", "pm1"}, default "01"
+        Whether the rewards are 0/1 or ±1 (see above).
+
+    Returns
+    -------
+    WeightScheme
+        Named ``"reinforce_rej"``, with limit ``"t"``.
+
+    Raises
+    ------
+    ValueError
+        If ``M`` is out of range or ``reward_scale`` is not ``"01"`` or ``"pm1"``.
+
+    Examples
+    --------
+    >>> reinforce_rej(3, "pm1").a.tolist()
+    [0.0, -1.0, -1.0]
     """
     M = check_group_size(M, minimum=1)
     if reward_scale not in ("01", "pm1"):
@@ -262,6 +403,26 @@ def log_odds(M: int) -> WeightScheme:
     """Log-odds weights: ``Z_i = M R_i/#right - M (1-R_i)/#wrong``; ``h_M -> logit t + const``.
 
     ``a_s = -M/(M-s)``, ``b_s = M/(s+1)``, ``h_M(t) = H_M + sum_{k=1}^{M} (t^k - (1-t)^k)/k``.
+
+    Parameters
+    ----------
+    M : int
+        Group size, ``1 <= M <= 10**6``.
+
+    Returns
+    -------
+    WeightScheme
+        Named ``"log_odds"``, with limit ``"logit"``.
+
+    Raises
+    ------
+    ValueError
+        If ``M`` is out of range.
+
+    Examples
+    --------
+    >>> log_odds(2).a.tolist(), log_odds(2).b.tolist()
+    ([-1.0, -2.0], [2.0, 1.0])
     """
     M = check_group_size(M, minimum=1)
     s = np.arange(M)
@@ -280,6 +441,30 @@ def pass_at_k(M: int, k: int, split: str = "right") -> WeightScheme:
 
     ``c_s = k C(M-k, s) / C(M-1, s)`` for ``s <= M-k``, else 0, split into ``(a, b)`` by
     :func:`split_c`.
+
+    Parameters
+    ----------
+    M : int
+        Group size, ``1 <= M <= 10**6``.
+    k : int
+        The ``k`` of pass@k, ``1 <= k <= M``.
+    split : {"right", "centred"}, default "right"
+        How ``c`` is divided into ``(a, b)`` (:func:`split_c`).
+
+    Returns
+    -------
+    WeightScheme
+        Named ``"pass_at_k"`` with ``params = {"k": k, "split": split}``; no known limit.
+
+    Raises
+    ------
+    ValueError
+        If ``M`` or ``k`` is out of range, or ``split`` is not a valid choice.
+
+    Examples
+    --------
+    >>> pass_at_k(3, 2).b.tolist()
+    [2.0, 1.0, 0.0]
     """
     M = check_group_size(M, minimum=1)
     k = check_int("k", k, minimum=1, maximum=M)
@@ -385,6 +570,26 @@ def pkpo(M: int, k: int, baseline: str = "loo-1") -> WeightScheme:
     ``rho(n, c, k) = 1 - C(n-c, k)/C(n, k)``. All three have the same ``c = b - a`` and so the same
     ``h_M``; only the variance differs (:func:`rlvrlens.objectives.second_moment`).
 
+    Parameters
+    ----------
+    M : int
+        Group size, ``1 <= M <= 10**6``.
+    k : int
+        The ``k`` of pass@k, ``1 <= k <= M``.
+    baseline : {"none", "loo", "loo-1"}, default "loo-1"
+        The baseline subtracted from ``M s_i`` (see above); ``"loo"`` needs ``k < M``.
+
+    Returns
+    -------
+    WeightScheme
+        Exact rational ``(a, b)``, named ``"pkpo"`` with ``params = {"k": k, "baseline": baseline}``.
+
+    Raises
+    ------
+    ValueError
+        If ``M`` or ``k`` is out of range, ``baseline`` is not a valid choice, or
+        ``baseline="loo"`` with ``k >= M``.
+
     References
     ----------
     C. Walder, D. Karkhanis, "Pass@K Policy Optimization: Solving Harder Reinforcement Learning
@@ -424,6 +629,23 @@ def w_reinforce(M: int, lam: float = 0.1) -> WeightScheme:
     ``lam = 0`` is negative sample reinforcement (NSR) alone, ``lam = 1`` plain ±1 REINFORCE; the
     paper recommends ``lam = 0.1``.
 
+    Parameters
+    ----------
+    M : int
+        Group size, ``1 <= M <= 10**6``.
+    lam : float, default 0.1
+        Weight of the positive (right) samples, finite and ``>= 0``.
+
+    Returns
+    -------
+    WeightScheme
+        Named ``"w_reinforce"`` with ``params = {"lam": lam}``, with limit ``"t"``.
+
+    Raises
+    ------
+    ValueError
+        If ``M`` is out of range or ``lam`` is negative or not finite.
+
     References
     ----------
     X. Zhu, M. Xia, Z. Wei, W.-L. Chen, D. Chen, Y. Meng, "The Surprising Effectiveness of Negative
@@ -448,8 +670,24 @@ def w_reinforce(M: int, lam: float = 0.1) -> WeightScheme:
 
 
 def nsr(M: int) -> WeightScheme:
-    """Negative sample reinforcement (Zhu et al. 2025): only wrong answers, ``Z_i = -(1 - R_i)``;
+    """Negative sample reinforcement (Zhu et al. 2025): only wrong answers, ``Z_i = -(1 - R_i)``.
+
     ``h_M(t) = t``. It is :func:`w_reinforce` with ``lam = 0``.
+
+    Parameters
+    ----------
+    M : int
+        Group size, ``1 <= M <= 10**6``.
+
+    Returns
+    -------
+    WeightScheme
+        ``a = -1``, ``b = 0``, named ``"nsr"``.
+
+    Raises
+    ------
+    ValueError
+        If ``M`` is out of range.
 
     Examples
     --------
@@ -466,6 +704,28 @@ def f_grpo(M: int, gamma: float = 1.0, eps: float = 1e-6, std: str = "sample") -
     ``a_s = (1 - s/M)^gamma a^GRPO_s``, ``b_s = (1 - (s+1)/M)^gamma b^GRPO_s``. ``gamma = 0`` is
     :func:`grpo`. The default ``gamma = 1`` is this package's, not a value from the paper (which
     tunes it).
+
+    Parameters
+    ----------
+    M : int
+        Group size, ``M >= 2`` for ``std="sample"`` (``M >= 1`` otherwise), at most ``10**6``.
+    gamma : float, default 1.0
+        Focal exponent, finite and ``>= 0``.
+    eps : float, default 1e-6
+        GRPO's stabiliser, ``eps >= 0`` (as in :func:`grpo`, dividing by ``std + eps``).
+    std : {"sample", "population"}, default "sample"
+        GRPO's std convention (as in :func:`grpo`).
+
+    Returns
+    -------
+    WeightScheme
+        Named ``"f_grpo"`` with ``params = {"gamma", "eps", "std"}`` and a formula for real-valued
+        rewards (the focal factor uses the group mean clipped to ``[0, 1]``).
+
+    Raises
+    ------
+    ValueError
+        If ``M``, ``gamma`` or ``eps`` is out of range, or ``std`` is not a valid choice.
 
     References
     ----------
@@ -529,14 +789,56 @@ def frac_reward_zero_std(p: object, M: int) -> np.ndarray:
 
 
 def kept_fraction(M: int, p: object) -> np.ndarray:
-    """``q(p) = 1 - p^M - (1-p)^M``: the probability that a group of ``M`` answers is not all
-    right or all wrong (what DAPO's dynamic sampling keeps; :func:`frac_reward_zero_std`'s complement)."""
+    """``q(p) = 1 - p^M - (1-p)^M``: the probability that a group of ``M`` answers is not all right or all wrong.
+
+    It is what DAPO's dynamic sampling keeps; :func:`frac_reward_zero_std`'s complement.
+
+    Parameters
+    ----------
+    M : int
+        Answers per prompt, ``1 <= M <= 10**6``.
+    p : array_like
+        Success probabilities in ``[0, 1]``.
+
+    Returns
+    -------
+    ndarray
+        ``q(p)``, shaped like ``p``.
+
+    Raises
+    ------
+    ValueError
+        If ``M`` is out of range or a ``p`` lies outside ``[0, 1]``.
+
+    Examples
+    --------
+    >>> float(kept_fraction(4, 0.5))
+    0.875
+    """
     return 1.0 - frac_reward_zero_std(p, M)
 
 
 def drop_uniform_groups(scheme: WeightScheme) -> WeightScheme:
-    """The scheme with the all-wrong (``a_0``) and all-right (``b_{M-1}``) groups' weights set to 0:
-    what a group that dynamic sampling drops contributes."""
+    """The scheme with the all-wrong (``a_0``) and all-right (``b_{M-1}``) groups' weights set to 0.
+
+    This is what a group that dynamic sampling drops contributes.
+
+    Parameters
+    ----------
+    scheme : WeightScheme
+        Any scheme.
+
+    Returns
+    -------
+    WeightScheme
+        A new scheme with the same ``M``, name, params and limit, and ``a_0 = b_{M-1} = 0``. The
+        formula for real-valued rewards and the exact coefficients are not carried over.
+
+    Examples
+    --------
+    >>> drop_uniform_groups(reinforce(3)).b.tolist()
+    [1.0, 1.0, 0.0]
+    """
     a, b = scheme.a.copy(), scheme.b.copy()
     a[0] = 0.0
     b[scheme.M - 1] = 0.0
@@ -565,6 +867,29 @@ def dynamic_sampling(scheme: WeightScheme, p_batch: object) -> WeightScheme:
     GPG's bias correction (Chu et al. 2025, eq. 7: the loss divided by the fraction of groups with
     distinct rewards) equals this normalisation in the large-batch limit, without the refill.
 
+    Parameters
+    ----------
+    scheme : WeightScheme
+        The scheme dynamic sampling is applied to.
+    p_batch : array_like
+        Success probabilities in ``[0, 1]`` of the prompts that model the batch (a scalar or any
+        shape; flattened). At least one, and not all of them 0 or 1.
+
+    Returns
+    -------
+    WeightScheme
+        ``drop_uniform_groups(scheme)`` divided by ``kappa``, named ``"<name>+dynamic_sampling"``,
+        with ``p_batch`` added to its params. The formula for real-valued rewards and the exact
+        coefficients are not carried over.
+
+    Raises
+    ------
+    TypeError
+        If ``scheme`` is not a :class:`WeightScheme`.
+    ValueError
+        If ``p_batch`` is empty or outside ``[0, 1]``, or ``kappa = 0`` (every modelled group would
+        be dropped: all ``p`` are 0 or 1, or ``M = 1``).
+
     Examples
     --------
     >>> s = dynamic_sampling(rloo(4), 0.5)  # kappa = 1 - 2/16
@@ -588,8 +913,33 @@ def dynamic_sampling(scheme: WeightScheme, p_batch: object) -> WeightScheme:
 
 
 def dynamic_sampling_dh(scheme: WeightScheme, p: object) -> np.ndarray:
-    """Expected step ``h'_0(p)/q(p)`` under dynamic sampling when the batch's prompts all have the
-    prompt's own ``p`` (0 where ``q(p) = 0``, i.e. at ``p = 0, 1``)."""
+    """Expected step ``h'_0(p)/q(p)`` under dynamic sampling when the batch's prompts all have the prompt's own ``p``.
+
+    The step is 0 where ``q(p) = 0``, i.e. at ``p = 0, 1``.
+
+    Parameters
+    ----------
+    scheme : WeightScheme
+        The scheme dynamic sampling is applied to.
+    p : array_like
+        Success probabilities in ``[0, 1]``.
+
+    Returns
+    -------
+    ndarray
+        ``h'_0(p)/q(p)``, shaped like ``p``, with ``h'_0`` the step of
+        :func:`drop_uniform_groups` ``(scheme)``.
+
+    Raises
+    ------
+    ValueError
+        If a ``p`` lies outside ``[0, 1]``.
+
+    Examples
+    --------
+    >>> round(float(dynamic_sampling_dh(rloo(4), 0.5)), 6)  # h' = 1 everywhere, q(1/2) = 7/8
+    1.142857
+    """
     from rlvrlens.objectives.numeric import dh
 
     zeroed = drop_uniform_groups(scheme)
@@ -599,15 +949,40 @@ def dynamic_sampling_dh(scheme: WeightScheme, p: object) -> np.ndarray:
 
 
 def gpg(M: int, p_batch: object = 0.5) -> WeightScheme:
-    """GPG (Chu et al. 2025): ``r - group mean`` with the loss divided by the fraction of groups whose
-    rewards are not all equal, modelled for ``p_batch`` by its large-batch limit
-    ``kappa = mean q(p)``: ``dynamic_sampling(dr_grpo(M), p_batch)``; ``h_M = (M-1) t/(M kappa)``.
+    """GPG (Chu et al. 2025): ``r - group mean`` with the loss divided by the fraction of groups with distinct rewards.
+
+    The fraction of groups whose rewards are not all equal is modelled for ``p_batch`` by its
+    large-batch limit ``kappa = mean q(p)``: ``dynamic_sampling(dr_grpo(M), p_batch)``;
+    ``h_M = (M-1) t/(M kappa)``.
+
+    Parameters
+    ----------
+    M : int
+        Group size, ``1 <= M <= 10**6`` (``M = 1`` always fails: every group would be dropped).
+    p_batch : array_like, default 0.5
+        Success probabilities in ``[0, 1]`` of the prompts that model the batch, as in
+        :func:`dynamic_sampling`.
+
+    Returns
+    -------
+    WeightScheme
+        Named ``"gpg"`` with ``params = {"p_batch": (...)}``.
+
+    Raises
+    ------
+    ValueError
+        As :func:`dynamic_sampling` and :func:`dr_grpo` do.
 
     References
     ----------
     X. Chu, H. Huang, X. Zhang, F. Wei, Y. Wang, "GPG: A Simple and Strong Reinforcement Learning
     Baseline for Model Reasoning", arXiv:2504.02546 (2025), eq. 7; TRL ``GPGTrainer``
     (``trl/experimental/gpg/gpg_trainer.py``, commit ``6b3c38e``).
+
+    Examples
+    --------
+    >>> bool(np.allclose(gpg(4).c, dr_grpo(4).c / 0.875))
+    True
     """
     return dataclasses.replace(dynamic_sampling(dr_grpo(M), p_batch), name="gpg",
                                params={"p_batch": tuple(np.atleast_1d(np.asarray(p_batch, float)).tolist())})
@@ -634,19 +1009,54 @@ SCHEMES = Registry("scheme", [
 
 
 def scheme_parameters(name: str) -> dict[str, Any]:
-    """The keyword parameters of a registered scheme with their defaults (``inspect.Parameter.empty``
-    where required)."""
+    """The keyword parameters of a registered scheme with their defaults.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`SCHEMES` (``"grpo"``, ``"pkpo"``, ...).
+
+    Returns
+    -------
+    dict
+        Parameter name -> default, ``inspect.Parameter.empty`` where required. ``M`` is not
+        included.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name (the message lists the valid ones).
+
+    Examples
+    --------
+    >>> scheme_parameters("w_reinforce")
+    {'lam': 0.1}
+    """
     return SCHEMES.parameters(name)
 
 
 def get_scheme(name: str, M: int, **params: Any) -> WeightScheme:
     """Look a scheme up by name and build it for group size ``M`` with keyword ``params``.
 
+    Parameters
+    ----------
+    name : str
+        A key of :data:`SCHEMES` (``"grpo"``, ``"pkpo"``, ...).
+    M : int
+        Group size, checked by the scheme's constructor.
+    **params
+        The scheme's keyword parameters (:func:`scheme_parameters` lists them).
+
+    Returns
+    -------
+    WeightScheme
+        The built scheme.
+
     Raises
     ------
     ValueError
         For an unknown name (the message lists the valid ones) or a parameter the scheme does not
-        take.
+        take, or a value the constructor refuses.
 
     Examples
     --------

@@ -536,6 +536,29 @@ def design_front(target: Any, M: int, max_weights: Sequence[float], *, method: s
                  **kwargs: Any) -> list[DesignResult]:
     """The error-versus-cost front: one :func:`design` per bound in ``max_weights``.
 
+    Parameters
+    ----------
+    target : str, sympy expression or callable
+        The desired ``h(t)``, as in :func:`design`.
+    M : int
+        Group size, ``M >= 1``.
+    max_weights : sequence of float
+        The bounds ``|a_s|, |b_s| <= max_weight`` to fit under, one design each.
+    method : {"minimax", "lsq"}, default "minimax"
+        The fit (``max_weight`` applies to fits only; see :func:`design`).
+    **kwargs
+        Other keyword arguments of :func:`design` (``interval``, ``split``, ``monotone``, ...).
+
+    Returns
+    -------
+    list of DesignResult
+        One result per entry of ``max_weights``, in the same order.
+
+    Raises
+    ------
+    ValueError
+        As :func:`design` does, for any of the bounds.
+
     Examples
     --------
     >>> front = design_front("log(t)", 16, [2.0, 8.0], interval=(0.05, 0.95))

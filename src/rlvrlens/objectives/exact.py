@@ -45,6 +45,24 @@ def exact_c(scheme: WeightScheme) -> list[Any]:
 def dh_exact(scheme: WeightScheme):
     """``h'_M`` as a ``sympy.Poly`` in ``t``.
 
+    Parameters
+    ----------
+    scheme : WeightScheme
+        The scheme; its exact coefficients are used where it has them, otherwise its floats are read
+        as the decimals they print as. ``M <= 256``.
+
+    Returns
+    -------
+    sympy.Poly
+        ``h'_M(t) = sum_s c_s C(M-1,s) t^s (1-t)^(M-1-s)`` expanded in powers of ``t``.
+
+    Raises
+    ------
+    TypeError
+        If ``scheme`` is not a :class:`WeightScheme`.
+    ValueError
+        If ``M > 256`` (use :func:`rlvrlens.objectives.dh` instead).
+
     Examples
     --------
     >>> from rlvrlens.objectives import raft
@@ -69,6 +87,23 @@ def dh_exact(scheme: WeightScheme):
 
 def h_exact(scheme: WeightScheme):
     """``h_M`` as a ``sympy.Poly`` in ``t`` with ``h_M(0) = 0``.
+
+    Parameters
+    ----------
+    scheme : WeightScheme
+        The scheme, ``M <= 256`` (as in :func:`dh_exact`).
+
+    Returns
+    -------
+    sympy.Poly
+        The integral of :func:`dh_exact` with zero constant term.
+
+    Raises
+    ------
+    TypeError
+        If ``scheme`` is not a :class:`WeightScheme`.
+    ValueError
+        If ``M > 256``.
 
     Examples
     --------

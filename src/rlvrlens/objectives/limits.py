@@ -39,8 +39,26 @@ LIMITS: dict[str, tuple[Callable[[np.ndarray], np.ndarray], str]] = {
 
 
 def limit(name: str, t: object) -> np.ndarray:
-    """Evaluate the named limiting objective at ``t`` in ``[0, 1]`` (``log`` and ``logit`` may be ±inf
-    at the endpoints).
+    """Evaluate the named limiting objective at ``t`` in ``[0, 1]``.
+
+    ``log`` and ``logit`` may be ±inf at the endpoints.
+
+    Parameters
+    ----------
+    name : {"t", "arcsin", "log", "logit"}
+        A key of :data:`LIMITS`.
+    t : array_like
+        Points in ``[0, 1]``.
+
+    Returns
+    -------
+    ndarray
+        The limit at ``t``, shaped like ``t``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name (the message lists the valid ones) or a ``t`` outside ``[0, 1]``.
 
     Examples
     --------

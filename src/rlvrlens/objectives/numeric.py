@@ -71,6 +71,25 @@ def dh(scheme: WeightScheme, t: object) -> np.ndarray:
     ``E[b_S] - E[a_S]`` with ``S ~ Bin(M-1, t)``: the step size the scheme gives a prompt of
     success probability ``t``.
 
+    Parameters
+    ----------
+    scheme : WeightScheme
+        The scheme.
+    t : array_like
+        Success probabilities in ``[0, 1]``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``h'_M(t)``, same shape as ``t``.
+
+    Raises
+    ------
+    TypeError
+        If ``scheme`` is not a :class:`WeightScheme`.
+    ValueError
+        If a ``t`` lies outside ``[0, 1]``.
+
     Examples
     --------
     >>> from rlvrlens.objectives import dr_grpo
@@ -86,6 +105,31 @@ def d2h(scheme: WeightScheme, t: object) -> np.ndarray:
     """The second derivative ``h''_M(t) = (M-1) sum_s (c_{s+1} - c_s) C(M-2,s) t^s (1-t)^(M-2-s)``.
 
     Zero for ``M = 1``. Used by the dynamics layer's local-stability bound.
+
+    Parameters
+    ----------
+    scheme : WeightScheme
+        The scheme.
+    t : array_like
+        Success probabilities in ``[0, 1]``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``h''_M(t)``, same shape as ``t``.
+
+    Raises
+    ------
+    TypeError
+        If ``scheme`` is not a :class:`WeightScheme`.
+    ValueError
+        If a ``t`` lies outside ``[0, 1]``.
+
+    Examples
+    --------
+    >>> from rlvrlens.objectives import raft
+    >>> round(float(d2h(raft(2), 0.3)), 12)  # h' = 2 - t
+    -1.0
     """
     scheme = _check_scheme(scheme)
     t = check_probabilities("t", t)
@@ -105,6 +149,31 @@ def dh_logit(scheme: WeightScheme, x: object) -> np.ndarray:
 
     ``1 - t = 1/(1 + e^x)`` is used as computed from ``x``, so ``x = 700`` (``1 - t ~ 1e-304``)
     gives the value of the Bernstein polynomial there, not at ``t = 1``.
+
+    Parameters
+    ----------
+    scheme : WeightScheme
+        The scheme.
+    x : array_like
+        Logits of the success probability; ``±inf`` are allowed (``t = 0, 1``), NaN is not.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``h'_M(1/(1 + e^-x))``, same shape as ``x``.
+
+    Raises
+    ------
+    TypeError
+        If ``scheme`` is not a :class:`WeightScheme`.
+    ValueError
+        If ``x`` contains NaN.
+
+    Examples
+    --------
+    >>> from rlvrlens.objectives import raft
+    >>> round(float(dh_logit(raft(2), 0.0)), 12)  # t = 1/2
+    1.5
     """
     scheme = _check_scheme(scheme)
     x = np.asarray(x, dtype=float)

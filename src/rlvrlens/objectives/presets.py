@@ -449,13 +449,45 @@ PRESETS = Registry("preset", [
 
 
 def preset_parameters(name: str) -> dict[str, Any]:
-    """The keyword parameters of a preset with their defaults."""
+    """The keyword parameters of a preset with their defaults.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`PRESETS` (``"verl-grpo"``, ``"trl-grpo"``, ...).
+
+    Returns
+    -------
+    dict
+        Parameter name -> default (``inspect.Parameter.empty`` where required); ``M`` is not
+        included.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name (the message lists the valid ones).
+    """
     return PRESETS.parameters(name)
 
 
 def get_preset(name: str, M: int, **params: Any) -> WeightScheme:
-    """Build the preset ``name`` for ``M`` answers per prompt (TRL's ``num_generations``, verl's
-    ``rollout.n``, OpenRLHF's ``n_samples_per_prompt``).
+    """Build the preset ``name`` for ``M`` answers per prompt.
+
+    ``M`` is TRL's ``num_generations``, verl's ``rollout.n``, OpenRLHF's ``n_samples_per_prompt``.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`PRESETS` (``"verl-grpo"``, ...).
+    M : int
+        Answers per prompt, checked by the preset's builder.
+    **params
+        The preset's keyword parameters (:func:`preset_parameters` lists them).
+
+    Returns
+    -------
+    WeightScheme
+        The scheme the framework's setting induces.
 
     Raises
     ------

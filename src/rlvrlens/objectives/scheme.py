@@ -145,6 +145,28 @@ class WeightScheme:
 def from_rs(M: int, fn: Callable[[int, int], float], name: str = "custom", **params: Any) -> WeightScheme:
     """Build a scheme from any function ``fn(R_i, S_i)`` of the answer's reward and the others' count.
 
+    Parameters
+    ----------
+    M : int
+        Group size, ``1 <= M <= 10**6``.
+    fn : callable
+        ``fn(r, s) -> float`` with ``r`` in ``{0, 1}`` and ``s = 0..M-1``: ``a_s = fn(0, s)``,
+        ``b_s = fn(1, s)``.
+    name : str, default "custom"
+        The scheme's name.
+    **params
+        Stored as the scheme's ``params``.
+
+    Returns
+    -------
+    WeightScheme
+        The scheme with those ``(a, b)`` (no formula for real-valued rewards, no exact coefficients).
+
+    Raises
+    ------
+    ValueError
+        If ``M`` is out of range or a weight is not finite.
+
     Examples
     --------
     >>> s = from_rs(3, lambda r, s: r * 2.0 - s)
@@ -175,11 +197,35 @@ def from_group_fn(
     of answer ``i`` depends on nothing but ``(R_i, S_i)``: checked on all ``2^M`` vectors for
     ``M <= 12``, and otherwise on every count of right answers with several random orders.
 
+    Parameters
+    ----------
+    M : int
+        Group size, ``1 <= M <= 10**6``.
+    fn : callable
+        Maps a float array of ``M`` 0/1 rewards (a copy) to ``M`` finite weights.
+    name : str, default "custom"
+        The scheme's name.
+    seed : int, default 0
+        Seed of the random orders used for ``M > 12``.
+    **params
+        Stored as the scheme's ``params``.
+
+    Returns
+    -------
+    WeightScheme
+        The scheme with ``a_s``, ``b_s`` read off ``fn``.
+
     Raises
     ------
     ValueError
         If ``fn`` returns the wrong shape or non-finite values, or is not a function of
         ``(R_i, S_i)`` alone (e.g. it depends on the position ``i``).
+
+    Examples
+    --------
+    >>> s = from_group_fn(3, lambda R: R - R.mean())
+    >>> s.b.tolist()
+    [0.6666666666666667, 0.33333333333333337, 0.0]
     """
     M = check_group_size(M, minimum=1)
     table: dict[tuple[int, int], float] = {}

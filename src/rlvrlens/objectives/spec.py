@@ -167,8 +167,28 @@ def scheme_spec(block: Mapping[str, Any], where: str = "algorithm.rlvrlens", M: 
 
 
 def scheme_from_description(data: Mapping[str, Any], what: str = "scheme") -> WeightScheme:
-    """A :class:`WeightScheme` from its JSON description (``WeightScheme.describe()``, or an object
-    holding one under ``"scheme"``, as ``rlvrlens design --json`` prints it).
+    """A :class:`WeightScheme` from its JSON description.
+
+    The description is ``WeightScheme.describe()``, or an object holding one under ``"scheme"``, as
+    ``rlvrlens design --json`` prints it.
+
+    Parameters
+    ----------
+    data : mapping
+        The parsed JSON: needs ``"M"``, ``"a"`` and ``"b"``; ``"name"`` and ``"params"`` are read
+        where present.
+    what : str, default "scheme"
+        What the errors call the description.
+
+    Returns
+    -------
+    WeightScheme
+        The scheme (no formula for real-valued rewards, no exact coefficients).
+
+    Raises
+    ------
+    ValueError
+        If ``data`` is not a mapping, lacks ``M``, ``a`` or ``b``, or describes an invalid scheme.
 
     Examples
     --------
@@ -193,7 +213,25 @@ def scheme_from_description(data: Mapping[str, Any], what: str = "scheme") -> We
 
 
 def load_scheme(path: str | Path, what: str = "scheme_file") -> WeightScheme:
-    """Read a scheme saved as JSON (:func:`scheme_from_description`); errors name ``what`` and the file."""
+    """Read a scheme saved as JSON (:func:`scheme_from_description`); errors name ``what`` and the file.
+
+    Parameters
+    ----------
+    path : str or Path
+        A JSON file, e.g. the output of ``rlvrlens design --json``.
+    what : str, default "scheme_file"
+        What the errors call the file (e.g. the option it came from).
+
+    Returns
+    -------
+    WeightScheme
+        The scheme the file describes.
+
+    Raises
+    ------
+    ValueError
+        If the file cannot be read, is not JSON, or does not describe a valid scheme.
+    """
     path = Path(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))

@@ -42,13 +42,65 @@ def _check(scheme: object, p: object) -> tuple[WeightScheme, np.ndarray]:
 
 
 def mean_weight(scheme: WeightScheme, p: object) -> np.ndarray:
-    """``E[Z] = p E[b_S] + (1-p) E[a_S]`` with ``S ~ Bin(M-1, p)``: the average weight of an answer."""
+    """``E[Z] = p E[b_S] + (1-p) E[a_S]`` with ``S ~ Bin(M-1, p)``: the average weight of an answer.
+
+    Parameters
+    ----------
+    scheme : WeightScheme
+        The scheme.
+    p : array_like
+        Success probabilities in ``[0, 1]``.
+
+    Returns
+    -------
+    ndarray
+        ``E[Z]``, shaped like ``p``.
+
+    Raises
+    ------
+    TypeError
+        If ``scheme`` is not a :class:`WeightScheme`.
+    ValueError
+        If a ``p`` lies outside ``[0, 1]``.
+
+    Examples
+    --------
+    >>> from rlvrlens.objectives import rloo
+    >>> round(float(mean_weight(rloo(4), 0.3)), 12)
+    0.0
+    """
     scheme, p = _check(scheme, p)
     return p * binomial_expectation(scheme.b, p) + (1 - p) * binomial_expectation(scheme.a, p)
 
 
 def second_moment(scheme: WeightScheme, p: object) -> np.ndarray:
-    """``E[Z^2] = p E[b_S^2] + (1-p) E[a_S^2]`` with ``S ~ Bin(M-1, p)``, elementwise in ``p``."""
+    """``E[Z^2] = p E[b_S^2] + (1-p) E[a_S^2]`` with ``S ~ Bin(M-1, p)``, elementwise in ``p``.
+
+    Parameters
+    ----------
+    scheme : WeightScheme
+        The scheme.
+    p : array_like
+        Success probabilities in ``[0, 1]``.
+
+    Returns
+    -------
+    ndarray
+        ``E[Z^2]``, shaped like ``p`` (``inf`` where it exceeds float64).
+
+    Raises
+    ------
+    TypeError
+        If ``scheme`` is not a :class:`WeightScheme`.
+    ValueError
+        If a ``p`` lies outside ``[0, 1]``.
+
+    Examples
+    --------
+    >>> from rlvrlens.objectives import rloo
+    >>> round(float(second_moment(rloo(2), 0.5)), 6)  # Z = R_1 - R_2: E[Z^2] = 1/2
+    0.5
+    """
     scheme, p = _check(scheme, p)
     scale = float(max(np.abs(scheme.a).max(), np.abs(scheme.b).max())) or 1.0  # squares of a / scale cannot overflow
     unit = p * binomial_expectation((scheme.b / scale) ** 2, p) + (1 - p) * binomial_expectation((scheme.a / scale) ** 2, p)
@@ -57,12 +109,57 @@ def second_moment(scheme: WeightScheme, p: object) -> np.ndarray:
 
 
 def weight_variance(scheme: WeightScheme, p: object) -> np.ndarray:
-    """``Var Z = E[Z^2] - E[Z]^2`` of one answer's weight (clipped at 0 against rounding)."""
+    """``Var Z = E[Z^2] - E[Z]^2`` of one answer's weight (clipped at 0 against rounding).
+
+    Parameters
+    ----------
+    scheme : WeightScheme
+        The scheme.
+    p : array_like
+        Success probabilities in ``[0, 1]``.
+
+    Returns
+    -------
+    ndarray
+        ``Var Z >= 0``, shaped like ``p``.
+
+    Raises
+    ------
+    TypeError
+        If ``scheme`` is not a :class:`WeightScheme`.
+    ValueError
+        If a ``p`` lies outside ``[0, 1]``.
+
+    Examples
+    --------
+    >>> from rlvrlens.objectives import reinforce
+    >>> round(float(weight_variance(reinforce(4), 0.5)), 12)  # Z = R: p (1 - p)
+    0.25
+    """
     return np.maximum(second_moment(scheme, p) - mean_weight(scheme, p) ** 2, 0.0)
 
 
 def zero_weight_probability(scheme: WeightScheme, p: object) -> np.ndarray:
     """Probability that every weight of a group is zero (the group teaches nothing), elementwise in ``p``.
+
+    Parameters
+    ----------
+    scheme : WeightScheme
+        The scheme.
+    p : array_like
+        Success probabilities in ``[0, 1]``.
+
+    Returns
+    -------
+    ndarray
+        ``P0(p)`` (module docstring), shaped like ``p``.
+
+    Raises
+    ------
+    TypeError
+        If ``scheme`` is not a :class:`WeightScheme`.
+    ValueError
+        If a ``p`` lies outside ``[0, 1]``.
 
     Examples
     --------

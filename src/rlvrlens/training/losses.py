@@ -20,13 +20,47 @@ from rlvrlens.training.config import AGGREGATION_ALIASES, AGGREGATIONS
 
 
 def masked_sum(values: torch.Tensor, mask: torch.Tensor, dim: int | None = None) -> torch.Tensor:
-    """``sum(values * mask)`` over ``dim`` (all elements if ``None``)."""
+    """``sum(values * mask)`` over ``dim`` (all elements if ``None``).
+
+    Parameters
+    ----------
+    values : torch.Tensor
+        The values, e.g. a per-token loss ``(B, T)``.
+    mask : torch.Tensor
+        Broadcastable to ``values``; 1 for the entries counted, 0 for padding.
+    dim : int, optional
+        Dimension to sum over; ``None`` sums everything.
+
+    Returns
+    -------
+    torch.Tensor
+        The masked sum (a scalar when ``dim`` is ``None``).
+
+    Examples
+    --------
+    >>> masked_sum(torch.tensor([[1.0, 2.0], [3.0, 4.0]]), torch.tensor([[1.0, 0.0], [1.0, 1.0]]), dim=-1).tolist()
+    [1.0, 7.0]
+    """
     prod = values * mask
     return prod.sum() if dim is None else prod.sum(dim=dim)
 
 
 def masked_mean(values: torch.Tensor, mask: torch.Tensor, dim: int | None = None) -> torch.Tensor:
     """``sum(values * mask) / sum(mask)`` over ``dim``; rows with an empty mask give 0, not NaN.
+
+    Parameters
+    ----------
+    values : torch.Tensor
+        The values, e.g. a per-token loss ``(B, T)``.
+    mask : torch.Tensor
+        Same shape as ``values``; 1 for the entries counted, 0 for padding.
+    dim : int, optional
+        Dimension to average over; ``None`` averages over all masked entries.
+
+    Returns
+    -------
+    torch.Tensor
+        The masked mean (a scalar when ``dim`` is ``None``).
 
     Examples
     --------
@@ -59,6 +93,29 @@ def aggregate(loss: torch.Tensor, mask: torch.Tensor, mode: str = "seq-mean-toke
     theory's estimator, so ``E[update] = h'_M(p) grad p / C`` holds whatever the lengths. The other
     modes weigh sequence ``i`` by ``1/|y_i|`` (GRPO) or by ``1/sum_j |y_j|`` (bnpo, dapo), random
     numbers correlated with the completions, which breaks the identity when lengths vary.
+
+    Parameters
+    ----------
+    loss : torch.Tensor, shape (B, T)
+        Per-token loss.
+    mask : torch.Tensor, shape (B, T)
+        1 on completion tokens, 0 on padding.
+    mode : str, default "seq-mean-token-mean"
+        One of :data:`~rlvrlens.training.config.AGGREGATIONS`, or an alias (``"token-mean"``,
+        ``"grpo"``, ``"dr_grpo"``).
+    constant : float, optional
+        ``> 0``: required for ``"dapo"``; the length constant ``C`` of ``"seq-sum-constant"``
+        (default ``T``); ignored by the other modes.
+
+    Returns
+    -------
+    torch.Tensor
+        The scalar loss.
+
+    Raises
+    ------
+    ValueError
+        For an unknown mode, ``"dapo"`` without ``constant``, or a ``constant <= 0``.
 
     Examples
     --------
@@ -96,10 +153,40 @@ def clipped_policy_loss(logp: torch.Tensor, old_logp: torch.Tensor, advantages: 
     """PPO's clipped surrogate with asymmetric clipping (DAPO's clip-higher), per token.
 
     ``loss_t = -min(rho_t A, clip(rho_t, 1-eps_low, 1+eps_high) A)`` with ``rho_t = exp(logp - old_logp)``;
-    ``old_logp`` is not differentiated. ``advantages`` has shape ``(B,)`` (one per sequence) or
-    ``(B, T)``. ``clipped_low`` marks tokens where ``A < 0`` and ``rho < 1 - eps_low`` (the clip is
-    active and the gradient is zero), ``clipped_high`` where ``A > 0`` and ``rho > 1 + eps_high``.
-    At ``rho = 1`` (first inner epoch) the gradient is ``-A grad logp``: REINFORCE with weights ``A``.
+    ``old_logp`` is not differentiated. ``clipped_low`` marks tokens where ``A < 0`` and
+    ``rho < 1 - eps_low`` (the clip is active and the gradient is zero), ``clipped_high`` where
+    ``A > 0`` and ``rho > 1 + eps_high``. At ``rho = 1`` (first inner epoch) the gradient is
+    ``-A grad logp``: REINFORCE with weights ``A``.
+
+    Parameters
+    ----------
+    logp : torch.Tensor, shape (B, T)
+        Per-token log-probabilities under the current policy.
+    old_logp : torch.Tensor, shape (B, T)
+        Per-token log-probabilities under the policy that sampled the tokens (detached).
+    advantages : torch.Tensor, shape (B,) or (B, T)
+        One advantage per sequence, or per token.
+    eps_low : float, default 0.2
+        Lower clip range, in ``[0, 1]``.
+    eps_high : float, default 0.2
+        Upper clip range, ``>= 0``.
+
+    Returns
+    -------
+    PolicyLoss
+        The per-token loss ``(B, T)`` and the float masks ``clipped_low``, ``clipped_high`` of the
+        same shape.
+
+    Raises
+    ------
+    ValueError
+        If ``eps_low`` or ``eps_high`` is out of range.
+
+    Examples
+    --------
+    >>> out = clipped_policy_loss(torch.tensor([[0.0]]), torch.tensor([[0.0]]), torch.tensor([2.0]))
+    >>> out.loss.tolist()
+    [[-2.0]]
     """
     eps_low = check_float("eps_low", eps_low, low=0.0, high=1.0)
     eps_high = check_float("eps_high", eps_high, low=0.0)
@@ -121,6 +208,25 @@ def kl_estimate(logp: torch.Tensor, ref_logp: torch.Tensor, kind: str = "k3") ->
     With ``log r = ref_logp - logp`` (Schulman 2020, "Approximating KL divergence"):
     ``k1 = -log r`` (unbiased, can be negative), ``k2 = (log r)^2 / 2`` (biased, low variance),
     ``k3 = (r - 1) - log r`` (unbiased, always >= 0; GRPO's choice).
+
+    Parameters
+    ----------
+    logp : torch.Tensor
+        Log-probabilities of the sampled tokens under ``pi_theta``.
+    ref_logp : torch.Tensor
+        Their log-probabilities under ``pi_ref``, same shape.
+    kind : {"k1", "k2", "k3"}, default "k3"
+        The estimator.
+
+    Returns
+    -------
+    torch.Tensor
+        The estimate per element, shaped like ``logp``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``kind``.
 
     Examples
     --------
@@ -149,6 +255,29 @@ def sequence_kl_estimate(logp: torch.Tensor, ref_logp: torch.Tensor, mask: torch
     token's score and the other tokens' log-ratios, so it has them only for one-token answers.
     k1 is linear, so both levels agree for it.
 
+    Parameters
+    ----------
+    logp : torch.Tensor, shape (B, T)
+        Per-token log-probabilities under ``pi_theta``.
+    ref_logp : torch.Tensor, shape (B, T)
+        Per-token log-probabilities under ``pi_ref``.
+    mask : torch.Tensor, shape (B, T)
+        1 on completion tokens, 0 on padding.
+    kind : {"k1", "k2", "k3"}, default "k3"
+        The estimator (:func:`kl_estimate`).
+    level : {"token", "sequence"}, default "token"
+        Where the estimator is applied (see above).
+
+    Returns
+    -------
+    torch.Tensor, shape (B,)
+        One estimate per sequence.
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``kind`` or ``level``.
+
     Examples
     --------
     >>> lp, ref, m = torch.tensor([[-1.0, -2.0]]), torch.tensor([[-1.5, -1.0]]), torch.ones(1, 2)
@@ -163,8 +292,36 @@ def sequence_kl_estimate(logp: torch.Tensor, ref_logp: torch.Tensor, mask: torch
 
 
 def group_weights(scheme: WeightScheme, rewards: torch.Tensor | np.ndarray) -> torch.Tensor:
-    """Weights ``Z`` of shape ``(G, M)`` for rewards ``(G, M)``: the scheme's own
-    :meth:`~rlvrlens.objectives.WeightScheme.weights` (the single implementation), as a float tensor.
+    """Weights ``Z`` of shape ``(G, M)`` for rewards ``(G, M)``, as a float tensor.
+
+    They are the scheme's own :meth:`~rlvrlens.objectives.WeightScheme.weights` (the single
+    implementation).
+
+    Parameters
+    ----------
+    scheme : WeightScheme
+        The weight scheme, with ``M`` answers per group.
+    rewards : torch.Tensor or ndarray, shape (G, M)
+        Rewards of ``G`` groups (0/1, or real-valued for schemes with a formula).
+
+    Returns
+    -------
+    torch.Tensor, shape (G, M)
+        The weights, float32.
+
+    Raises
+    ------
+    TypeError
+        If ``scheme`` is not a :class:`WeightScheme`.
+    ValueError
+        As :meth:`WeightScheme.weights` does (wrong shape, real rewards for a scheme without a
+        formula).
+
+    Examples
+    --------
+    >>> from rlvrlens.objectives import reinforce
+    >>> group_weights(reinforce(2), [[1.0, 0.0]]).tolist()
+    [[1.0, 0.0]]
     """
     if not isinstance(scheme, WeightScheme):
         raise TypeError(f"scheme must be a WeightScheme, got {type(scheme).__name__}")

@@ -155,6 +155,26 @@ def _gguf_cache_name(path: Path) -> str:
 def resolve_model(spec: str | Path) -> Path:
     """A local Hugging Face folder for a model name, a ``.gguf`` file or a folder (see the module doc).
 
+    A known name is converted from its GGUF file into the cache once; a ``.gguf`` file is converted
+    into the cache; a folder is returned as it is.
+
+    Parameters
+    ----------
+    spec : str or Path
+        A known model name (a key of :data:`NAMED_MODELS`, e.g. ``"smollm2-135m"``), a ``.gguf``
+        file, or a Hugging Face model folder (with ``config.json``).
+
+    Returns
+    -------
+    Path
+        A Hugging Face model folder.
+
+    Raises
+    ------
+    ValueError
+        For a folder without ``config.json``, a file that is not ``.gguf``, or a spec that is
+        neither a known name nor an existing folder or file.
+
     Examples
     --------
     >>> resolve_model("no-such-model")

@@ -143,10 +143,33 @@ def top_p_filter(logits: torch.Tensor, top_p: float) -> torch.Tensor:
 
 def tempered_logprobs(logits: torch.Tensor, temperature: float = 1.0, top_p: float = 1.0,
                       keep: torch.Tensor | None = None) -> torch.Tensor:
-    """``log_softmax(logits / temperature)`` over the ``top_p`` nucleus (renormalised; ``-inf``
-    outside it): the log-probabilities of the distribution :meth:`CausalLMPolicy.sample` draws
-    from. ``keep`` (token ids of shape ``logits.shape[:-1]``) are never cut by the nucleus, so a
-    token that was sampled keeps a finite score after the policy moved."""
+    """``log_softmax(logits / temperature)`` over the ``top_p`` nucleus (renormalised; ``-inf`` outside it).
+
+    These are the log-probabilities of the distribution :meth:`CausalLMPolicy.sample` draws from.
+    ``keep`` (token ids of shape ``logits.shape[:-1]``) are never cut by the nucleus, so a token
+    that was sampled keeps a finite score after the policy moved.
+
+    Parameters
+    ----------
+    logits : torch.Tensor, shape (..., V)
+        Next-token logits.
+    temperature : float, default 1.0
+        Sampling temperature (the logits are divided by it; not checked here).
+    top_p : float, default 1.0
+        Nucleus mass; ``1.0`` keeps every token.
+    keep : torch.Tensor, optional
+        Token ids, shape ``logits.shape[:-1]``, kept inside the nucleus whatever their rank.
+
+    Returns
+    -------
+    torch.Tensor, shape (..., V)
+        Log-probabilities, ``-inf`` for the tokens cut by the nucleus.
+
+    Examples
+    --------
+    >>> tempered_logprobs(torch.tensor([0.0, 0.0]), temperature=2.0).exp().tolist()
+    [0.5, 0.5]
+    """
     logits = logits / temperature
     if top_p < 1.0:
         with torch.no_grad():

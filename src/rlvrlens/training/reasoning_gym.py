@@ -205,6 +205,41 @@ def rg_task(name: str, *, size: int = 32, seed: int = 0, format: str = "answer",
 
     The prompt of entry ``i`` is its question plus the instruction, then :data:`PREFILL` and the
     prefill when one is given (the policy renders it as the start of the assistant's turn).
+    Repeated questions are dropped (prompts must be unique).
+
+    Parameters
+    ----------
+    name : str
+        A reasoning-gym dataset name (``rg.factory.DATASETS``).
+    size : int, default 32
+        Number of entries drawn, ``1 <= size <= 10**5``.
+    seed : int, default 0
+        Dataset seed, ``>= 0``.
+    format : {"answer", "think", "last-number"}, default "answer"
+        How answers are read from a completion (and the default instruction).
+    prefill : str, default ""
+        Text placed at the start of the assistant's turn (filled from the entry's metadata).
+    instruction : str, optional
+        Text appended to each question; default the format's instruction.
+    threshold : float, default 1.0
+        Score of reasoning-gym's checker at or above which an answer is right, in ``(0, 1]``.
+    max_new_tokens : int, optional
+        Completion length, ``>= 1``; default the longest answer plus 4 for ``"answer"``, else 48.
+    **options
+        The dataset's own config options.
+
+    Returns
+    -------
+    Task
+        An enumerable ``"oneof"`` task (answer or space plus answer) when the checker is
+        reasoning-gym's default exact match, ``format="answer"`` and ``threshold = 1``; otherwise a
+        ``"custom"`` task scored by the dataset's checker.
+
+    Raises
+    ------
+    ValueError
+        For an out-of-range ``size``, ``seed``, ``threshold`` or ``max_new_tokens``, an unknown
+        ``format`` or dataset, or options the dataset refuses.
     """
     from rlvrlens.core.budget import MAX_PROMPTS
     from rlvrlens.core.checks import check_float, check_int

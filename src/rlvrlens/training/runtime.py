@@ -31,7 +31,28 @@ from rlvrlens.core.checks import check_int
 
 
 def seeded_generator(seed: int) -> torch.Generator:
-    """A CPU ``torch.Generator`` seeded with ``seed`` (an int in ``[0, 2**64)``): the same seed, the same draws."""
+    """A CPU ``torch.Generator`` seeded with ``seed``: the same seed, the same draws.
+
+    Parameters
+    ----------
+    seed : int
+        The seed, in ``[0, 2**64)``.
+
+    Returns
+    -------
+    torch.Generator
+        A new CPU generator.
+
+    Raises
+    ------
+    ValueError
+        If ``seed`` is out of range.
+
+    Examples
+    --------
+    >>> torch.rand(2, generator=seeded_generator(1)).tolist() == torch.rand(2, generator=seeded_generator(1)).tolist()
+    True
+    """
     seed = check_int("seed", seed, minimum=0, maximum=2**64 - 1)
     return torch.Generator().manual_seed(seed)
 
@@ -49,6 +70,27 @@ def limit_threads(n: int) -> Iterator[int]:
 
     Small models gain nothing from many threads, and on a shared CPU the threads thrash. The count
     is ``min(n, torch.get_num_threads())`` (never raised) and is yielded.
+
+    Parameters
+    ----------
+    n : int
+        Most threads, ``>= 1``.
+
+    Yields
+    ------
+    int
+        The thread count used inside the block.
+
+    Raises
+    ------
+    ValueError
+        If ``n < 1``.
+
+    Examples
+    --------
+    >>> with limit_threads(1) as used:
+    ...     used
+    1
     """
     check_int("n", n, minimum=1)
     before = torch.get_num_threads()

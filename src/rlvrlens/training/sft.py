@@ -28,8 +28,36 @@ def warm_start(policy, task: Task, *, fraction: float = 0.5, steps: int = 100, b
                lr: float = 3e-3, seed: int = 0) -> list[float]:
     """Fit ``policy`` by SFT on the solutions of a random ``fraction`` of the task's prompts.
 
-    Returns the loss per step. The prompts trained on are the first ``round(fraction * len(task))``
-    of a permutation drawn from ``seed``.
+    The prompts trained on are the first ``round(fraction * len(task))`` (at least one) of a
+    permutation drawn from ``seed``; each step trains on ``batch_size`` of them drawn with
+    replacement, with AdamW (no weight decay).
+
+    Parameters
+    ----------
+    policy : Policy
+        The policy, trained in place.
+    task : Task
+        The task whose ``solutions`` are the SFT targets.
+    fraction : float, default 0.5
+        Share of the prompts trained on, in ``(0, 1]``.
+    steps : int, default 100
+        Optimizer steps, ``>= 0``.
+    batch_size : int, default 16
+        Prompts per step, ``>= 1``.
+    lr : float, default 3e-3
+        AdamW learning rate.
+    seed : int, default 0
+        Seed of the choice of prompts and of the batches.
+
+    Returns
+    -------
+    list of float
+        The SFT loss per step.
+
+    Raises
+    ------
+    ValueError
+        If ``fraction``, ``steps`` or ``batch_size`` is out of range.
     """
     fraction = check_float("fraction", fraction, low=0.0, high=1.0, low_open=True)
     steps = check_int("steps", steps, minimum=0)

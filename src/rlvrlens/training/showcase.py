@@ -22,9 +22,24 @@ __all__ = ["SMOLLM2_TASK", "smollm2_demo"]
 def smollm2_demo(out_dir: str | Path, *, n_prompts: int = 6, seed: int = 0, model: str = "smollm2-135m") -> dict:
     """Exact per-prompt success of ``model`` on :data:`SMOLLM2_TASK`; writes ``smollm2_success.json``.
 
-    Returns the JSON-ready dict: ``prompts`` (the prefilled expressions), ``answers``, ``p`` (exact),
-    ``labels`` (expression = answer, for a figure: :func:`rlvrlens.figures.training.plot_prompt_success`),
-    ``sequences`` (token sequences counted per prompt), ``seconds``.
+    Parameters
+    ----------
+    out_dir : str or Path
+        Folder for ``smollm2_success.json`` (created if missing).
+    n_prompts : int, default 6
+        Number of prompts of the task.
+    seed : int, default 0
+        Task seed.
+    model : str, default "smollm2-135m"
+        The model (:func:`rlvrlens.training.models.resolve_model`).
+
+    Returns
+    -------
+    dict
+        The JSON-ready dict: ``prompts`` (the prefilled expressions), ``answers``, ``p`` (exact),
+        ``labels`` (expression = answer, for a figure: :func:`rlvrlens.figures.training.plot_prompt_success`),
+        ``sequences`` (token sequences counted per prompt), ``seconds``; also ``model``, ``task``,
+        ``method`` and ``temperature``.
     """
     from rlvrlens.training.enumeration import accepted_sequences
     from rlvrlens.training.policy import PREFILL, CausalLMPolicy

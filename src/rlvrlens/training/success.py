@@ -22,9 +22,32 @@ def exact_success(policy, task: Task, indices: Sequence[int] | None = None, *,
     Needs an enumerable accepted set (exact-match or one-of tasks: each accepted answer followed
     by EOS). For a :class:`~rlvrlens.training.policy.CausalLMPolicy` every token sequence that decodes
     to an accepted answer is counted, within ``max_new_tokens`` (default: the task's), as the sampler
-    would produce it (:mod:`rlvrlens.training.enumeration`); raises
-    :class:`~rlvrlens.training.enumeration.NotEnumerable` when there are too many. This is the
-    probability under the policy itself (temperature 1, no top-p), the ``p`` of the theory.
+    would produce it (:mod:`rlvrlens.training.enumeration`). This is the probability under the policy
+    itself (temperature 1, no top-p), the ``p`` of the theory.
+
+    Parameters
+    ----------
+    policy : Policy
+        The policy (a causal LM with a tokenizer, or a tabular/toy policy).
+    task : Task
+        A task with an enumerable accepted set.
+    indices : sequence of int, optional
+        The prompts to score; default all.
+    max_new_tokens : int, optional
+        Longest completion counted (causal LMs), ``>= 1``; default the task's.
+
+    Returns
+    -------
+    torch.Tensor, shape (len(indices),)
+        Success probabilities, on the policy's device and dtype, differentiable.
+
+    Raises
+    ------
+    ValueError
+        If the task has no enumerable accepted set (use :func:`estimate_success`).
+    NotEnumerable
+        (:class:`~rlvrlens.training.enumeration.NotEnumerable`) when the accepted answers have too
+        many token sequences.
     """
     if not task.enumerable:
         raise ValueError(f"task {task.name!r} (verifier {task.verifier!r}) has no enumerable accepted set; "
@@ -62,6 +85,33 @@ def estimate_success(policy, task: Task, K: int = 64, *, generator: torch.Genera
 
     The ``len(indices) * K`` completions are sampled together; a ``K`` whose batch needs more memory
     than the policy's device has (:func:`sampling_memory`) is refused before sampling.
+
+    Parameters
+    ----------
+    policy : Policy
+        The policy sampled from.
+    task : Task
+        The task whose verifier scores the completions.
+    K : int, default 64
+        Completions per prompt, ``>= 1``.
+    generator : torch.Generator, optional
+        Source of the samples.
+    indices : sequence of int, optional
+        The prompts to estimate; default all.
+    confidence : float, default 0.95
+        Level of the Wilson interval, in ``(0, 1)``.
+    max_new_tokens : int, optional
+        Completion length; default the task's.
+
+    Returns
+    -------
+    SuccessEstimate
+        ``p`` (wins / K), Wilson bounds ``low`` and ``high``, and ``K``.
+
+    Raises
+    ------
+    ValueError
+        If ``K`` or ``confidence`` is out of range, or the sampling batch would not fit in memory.
     """
     K = check_int("K", K)
     confidence = check_float("confidence", confidence, low=0, high=1, low_open=True, high_open=True)
@@ -100,8 +150,33 @@ def success_probabilities(policy, task: Task, *, K: int = 64, generator: torch.G
     """Exact per-prompt success where the task allows it, else a sampled estimate: a JSON-ready dict.
 
     ``"method"`` says which: ``"exact"``, or ``"estimate(K=...)"`` with Wilson bounds ``low``/``high``
-    (and ``"why"`` when the task's accepted set is finite but has too many token sequences). A task
-    whose prompts or answers the tokenizer cannot encode is refused (ValueError naming the characters).
+    (and ``"why"`` when the task's accepted set is finite but has too many token sequences).
+
+    Parameters
+    ----------
+    policy : Policy
+        The policy.
+    task : Task
+        The task.
+    K : int, default 64
+        Completions per prompt for a sampled estimate.
+    generator : torch.Generator, optional
+        Source of the samples.
+    indices : sequence of int, optional
+        The prompts; default all.
+    max_new_tokens : int, optional
+        Completion length; default the task's.
+
+    Returns
+    -------
+    dict
+        ``{"method", "p"}`` plus ``"low"``, ``"high"`` (and ``"why"``) for an estimate.
+
+    Raises
+    ------
+    ValueError
+        For a task whose prompts or answers the tokenizer cannot encode (naming the characters), or
+        as :func:`estimate_success` does.
     """
     check_task_encodable(policy, task)
     why = None

@@ -38,7 +38,30 @@ def right_answers(policy: TabularPolicy, task: Task) -> torch.Tensor:
 @torch.no_grad()
 def kl_regularised_step(policy: TabularPolicy, reference: TabularPolicy, task: Task, scheme: WeightScheme,
                         beta: float) -> None:
-    """Set ``policy`` to ``pi_ref exp(w / beta)`` (normalised), ``w`` the expected weights under ``policy``."""
+    """Set ``policy`` to ``pi_ref exp(w / beta)`` (normalised), ``w`` the expected weights under ``policy``.
+
+    Parameters
+    ----------
+    policy : TabularPolicy
+        The policy, updated in place (its logits become ``reference``'s plus ``w / beta``).
+    reference : TabularPolicy
+        The reference policy ``pi_ref``.
+    task : Task
+        The task, with an enumerable accepted set (exact success is used).
+    scheme : WeightScheme
+        The weight scheme giving the expected weights of right and wrong answers.
+    beta : float
+        KL coefficient, ``> 0``.
+
+    Returns
+    -------
+    None
+
+    Raises
+    ------
+    ValueError
+        If ``beta <= 0``.
+    """
     beta = check_float("beta", beta, low=0.0, low_open=True)
     p = exact_success(policy, task, [task.index(x) for x in policy.prompt_list]).double().cpu().numpy()
     wrong_w, right_w = expected_weights(scheme, p)

@@ -29,7 +29,36 @@ __all__ = ["BUILTIN_TASKS", "EnumeratedTask", "PREFILL", "RewardError", "RewardF
 # --- built-in tasks ----------------------------------------------------------------------------
 
 def modular_arithmetic(n: int = 32, *, seed: int = 0, moduli: Sequence[int] = (3, 5, 7, 11)) -> Task:
-    """Prompts ``"a+b%m="`` with answer ``(a+b) mod m``; difficulty = index of ``m`` (more answers)."""
+    """Prompts ``"a+b%m="`` with answer ``(a+b) mod m``; difficulty = index of ``m`` (more answers).
+
+    ``a`` and ``b`` are drawn from ``0..19``; prompts are distinct.
+
+    Parameters
+    ----------
+    n : int, default 32
+        Number of prompts, ``1 <= n <= 10**5``.
+    seed : int, default 0
+        Seed of the draws.
+    moduli : sequence of int, default (3, 5, 7, 11)
+        The moduli ``m`` to draw from.
+
+    Returns
+    -------
+    Task
+        An exact-match task named ``"mod"`` with ``max_new_tokens = 4``.
+
+    Raises
+    ------
+    ValueError
+        If ``n`` is out of range or exceeds the number of distinct prompts.
+
+    Examples
+    --------
+    >>> t = modular_arithmetic(3, moduli=(3,))
+    >>> all(int(a) == (int(p.split("+")[0]) + int(p.split("+")[1].split("%")[0])) % 3
+    ...     for p, a in zip(t.prompts, t.answers))
+    True
+    """
     n = check_int("n", n, maximum=MAX_PROMPTS)
     rng = np.random.default_rng(seed)
     prompts, answers, level, seen = [], [], [], set()
@@ -48,7 +77,34 @@ def modular_arithmetic(n: int = 32, *, seed: int = 0, moduli: Sequence[int] = (3
 
 
 def addition(n: int = 32, *, seed: int = 0, max_digits: int = 2) -> Task:
-    """Prompts ``"a+b="`` with ``a, b`` of 1..``max_digits`` digits; difficulty = number of digits."""
+    """Prompts ``"a+b="`` with ``a, b`` of 1..``max_digits`` digits; difficulty = number of digits.
+
+    Parameters
+    ----------
+    n : int, default 32
+        Number of distinct prompts, ``1 <= n <= 10**5``.
+    seed : int, default 0
+        Seed of the draws.
+    max_digits : int, default 2
+        Most digits of ``a`` and ``b``, ``1 <= max_digits <= 6``.
+
+    Returns
+    -------
+    Task
+        An exact-match task named ``"add"`` with ``max_new_tokens = max_digits + 2``.
+
+    Raises
+    ------
+    ValueError
+        If ``n`` or ``max_digits`` is out of range, or ``n`` exceeds the number of distinct prompts
+        found in ``100 n`` draws.
+
+    Examples
+    --------
+    >>> t = addition(3, seed=1)
+    >>> all(str(sum(map(int, p[:-1].split("+")))) == a for p, a in zip(t.prompts, t.answers))
+    True
+    """
     n = check_int("n", n, maximum=MAX_PROMPTS)
     max_digits = check_int("max_digits", max_digits, maximum=6)
     rng = np.random.default_rng(seed)
@@ -70,8 +126,31 @@ def addition(n: int = 32, *, seed: int = 0, max_digits: int = 2) -> Task:
 
 
 def chain_sum(n: int = 32, *, seed: int = 0, max_terms: int = 4) -> Task:
-    """Chain of thought: prompt ``"s352="``, worked solution ``"3,8,10"`` (running sums); only the
-    number after the last comma is checked, so the accepted set is not enumerable."""
+    """Chain of thought: prompt ``"s352="``, worked solution ``"3,8,10"`` (running sums).
+
+    Only the number after the last comma is checked, so the accepted set is not enumerable.
+
+    Parameters
+    ----------
+    n : int, default 32
+        Number of distinct prompts, ``1 <= n <= 10**5``.
+    seed : int, default 0
+        Seed of the draws.
+    max_terms : int, default 4
+        Most digits summed, ``2 <= max_terms <= 8`` (difficulty = number of digits).
+
+    Returns
+    -------
+    Task
+        A ``"final"``-verifier task named ``"cot"`` with the running sums as solutions and
+        ``max_new_tokens = 3 max_terms + 1``.
+
+    Raises
+    ------
+    ValueError
+        If ``n`` or ``max_terms`` is out of range, or ``n`` exceeds the number of distinct prompts
+        found in ``100 n`` draws.
+    """
     n = check_int("n", n, maximum=MAX_PROMPTS)
     max_terms = check_int("max_terms", max_terms, minimum=2, maximum=8)
     rng = np.random.default_rng(seed)
@@ -98,7 +177,30 @@ BUILTIN_TASKS: dict[str, Callable[..., Task]] = {"mod": modular_arithmetic, "add
 
 def load_jsonl(path: str | Path, verifier: str = "exact", *, name: str | None = None,
                max_new_tokens: int | None = None) -> Task:
-    """A task from a JSONL file with one ``{"prompt": ..., "answer": ...}`` object per line."""
+    """A task from a JSONL file with one ``{"prompt": ..., "answer": ...}`` object per line.
+
+    Parameters
+    ----------
+    path : str or Path
+        The JSONL file (blank lines are skipped).
+    verifier : str, default "exact"
+        The task's verifier.
+    name : str, optional
+        The task's name; default the file's stem.
+    max_new_tokens : int, optional
+        Completion length; default the longest answer plus one.
+
+    Returns
+    -------
+    Task
+        The task.
+
+    Raises
+    ------
+    ValueError
+        For a line that is not JSON or not an object with string ``prompt`` and ``answer``, more
+        than ``10**5`` lines, or an empty file.
+    """
     path = Path(path)
     prompts, answers = [], []
     with path.open() as fh:
@@ -127,6 +229,33 @@ def get_task(spec: str, *, n: int = 32, seed: int = 0, verifier: str = "exact") 
     ``rg:NAME?key=value&...`` is a reasoning-gym dataset (:mod:`rlvrlens.training.reasoning_gym`;
     ``n`` and ``seed`` are the defaults of its ``size`` and ``seed``); it brings its own checker, so
     ``verifier`` must stay ``"exact"`` (the default) there.
+
+    Parameters
+    ----------
+    spec : str
+        ``"mod"``, ``"add"``, ``"cot"``, ``"rg:NAME?..."``, or the path of a ``.jsonl`` file.
+    n : int, default 32
+        Number of prompts (built-in and reasoning-gym tasks).
+    seed : int, default 0
+        Seed (built-in and reasoning-gym tasks).
+    verifier : str, default "exact"
+        Verifier of a JSONL task (ignored by built-in tasks; must be ``"exact"`` for ``rg:``).
+
+    Returns
+    -------
+    Task
+        The task.
+
+    Raises
+    ------
+    ValueError
+        For an unknown spec, a non-default ``verifier`` with ``rg:``, or an error of the task's
+        builder.
+
+    Examples
+    --------
+    >>> get_task("add", n=3).name
+    'add'
     """
     if isinstance(spec, str) and spec.startswith("rg:"):
         if verifier != "exact":

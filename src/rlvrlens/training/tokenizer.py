@@ -20,6 +20,22 @@ DEFAULT_CHARS = string.digits + "+-*/=%:,;.#?()[]<>!" + string.ascii_lowercase +
 def char_tokenizer(chars: str = DEFAULT_CHARS) -> PreTrainedTokenizerFast:
     """A tokenizer with one token per character of ``chars`` plus ``<pad>``, ``<eos>``, ``<unk>``.
 
+    Parameters
+    ----------
+    chars : str, default DEFAULT_CHARS
+        The characters, non-empty and without repeats (digits, arithmetic signs, lowercase letters
+        and space by default).
+
+    Returns
+    -------
+    PreTrainedTokenizerFast
+        The tokenizer (special tokens first, then ``chars`` in order).
+
+    Raises
+    ------
+    ValueError
+        If ``chars`` is empty, not a string, or repeats a character.
+
     Examples
     --------
     >>> tok = char_tokenizer()
@@ -42,8 +58,21 @@ def char_tokenizer(chars: str = DEFAULT_CHARS) -> PreTrainedTokenizerFast:
 
 
 def chars_for_task(task, chars: str = DEFAULT_CHARS) -> str:
-    """``chars`` plus every other character of the task's prompts and accepted answers, in order of
-    first appearance: a character set for :func:`char_tokenizer` that encodes the whole task.
+    """``chars`` plus every other character of the task's prompts and accepted answers, in order of first appearance.
+
+    This is a character set for :func:`char_tokenizer` that encodes the whole task.
+
+    Parameters
+    ----------
+    task : Task
+        The task (its prompts and accepted answers, or its answers where none are listed).
+    chars : str, default DEFAULT_CHARS
+        The characters to start from.
+
+    Returns
+    -------
+    str
+        ``chars`` followed by the task's other characters.
 
     Examples
     --------

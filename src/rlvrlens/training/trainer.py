@@ -149,6 +149,26 @@ def estimate_step_memory(config: TrainConfig, task: Task, max_new_tokens: int, v
     ``16 H`` activations per layer: ``4 B T (3 V + 16 L H)`` bytes, plus the scheme's coefficient
     arrays (``3 (M + 1)`` float64). The model's own weights come on top (:func:`estimate_model_memory`).
 
+    Parameters
+    ----------
+    config : TrainConfig
+        The run's config (``prompts_per_step``, ``num_generations``, ``eval_samples``).
+    task : Task
+        The task (a non-enumerable one is evaluated by sampling).
+    max_new_tokens : int
+        Tokens decoded per row, ``T``.
+    vocab : int
+        Vocabulary size ``V``.
+    width : int
+        Hidden size ``H``.
+    layers : int
+        Number of layers ``L``.
+
+    Returns
+    -------
+    int
+        The bound in bytes.
+
     Examples
     --------
     >>> from rlvrlens.training.tasks import get_task
@@ -807,6 +827,28 @@ def load_policy(path: str | Path) -> tuple[CausalLMPolicy, TrainConfig, int]:
 
     The checkpoint is read with ``weights_only=True``: a file holding anything but tensors and
     plain values is refused without running it.
+
+    Parameters
+    ----------
+    path : str or Path
+        A run directory (its checkpoint file is read) or a checkpoint file.
+
+    Returns
+    -------
+    policy : CausalLMPolicy
+        The policy built from the checkpoint's config, with its weights loaded.
+    config : TrainConfig
+        The run's config.
+    step : int
+        The step the checkpoint was saved at.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the checkpoint does not exist.
+    ValueError
+        If the file is not a checkpoint, its config is unreadable, or its weights do not fit the
+        model the config builds.
     """
     path = Path(path)
     file = path / CHECKPOINT if path.is_dir() else path
