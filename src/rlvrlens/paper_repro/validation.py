@@ -431,7 +431,7 @@ def run(out_dir: str | Path) -> Reproduction:
     for part in sorted({r["part"] for r in of("lm_fixed_points")} - {"sweep", "beta2"}):
         rs = [r for r in of("lm_fixed_points") if r["part"] == part]  # e.g. the KL(pi_ref||pi) run
         rep.claims.append(at_most(
-            f"Transformer fixed points with the {rs[0]['kl']} penalty ({rs[0]['scheme']}, beta = {rs[0]['beta']:g}) "
+            f"Transformer fixed points with the KL penalty {rs[0]['kl']!r} ({rs[0]['scheme']}, beta = {rs[0]['beta']:g}) "
             f"after {rs[0]['steps']} Adam steps: max |logit gap| to each prompt's flow target for that penalty",
             lambda rs=rs: max(abs(r["logit_gap"]) for r in rs), bound=FIXED_POINT_LOGIT_TOL,
             source="THEORY.md §4 (stationary points per KL direction)"))
