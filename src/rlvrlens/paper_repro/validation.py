@@ -331,7 +331,8 @@ def claims() -> list[Claim]:
                 lambda: max(r["logit_rms"] for r in traj if r["source"] == "tabular-sgd"), bound=0.15,
                 source="THEORY.md §4 (flow, not map)"),
         at_most("Sampled groups + gradient steps + exact KL settle at the predicted stationary point: max |logit "
-                "gap| (GRPO, M = 4, beta = 2 and 8)",
+                "gap| (GRPO, M = 4, beta = 2 and 8 for speed; beta < 1, where a run of this length has not arrived, "
+                "is a claim of the full run that fails and is explained by experiment 3c)",
                 lambda: max(abs(r["logit_gap"]) for r in fixed_points_vs_beta(tiny)), bound=0.15,
                 source="Mroueh (2025) §4, generalised in THEORY.md §2"),
         at_most(f"Flow, not map: where Mroueh's population map has a 2-cycle ({cycle['cycle'][0]:.4f} <-> "

@@ -96,15 +96,8 @@ def table1_table() -> Table:
 def printed_claims() -> list[Claim]:
     """The paper's printed clipping constants against our trainer's loss (:func:`rlvrlens.training.losses.clipped_policy_loss`)
     and its defaults (:class:`rlvrlens.training.config.TrainConfig`)."""
-    import torch
-
     from rlvrlens.training.config import TrainConfig
-    from rlvrlens.training.losses import clipped_policy_loss
-
-    def surrogate(ratio: float, advantage: float, eps_low: float, eps_high: float) -> float:
-        logp = torch.tensor([[float(np.log(ratio))]])
-        loss = clipped_policy_loss(logp, torch.zeros_like(logp), torch.tensor([advantage]), eps_low, eps_high).loss
-        return -float(loss)
+    from rlvrlens.training.losses import surrogate_value as surrogate
 
     defaults = TrainConfig.__dataclass_fields__
     return [
