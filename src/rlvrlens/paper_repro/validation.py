@@ -325,7 +325,8 @@ def claims() -> list[Claim]:
         at_most("Consistency check: the exact KL-regularised step of a tabular policy is one step of the success "
                 "map: logit RMS between the measured trajectory and the iteration (GRPO, M = 4, beta = 1)",
                 lambda: max(r["logit_rms"] for r in traj if r["source"] == "tabular-exact"),
-                bound=1e-8, source="THEORY.md §2 (derived: logit p_n = logit p_ref + h'_M(p_{n-1})/beta)"),
+                bound=1e-8, source="THEORY.md §2 (derived: logit p_n = logit p_ref + h'_M(p_{n-1})/beta)",
+                kind="consistency"),
         at_most("SGD with sampled groups and the exact KL follows the mean-field ODE of the softmax logits with no "
                 "fitted constant: logit RMS (GRPO, M = 4, beta = 1, lr 0.5)",
                 lambda: max(r["logit_rms"] for r in traj if r["source"] == "tabular-sgd"), bound=0.15,
