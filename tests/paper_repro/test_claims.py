@@ -9,7 +9,9 @@ import pytest
 from scipy import integrate
 
 from rlvrlens.paper_repro import PAPERS, load
-from rlvrlens.paper_repro.claims import KINDS, Claim, at_least, at_most, close, seed_mean, seeded, summary, tally
+from rlvrlens.paper_repro.claims import (
+    KINDS, Claim, at_least, at_most, close, counted, estimated, seed_mean, seeded, summary, tally,
+)
 
 
 # -- the framework -----------------------------------------------------------------------------
@@ -128,6 +130,40 @@ def test_summary_leaves_consistency_checks_out_and_tally_counts_every_kind() -> 
     assert set(t) == set(KINDS)
     assert t["paper"] == {"PASS": 1, "FAIL": 0, "INCONCLUSIVE": 1}
     assert t["independent"]["FAIL"] == 1 and t["consistency"]["PASS"] == 1
+
+
+def test_a_stored_claim_is_reported_but_not_counted_as_a_pass() -> None:
+    stored = at_most("re-read from a committed file", lambda: 0.0, bound=1.0, kind="stored")
+    fresh = at_most("recomputed", lambda: 2.0, bound=1.0)
+    assert stored.verdict == "PASS"
+    assert summary([stored]) == (0, 0) and summary([stored, fresh]) == (0, 1)
+    assert counted([stored, fresh]) == [fresh]
+    assert tally([stored])["stored"] == {"PASS": 1, "FAIL": 0, "INCONCLUSIVE": 0}
+    assert stored.as_dict()["kind"] == "stored"
+
+
+@pytest.mark.parametrize("value, se, verdict", [
+    (0.987, 0.0245, "INCONCLUSIVE"),  # the SmolLM2 ratio: 3% is finer than 1.96 se ~ 4.8% can resolve
+    (0.987, 0.001, "PASS"),
+    (1.2, 0.02, "FAIL"),
+    (1.0, math.nan, "INCONCLUSIVE"),
+])
+def test_a_noisy_comparison_is_judged_with_its_standard_error(value: float, se: float, verdict: str) -> None:
+    c = estimated("ratio within 3% of 1", lambda: (value, se), expected=1.0, tolerance=0.03)
+    assert c.verdict == verdict
+    assert c.z == pytest.approx(1.96, abs=1e-2)
+    if math.isfinite(se):
+        assert c.noise == se and "se =" in c.criterion
+
+
+def test_estimated_reports_a_raising_measurement_and_a_negative_se() -> None:
+    assert estimated("raises", lambda: 1 / 0, expected=0.0).error.startswith("ZeroDivisionError")
+    assert estimated("negative se", lambda: (1.0, -1.0), expected=1.0).verdict == "FAIL"
+
+
+def test_explanation_is_kept() -> None:
+    c = at_most("gap", lambda: 2.0, bound=1.0, explanation="the flow has not arrived")
+    assert c.explanation == "the flow has not arrived" and c.as_dict()["explanation"] == c.explanation
 
 
 def test_criterion_text_and_summary() -> None:

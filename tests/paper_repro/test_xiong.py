@@ -194,4 +194,6 @@ def test_run_on_a_tiny_setting_writes_figures_tables_and_claims(tmp_path: Path, 
     assert all(c.source for c in rep.claims)
     directions = rep.claims[len(fast_claims):]
     assert {c.verdict for c in directions} == {"INCONCLUSIVE"}  # one seed: no noise estimate, no verdict
-    assert rep.notes and len(rep.tables) == 2
+    assert rep.notes and [t.name for t in rep.tables][-1] == "printed_table1" and len(rep.tables) == 3
+    # the direction claims that test a printed relation cite the printed numbers
+    assert sum("Table 1 (average)" in c.explanation for c in directions) == 3

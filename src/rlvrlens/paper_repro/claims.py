@@ -20,7 +20,13 @@ A measurement may carry **noise** (the standard error of a mean over seeds) and 
 interval ``measured ± z·noise``. It PASSES when the whole interval satisfies the relation, FAILS when
 none of it does, and is INCONCLUSIVE otherwise (the effect is inside the noise). With ``noise = 0``
 (exact computations) the verdict is PASS or FAIL. :func:`seeded` builds such a claim from per-seed
-paired differences (Student's t with ``n - 1`` degrees of freedom).
+paired differences (Student's t with ``n - 1`` degrees of freedom), :func:`estimated` from a
+measurement that comes with its own standard error (normal quantile). A comparison of measured
+numbers should always carry its standard error: a tolerance finer than the noise can resolve then
+gives INCONCLUSIVE, not a PASS or FAIL decided by the noise.
+
+A claim may carry an ``explanation``: why it fails or is inconclusive where that is understood (the
+experiment that explains it), and what a wrong implementation would do to it.
 
 Examples
 --------
@@ -36,6 +42,8 @@ Examples
 'PASS'
 >>> seeded("A beats B", lambda: [0.10, -0.08, 0.02], bound=0.0).verdict  # inside the noise
 'INCONCLUSIVE'
+>>> estimated("ratio within 3% of 1", lambda: (1.01, 0.024), expected=1.0, tolerance=0.03).verdict
+'INCONCLUSIVE'
 """
 
 from __future__ import annotations
@@ -49,7 +57,9 @@ import numpy as np
 #: How the measured number is compared with ``expected``.
 RELATIONS = ("close", "at_most", "at_least")
 #: What the expected value is (see the module docstring).
-KINDS = ("paper", "independent", "consistency")
+KINDS = ("paper", "independent", "consistency", "stored")
+#: Kinds left out of the claims that can fail (:func:`summary`).
+UNCOUNTED = ("consistency", "stored")
 #: The three verdicts.
 VERDICTS = ("PASS", "FAIL", "INCONCLUSIVE")
 
@@ -74,13 +84,17 @@ class Claim:
         Where the claim comes from ("Davis & Recht, arXiv:2510.13651, Fig. 2", "THEORY.md §1, derived").
     error : str or None
         The exception the measurement raised, if any (the claim then fails).
-    kind : {"paper", "independent", "consistency"}
-        What the expected value is (module docstring).
+    kind : {"paper", "independent", "consistency", "stored"}
+        What the expected value is, or ``"stored"`` for a value re-read from a committed file
+        (module docstring).
     noise : float
         Standard error of ``measured`` (0 for an exact computation; NaN when it cannot be
         estimated, e.g. one seed: the verdict is then INCONCLUSIVE).
     z : float
         The interval judged is ``measured ± z * noise``.
+    explanation : str
+        Why the claim fails or is inconclusive where that is understood, and what a wrong
+        implementation would do to it (shown under the statement).
     """
 
     statement: str
@@ -93,6 +107,7 @@ class Claim:
     kind: str = "independent"
     noise: float = 0.0
     z: float = 0.0
+    explanation: str = ""
 
     def __post_init__(self) -> None:
         if self.relation not in RELATIONS:
@@ -164,7 +179,8 @@ class Claim:
         return {"statement": self.statement, "kind": self.kind, "measured": finite(self.measured),
                 "noise": finite(self.noise), "z": self.z, "expected": self.expected,
                 "tolerance": self.tolerance, "relation": self.relation, "criterion": self.criterion,
-                "verdict": self.verdict, "source": self.source, "error": self.error}
+                "verdict": self.verdict, "source": self.source, "error": self.error,
+                "explanation": self.explanation}
 
 
 def _num(x: float) -> str:
@@ -179,24 +195,75 @@ def _measure(measure: Callable[[], float]) -> tuple[float, str | None]:
 
 
 def close(statement: str, measure: Callable[[], float], *, expected: float, tolerance: float,
-          source: str = "", kind: str = "independent") -> Claim:
+          source: str = "", kind: str = "independent", explanation: str = "") -> Claim:
     """The claim ``|measure() - expected| <= tolerance``."""
     value, error = _measure(measure)
-    return Claim(statement, value, float(expected), float(tolerance), "close", source, error, kind)
+    return Claim(statement, value, float(expected), float(tolerance), "close", source, error, kind,
+                 explanation=explanation)
 
 
 def at_most(statement: str, measure: Callable[[], float], *, bound: float, tolerance: float = 0.0,
-            source: str = "", kind: str = "independent") -> Claim:
+            source: str = "", kind: str = "independent", explanation: str = "") -> Claim:
     """The claim ``measure() <= bound + tolerance`` (errors, gaps, ratios that must stay small)."""
     value, error = _measure(measure)
-    return Claim(statement, value, float(bound), float(tolerance), "at_most", source, error, kind)
+    return Claim(statement, value, float(bound), float(tolerance), "at_most", source, error, kind,
+                 explanation=explanation)
 
 
 def at_least(statement: str, measure: Callable[[], float], *, bound: float, tolerance: float = 0.0,
-             source: str = "", kind: str = "independent") -> Claim:
+             source: str = "", kind: str = "independent", explanation: str = "") -> Claim:
     """The claim ``measure() >= bound - tolerance`` (margins that must stay positive)."""
     value, error = _measure(measure)
-    return Claim(statement, value, float(bound), float(tolerance), "at_least", source, error, kind)
+    return Claim(statement, value, float(bound), float(tolerance), "at_least", source, error, kind,
+                 explanation=explanation)
+
+
+#: Two-sided 95% quantile of the standard normal, the default ``z`` of :func:`estimated`.
+Z95 = 1.959963984540054
+
+
+def estimated(statement: str, measure: Callable[[], tuple[float, float]], *, expected: float,
+              relation: str = "close", tolerance: float = 0.0, z: float = Z95, source: str = "",
+              kind: str = "independent", explanation: str = "") -> Claim:
+    """A claim on a measured number that comes with its standard error.
+
+    Parameters
+    ----------
+    statement : str
+    measure : callable
+        Returns ``(value, standard error)``; a standard error of NaN (not estimable) makes the
+        claim INCONCLUSIVE.
+    expected : float
+        The value (``"close"``) or bound (``"at_most"``, ``"at_least"``) of the claim.
+    relation : {"close", "at_most", "at_least"}
+    tolerance : float
+    z : float
+        The interval judged is ``value ± z·se`` (default: the two-sided 95% normal quantile).
+    source, kind, explanation : str
+        As in :class:`Claim`.
+
+    Returns
+    -------
+    Claim
+        PASS when the whole interval satisfies the relation, FAIL when none of it does,
+        INCONCLUSIVE otherwise: a tolerance finer than ``z·se`` can then never PASS.
+
+    Examples
+    --------
+    >>> estimated("x is 1", lambda: (1.01, 0.001), expected=1.0, tolerance=0.03).verdict
+    'PASS'
+    >>> estimated("x is 1", lambda: (1.2, 0.01), expected=1.0, tolerance=0.03).verdict
+    'FAIL'
+    """
+    try:
+        value, noise = (float(x) for x in measure())
+        error = None
+    except Exception as exc:  # noqa: BLE001 - reported as a failing claim
+        value, noise, error = math.nan, 0.0, f"{type(exc).__name__}: {exc}"
+    if not (noise >= 0 or math.isnan(noise)):
+        value, noise, error = math.nan, 0.0, f"ValueError: standard error must be >= 0, got {noise!r}"
+    return Claim(statement, value, float(expected), float(tolerance), relation, source, error, kind, noise,
+                 float(z), explanation)
 
 
 def seed_mean(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float, float]:
@@ -222,7 +289,7 @@ def seed_mean(values: Sequence[float], confidence: float = 0.95) -> tuple[float,
 
 def seeded(statement: str, measure: Callable[[], Iterable[float]], *, bound: float = 0.0,
            relation: str = "at_least", tolerance: float = 0.0, confidence: float = 0.95,
-           source: str = "", kind: str = "paper") -> Claim:
+           source: str = "", kind: str = "paper", explanation: str = "") -> Claim:
     """A claim about a mean over seeds, judged with its seed noise.
 
     ``measure()`` returns one value per seed (typically the paired difference of two training runs
@@ -236,18 +303,26 @@ def seeded(statement: str, measure: Callable[[], Iterable[float]], *, bound: flo
         error = None
     except Exception as exc:  # noqa: BLE001 - reported as a failing claim
         value, noise, z, error = math.nan, 0.0, 0.0, f"{type(exc).__name__}: {exc}"
-    return Claim(statement, value, float(bound), float(tolerance), relation, source, error, kind, noise, z)
+    return Claim(statement, value, float(bound), float(tolerance), relation, source, error, kind, noise, z,
+                 explanation)
+
+
+def counted(claims: Iterable[Claim]) -> list[Claim]:
+    """The claims that can fail and are checked now: neither consistency checks nor stored claims."""
+    return [c for c in claims if c.kind not in UNCOUNTED]
 
 
 def summary(claims: list[Claim]) -> tuple[int, int]:
-    """``(passed, total)`` over the claims that can fail (consistency checks left out).
+    """``(passed, total)`` over the claims that can fail and are recomputed now (consistency checks
+    and stored claims left out: :data:`UNCOUNTED`).
 
     >>> summary([close("a", lambda: 0.0, expected=0.0, tolerance=0.0),
-    ...          close("b", lambda: 0.0, expected=0.0, tolerance=0.0, kind="consistency")])
+    ...          close("b", lambda: 0.0, expected=0.0, tolerance=0.0, kind="consistency"),
+    ...          close("c", lambda: 0.0, expected=0.0, tolerance=0.0, kind="stored")])
     (1, 1)
     """
-    counted = [c for c in claims if c.kind != "consistency"]
-    return sum(c.passed for c in counted), len(counted)
+    counted_ = counted(claims)
+    return sum(c.passed for c in counted_), len(counted_)
 
 
 def tally(claims: list[Claim]) -> dict[str, dict[str, int]]:

@@ -303,7 +303,8 @@ _SRC = "Davis & Recht, arXiv:2510.13651"
 
 
 def claims() -> list[Claim]:
-    """The fast claims (a few seconds): closed forms, special values and the figures' statements."""
+    """The fast claims (a few seconds): closed forms, special values, the figures' statements and the
+    paper's printed numbers (:func:`printed_claims`)."""
     out = [
         at_most("Normalised GRPO (ε = 1e-8) at M = 2 is the line t: max_t |h(t)/h(1) − t|",
                 lambda: np.max(np.abs(normalised_grpo(2, GRPO_EPS, T_GRID) - T_GRID)),
@@ -363,7 +364,45 @@ def claims() -> list[Claim]:
                            f"over t, M = {', '.join(map(str, PAPER_MS))}",
                            lambda e=entry: max(closed_form_error(e, M) for M in PAPER_MS), bound=1e-10,
                            source="THEORY.md §1 table (closed forms written out here; GRPO: scipy betainc)"))
-    return out
+    return out + printed_claims()
+
+
+#: Where the printed values of Fig. 1 were read: the paper's own text past the introduction could not
+#: be read here; D. Davis's lecture notes (§8.2, "The rescaling functions") reproduce Figs. 1 and 3 and print
+#: the check below (found with the search tool; second-hand, but from the paper's author).
+_FIG1_PRINTED = (f"printed: {_SRC}v1, Fig. 1, as printed in D. Davis's lecture notes §8.2, which replicate "
+                 "Figs. 1 and 3: 'the GRPO line ... passing through (0.25, 0.333) since (2/π)arcsin(0.5) ≈ 0.333'; "
+                 "'all three pass through (1, 1)'")
+#: The printed value and the precision it is printed with (half a unit of its last digit).
+FIG1_PRINTED_AT_QUARTER = (0.25, 0.333, 5e-4)
+
+
+def printed_claims() -> list[Claim]:
+    """The paper's printed numbers (Fig. 1) against what our code computes.
+
+    Each claim's source names the arXiv id and where the number is printed; each says what a wrong
+    implementation would do to it.
+    """
+    t, value, tol = FIG1_PRINTED_AT_QUARTER
+    return [
+        close(f"Fig. 1 (printed): GRPO's normalised limit (2/π) arcsin √t at t = {t:g} is {value:g}: our "
+              "LIMITS['arcsin'](t)/π", lambda: float(arcsine(np.array(t))), expected=value, tolerance=tol,
+              source=_FIG1_PRINTED, kind="paper",
+              explanation="A transform without the square root, (2/π) arcsin t, gives 0.161; one without the "
+                          "factor 2 (arcsin √t / π) gives 0.167; an un-normalised 2 arcsin √t gives 1.047."),
+        close(f"Fig. 1 (printed) at finite M: GRPO's own h_M (ε = 1e-8, M = 1024) normalised by h_M(1), at t = {t:g}, "
+              f"approaches the printed {value:g} (within 0.01: the error decays like M^(-1/2), 0.005 at M = 1024; "
+              "margin ours)", lambda: float(normalised_grpo(1024, GRPO_EPS, np.array([t]))[0]), expected=value,
+              tolerance=0.01, source=_FIG1_PRINTED, kind="paper",
+              explanation="A GRPO without the std normalisation has h_M ∝ t (0.25 here, off by 0.083); a "
+                          "population-vs-sample std mix-up moves it by less than 1e-3 at this M."),
+        at_most("Fig. 1 (printed): all three curves, (2/π) arcsin √t, t and ln t + 1, pass through (1, 1): "
+                "max |f(1) − 1| of our Fig. 1 data", lambda: max(abs(float(v[-1]) - 1.0) for v in
+                                                                   fig1_data(np.array([0.5, 1.0])).values()),
+                bound=1e-12, source=_FIG1_PRINTED, kind="paper",
+                explanation="A missing factor 2 in LIMITS['arcsin'] gives 0.5 at t = 1; the log without its "
+                            "shift gives 0."),
+    ]
 
 
 def slow_claims() -> list[Claim]:

@@ -4,8 +4,9 @@ Each paper module's ``run(out_dir)`` returns a :class:`Reproduction`: its figure
 and a caption), its tables, its claims with their verdicts, and notes. :func:`write_index` renders
 any number of them as one self-contained HTML page (inline style, relative image links) plus a
 ``claims.json`` with every claim. Each claim shows its kind (the paper's published result, an
-independent computation, or a consistency check that cannot fail and is not counted) and its
-verdict (PASS, FAIL or INCONCLUSIVE: an effect inside the seed noise).
+independent computation, a consistency check that cannot fail, or a stored measurement re-read from
+a committed file; the last two are not counted among the claims that can fail), its verdict (PASS,
+FAIL or INCONCLUSIVE: an effect inside the noise) and its explanation where it has one.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from rlvrlens.core.records import json_ready
-from rlvrlens.paper_repro.claims import KINDS, Claim, summary, tally
+from rlvrlens.paper_repro.claims import KINDS, UNCOUNTED, Claim, counted, summary, tally
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ th, td { border: 1px solid #ccc; padding: .25em .5em; text-align: left; vertical
 th { background: #f3f3f3; } td.num { text-align: right; font-family: monospace; }
 .PASS { color: #0a6b20; font-weight: bold; } .FAIL { color: #b00020; font-weight: bold; }
 .INCONCLUSIVE { color: #8a5a00; font-weight: bold; } tr.consistency td { color: #777; }
+tr.stored td { background: #f4f4fb; } .why { color: #444; }
 .note { background: #fff8e1; border-left: 4px solid #f0b400; padding: .4em .8em; margin: .6em 0; }
 .ref { color: #555; font-style: italic; }
 """
@@ -89,7 +91,8 @@ def _cell(x: Any) -> str:
 
 
 #: How each kind is named on the page.
-KIND_LABELS = {"paper": "paper", "independent": "independent", "consistency": "consistency check"}
+KIND_LABELS = {"paper": "paper", "independent": "independent", "consistency": "consistency check",
+               "stored": "stored measurement (not recomputed; not counted)"}
 
 
 def _claims_table(claims: Sequence[Claim]) -> str:
@@ -99,6 +102,8 @@ def _claims_table(claims: Sequence[Claim]) -> str:
         if not c.error and c.noise and math.isfinite(c.noise):
             measured += f" ± {c.noise:.2g}"
         detail = f"<br><small>{_e(c.error)}</small>" if c.error else ""
+        if c.explanation:
+            detail += f'<br><small class="why">Explanation: {_e(c.explanation)}</small>'
         rows.append(
             f'<tr class="{c.kind}"><td class="{c.verdict}">{c.verdict}</td><td>{_e(KIND_LABELS[c.kind])}</td>'
             f'<td>{_e(c.statement)}{detail}</td><td class="num">{measured}</td><td>{_e(c.criterion)}</td>'
@@ -109,19 +114,25 @@ def _claims_table(claims: Sequence[Claim]) -> str:
 
 
 def counts_line(claims: Sequence[Claim]) -> str:
-    """``"12 of 14 claims pass (paper 3/4, independent 9/10), 1 inconclusive, 1 fail; 5 consistency checks"``.
+    """``"12 of 14 claims pass (paper 3/4, independent 9/10), 1 inconclusive, 1 fail; 5 consistency checks;
+    6 stored (4 pass, 1 inconclusive, 1 fail)"``.
 
-    Consistency checks (which cannot fail for a wrong implementation) are counted apart.
+    Consistency checks (which cannot fail for a wrong implementation) and stored claims (re-read from
+    a committed measurement, not recomputed) are counted apart from the claims that can fail.
     """
     t = tally(list(claims))
     passed, total = summary(list(claims))
-    per_kind = ", ".join(f"{k} {t[k]['PASS']}/{sum(t[k].values())}" for k in KINDS if k != "consistency")
-    inconclusive = sum(t[k]["INCONCLUSIVE"] for k in KINDS if k != "consistency")
-    failed = sum(t[k]["FAIL"] for k in KINDS if k != "consistency")
+    per_kind = ", ".join(f"{k} {t[k]['PASS']}/{sum(t[k].values())}" for k in KINDS if k not in UNCOUNTED)
+    inconclusive = sum(t[k]["INCONCLUSIVE"] for k in KINDS if k not in UNCOUNTED)
+    failed = sum(t[k]["FAIL"] for k in KINDS if k not in UNCOUNTED)
     n_cons = sum(t["consistency"].values())
     cons = f"; {n_cons} consistency check{'s' if n_cons != 1 else ''}" if n_cons else ""
     if t["consistency"]["FAIL"] or t["consistency"]["INCONCLUSIVE"]:
         cons += f" ({t['consistency']['PASS']} pass)"
+    n_stored = sum(t["stored"].values())
+    if n_stored:
+        cons += (f"; {n_stored} stored (re-read from committed measurements, not counted: {t['stored']['PASS']} pass, "
+                 f"{t['stored']['INCONCLUSIVE']} inconclusive, {t['stored']['FAIL']} fail)")
     return (f"{passed} of {total} claims pass ({per_kind}), {inconclusive} inconclusive, {failed} fail{cons}")
 
 
@@ -163,9 +174,9 @@ def write_index(reproductions: Sequence[Reproduction], out_dir: str | Path, *,
     root = Path(out_dir)
     root.mkdir(parents=True, exist_ok=True)
     all_claims = [c for rep in reproductions for c in rep.claims]
-    counted = [c for c in all_claims if c.kind != "consistency"]
-    headline = ("FAIL" if any(c.failed for c in counted) else
-                "INCONCLUSIVE" if any(c.verdict == "INCONCLUSIVE" for c in counted) else "PASS")
+    can_fail = counted(all_claims)
+    headline = ("FAIL" if any(c.failed for c in can_fail) else
+                "INCONCLUSIVE" if any(c.verdict == "INCONCLUSIVE" for c in can_fail) else "PASS")
     toc = "".join(
         f'<li><a href="#{_e(r.key)}">{_e(r.title)}</a>: {len(r.figures)} figures; '
         f"{_e(counts_line(r.claims))}</li>" for r in reproductions)
@@ -180,9 +191,13 @@ def write_index(reproductions: Sequence[Reproduction], out_dir: str | Path, *,
         "result (cited by arXiv id and figure, table, equation or section); <i>independent</i>, our value "
         "against an independent computation (closed form, enumeration, quadrature, Monte Carlo); "
         "<i>consistency check</i>, a check that cannot fail for a wrong implementation (an identity, a "
-        "property true by construction, the package compared with itself), shown in grey and not counted. "
-        "A comparison of training runs is judged on its mean over seeds ± t·se: INCONCLUSIVE when the "
-        "effect is inside the seed noise.</p>\n"
+        "property true by construction, the package compared with itself), shown in grey and not counted; "
+        "<i>stored measurement</i>, a number re-read from a committed measurement file (a long run on a "
+        "real model) rather than recomputed now, shown with its verdict but not counted. A claim whose "
+        "source says <i>printed</i> compares with a number printed in the paper (arXiv id, version, figure "
+        "or table); <i>computed, not printed</i> marks a value the paper shows but we could not read. "
+        "A comparison of measured numbers is judged on its value ± z·se (seeds: Student's t): "
+        "INCONCLUSIVE when the noise decides.</p>\n"
         f"<ul>{toc}</ul>\n" + "\n".join(_section(r, root) for r in reproductions) + "\n</body></html>\n"
     )
     index = root / "index.html"

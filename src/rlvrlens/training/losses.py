@@ -8,6 +8,8 @@ constant-normaliser aggregation).
 
 from __future__ import annotations
 
+import math
+
 from typing import NamedTuple
 
 import numpy as np
@@ -200,6 +202,20 @@ def clipped_policy_loss(logp: torch.Tensor, old_logp: torch.Tensor, advantages: 
         low = ((ratio < 1.0 - eps_low) & (advantages < 0)).float()
         high = ((ratio > 1.0 + eps_high) & (advantages > 0)).float()
     return PolicyLoss(loss, low.expand_as(loss), high.expand_as(loss))
+
+
+def surrogate_value(ratio: float, advantage: float, eps_low: float = 0.2, eps_high: float = 0.2) -> float:
+    """The clipped surrogate ``min(rho A, clip(rho, 1-eps_low, 1+eps_high) A)`` of one token, as
+    :func:`clipped_policy_loss` computes it (minus its loss), for a torch-free caller.
+
+    Examples
+    --------
+    >>> round(surrogate_value(1.5, 1.0, 0.2, 0.28), 6)
+    1.28
+    """
+    logp = torch.tensor([[math.log(ratio)]], dtype=torch.float64)
+    adv = torch.tensor([advantage], dtype=torch.float64)
+    return -float(clipped_policy_loss(logp, torch.zeros_like(logp), adv, eps_low, eps_high).loss)
 
 
 def kl_estimate(logp: torch.Tensor, ref_logp: torch.Tensor, kind: str = "k3") -> torch.Tensor:
