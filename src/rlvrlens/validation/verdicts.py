@@ -47,7 +47,9 @@ def thresholds_text() -> str:
 
 def identity_rows(records: list[dict], experiment: str = "1. identity (projected)") -> list[dict[str, Any]]:
     """Verdict rows of :func:`rlvrlens.validation.identity.projected_identity` at the largest G:
-    one per scheme, the worst prompt's z and the weakest power."""
+    one per scheme, the worst prompt's z and the weakest power; none when nothing was measured."""
+    if not records:
+        return []
     G = max(r["groups"] for r in records)
     by = defaultdict(list)
     for r in records:
@@ -74,6 +76,8 @@ def _verdict(ok: bool, bad: str = "gap") -> str:
 def expected_step_rows(exp1: list[dict]) -> list[dict[str, Any]]:
     """Experiment 1 at the largest number of groups, one row per scheme: the relative error of the
     mean update in CLT scales, the projected z (worst prompt) and the test's power."""
+    if not exp1:
+        return []
     rows = []
     G = max(r["groups"] for r in exp1)
     by = defaultdict(list)
