@@ -106,3 +106,11 @@ def test_a_folder_holding_a_run_is_refused(tmp_path, capsys):
     (tmp_path / "config.json").write_text(json.dumps({"task": "mod", "scheme": "grpo"}))
     assert main(["forecast", *TINY, "--out", str(tmp_path)]) == 2
     assert "already holds a run" in capsys.readouterr().err
+
+
+def test_probe_batches_default_is_the_probes_default():
+    """The command's default (kept torch-free for ``--help``) is the probe layer's."""
+    from rlvrlens.commands.forecast import PROBE_BATCHES
+    from rlvrlens.forecast.forecast import DEFAULT_BATCHES
+
+    assert PROBE_BATCHES == DEFAULT_BATCHES

@@ -133,3 +133,45 @@ def test_logit_kernel_one_row_at_a_time_is_the_dense_kernel():
     np.testing.assert_allclose(np.diag(Ls), np.diag(want), rtol=0.03)
     _, L1 = logit_kernel(pol, task)
     assert np.abs(L1 - want).max() > 0.05 * np.abs(want).max()
+
+
+def test_probe_warns_when_a_prompt_may_miss_every_batch():
+    """One prompt of three a step: from 2 batches a prompt is missed with probability (2/3)^2 = 44%
+    (Adam's v is then 0 on its logits: its kernel entry is ~1/eps^2 larger); from 16, 0.15%: no note."""
+    cfg = _config(optim="adamw", prompts_per_step=1)
+    few = probe(_policy(), TASK, cfg, batches=2)
+    assert any("probability 44%" in n for n in few.notes), few.notes
+    assert not any("probe's 16 batches" in n for n in probe(_policy(), TASK, cfg, batches=16).notes)
+
+
+def test_grouped_jackknife_and_kept_gradients_bounded_by_memory(monkeypatch):
+    """With room for 3 jackknife rows and 2 kept gradients (of 6 parameters), 6 batches give 3 groups
+    (batch j in group j mod 3): each L_jackknife[k] against the kernel computed here from the recorded
+    gradients with group k left out, and the full L equal to the uncapped probe's (to 1e-12)."""
+    import rlvrlens.forecast.forecast as F
+
+    cfg = _config(optim="adamw", prompts_per_step=2)
+    free = probe(_policy(), TASK, cfg, batches=6, seed=4)
+    assert free.L_jackknife.shape == (6, 3, 3)  # small models: leave-one-out
+    seen = []
+    original = Trainer.stochastic_gradient
+
+    def recording(self):
+        gradient, stat = original(self)
+        seen.append(gradient.clone())
+        return gradient, stat
+
+    monkeypatch.setattr(Trainer, "stochastic_gradient", recording)
+    monkeypatch.setattr(F, "KEPT_BYTES", 2 * 6 * 4)
+    monkeypatch.setattr(F, "JACKKNIFE_BYTES", 3 * 6 * 4)
+    capped = probe(_policy(), TASK, cfg, batches=6, seed=4)
+    assert capped.L_jackknife.shape == (3, 3, 3)
+    np.testing.assert_allclose(capped.L, free.L, rtol=1e-12)
+    g = torch.stack(seen).double()
+    p, G = success_jacobian(_policy(), TASK)
+    grad_logit = G / (p * (1 - p))[:, None]
+    for k in range(3):
+        v = (g[[j for j in range(6) if j % 3 != k]] ** 2).mean(0)
+        P = (1.0 / (v.sqrt() + cfg.adam_epsilon)).numpy()
+        np.testing.assert_allclose(capped.L_jackknife[k], kernel(grad_logit, P), rtol=1e-5)
+    assert np.abs(capped.L_jackknife - capped.L).max() > 1e-3 * np.abs(capped.L).max()  # the groups differ

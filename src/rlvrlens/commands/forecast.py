@@ -9,6 +9,10 @@ from rlvrlens.commands._common import add_config_args, config_from_args, print_j
 from rlvrlens.core.intervals import format_exact, format_interval
 from rlvrlens.core.records import FORECAST
 
+#: The probe's default batches (``rlvrlens.forecast.forecast.DEFAULT_BATCHES``, kept here so that parsing
+#: does not import torch; a test checks that the two agree).
+PROBE_BATCHES = 16
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -26,8 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--verl-config", metavar="FILE", help="a verl trainer YAML (flags override its fields)")
     p.add_argument("--at", type=int, nargs="+", metavar="STEP",
                    help="steps reported per prompt (default: a quarter, half and all of --steps)")
-    p.add_argument("--probe-batches", type=int, default=4, metavar="J",
-                   help="the probe's budget: stochastic gradients drawn, each about one training step (>= 2)")
+    p.add_argument("--probe-batches", type=int, default=PROBE_BATCHES, metavar="J",
+                   help="the probe's budget: stochastic gradients drawn, each about one training step (>= 2; "
+                        f"default {PROBE_BATCHES}: fewer bias Adam's preconditioner high)")
     p.add_argument("--probe-seed", type=int, default=0, help="seed of the probe's samples")
     p.add_argument("--json", action="store_true", help="print the forecast as JSON (the curves stay in the file)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

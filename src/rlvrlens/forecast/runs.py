@@ -17,7 +17,7 @@ import numpy as np
 from rlvrlens.core.kl import DIVERGENCE, treatment_of
 from rlvrlens.explain.forecasts import ForecastRecord, curve_steps
 from rlvrlens.explain.parts import configuration_parts
-from rlvrlens.forecast.forecast import Progress, forecast
+from rlvrlens.forecast.forecast import DEFAULT_BATCHES, Progress, forecast
 from rlvrlens.objectives import WeightScheme
 from rlvrlens.training.config import TrainConfig
 from rlvrlens.training.trainer import Trainer
@@ -53,7 +53,7 @@ def starting_point(config: TrainConfig, scheme: WeightScheme):
         return trainer.policy, trainer.task
 
 
-def forecast_run(config: TrainConfig, *, scheme: WeightScheme, at: Sequence[int] | None = None, batches: int = 4,
+def forecast_run(config: TrainConfig, *, scheme: WeightScheme, at: Sequence[int] | None = None, batches: int = DEFAULT_BATCHES,
                  seed: int = 0, refused: Mapping[str, str] | None = None, notes: Sequence[str] = (),
                  progress: Progress | None = None) -> ForecastRecord:
     """Forecast the run ``config`` (with ``scheme``) for its ``config.steps`` steps.

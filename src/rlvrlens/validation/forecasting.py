@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from rlvrlens.core.logit import logit_rms
-from rlvrlens.forecast.forecast import Probe, forecast, integrate, logit_kernel
+from rlvrlens.forecast.forecast import DEFAULT_BATCHES, Probe, forecast, integrate, logit_kernel
 from rlvrlens.objectives import WeightScheme
 from rlvrlens.training.config import TrainConfig
 from rlvrlens.training.task import Task
@@ -49,7 +49,8 @@ def horizon(measured: np.ndarray, predicted: np.ndarray, steps: np.ndarray, targ
     return int(ok[-1]) if ok else 0
 
 
-def forecast_run(policy, task: Task, config: TrainConfig, scheme: WeightScheme, *, label: str, batches: int = 4,
+def forecast_run(policy, task: Task, config: TrainConfig, scheme: WeightScheme, *, label: str,
+                 batches: int = DEFAULT_BATCHES,
                  refresh: int = 10, record_every: int = 1, target: float = FORECAST_RMS_TARGET) -> list[dict[str, Any]]:
     """Forecast, then run, ``config`` from ``policy`` (which the run trains); one record per prompt.
 
@@ -80,6 +81,9 @@ def forecast_run(policy, task: Task, config: TrainConfig, scheme: WeightScheme, 
         trajectories at the recorded steps, the logit RMS of each, the horizon, and the probe's and
         the run's seconds.
     """
+    for name, value in (("refresh", refresh), ("record_every", record_every)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be an integer >= 1 (steps), got {value!r}")
     t0 = time.perf_counter()
     fc = forecast(policy, task, config, scheme=scheme, batches=batches)
     probe_seconds = time.perf_counter() - t0

@@ -63,7 +63,7 @@ class ValidationSize:
     fo_repeats: int = 40
     fc_runs: tuple[tuple[str, float, float], ...] = (("AdamW", 1e-4, 0.0), ("AdamW, KL", 1e-4, 0.04))
     fc_steps: int = 300
-    fc_batches: int = 8
+    fc_batches: int = 16
     fc_refresh: int = 10
     fc_record: int = 10
     seed: int = 0
@@ -117,7 +117,7 @@ class RealModelSize:
     fc_prompts_per_step: int = 4
     fc_steps: int = 100
     fc_runs: tuple[tuple[str, float, float], ...] = (("AdamW", 1e-6, 0.0), ("AdamW, KL", 1e-6, 0.04))
-    fc_batches: int = 4
+    fc_batches: int = 16
     fc_refresh: int = 50
     fc_record: int = 5
     parts: tuple[str, ...] = REAL_MODEL_PARTS

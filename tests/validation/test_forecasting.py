@@ -1,0 +1,53 @@
+"""The forecast run against a run of the trainer on the tiny transformer: the probe's batch count is
+what makes Adam's preconditioner unbiased enough to forecast (few batches overestimate it)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from rlvrlens.forecast.forecast import DEFAULT_BATCHES
+from rlvrlens.objectives import get_scheme
+from rlvrlens.training.config import TrainConfig
+from rlvrlens.validation.forecasting import forecast_run
+from rlvrlens.validation.setups import lm_setup
+from rlvrlens.validation.sizes import get_size
+
+
+def _adamw(steps: int, seed: int) -> TrainConfig:
+    """The validation's forecast runs: TRL's defaults (AdamW, linear decay, dapo, clipping at 1)."""
+    return TrainConfig(num_generations=4, prompts_per_step=2, steps=steps, learning_rate=1e-4, optim="adamw",
+                       lr_scheduler_type="linear", loss_aggregation="dapo", max_grad_norm=1.0, seed=seed,
+                       warm_start_steps=0, eval_steps=10**6, save_steps=10**6)
+
+
+@pytest.fixture(scope="module")
+def setup():
+    torch.manual_seed(0)
+    return lm_setup(get_size("tiny"))
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_default_probe_batches_forecast_adamw_and_four_do_not(setup, seed):
+    """AdamW (lr 1e-4, 2 of 8 prompts a step, 100 steps) forecast from step 0: from the default 16
+    probe batches the logit RMS against the run is below the naive (p stays) and the diagonal
+    baselines and below 0.7 of the forecast from 4 batches (measured, seeds 1 and 2: 0.13 and 0.11
+    from 16; 0.28 and 0.27 from 4, worse than naive 0.21 and 0.15). A probe that ignored its batch
+    count, or averaged 1/sqrt(g^2) instead of taking 1/sqrt of the averaged g^2, would fail."""
+    assert DEFAULT_BATCHES == 16
+    cfg = _adamw(100, seed)
+    rms = {}
+    for J in (4, DEFAULT_BATCHES):
+        r = forecast_run(setup.policy.clone(trainable=True), setup.task, cfg, get_scheme("grpo", 4), label="x",
+                         batches=J, refresh=1000, record_every=10)[0]
+        rms[J] = r["logit_rms_forecast"]
+    assert rms[16] < min(r["logit_rms_naive"], r["logit_rms_diagonal"]), (rms, r)
+    assert rms[16] < 0.7 * rms[4], rms
+
+
+@pytest.mark.parametrize("name,value", [("refresh", 0), ("record_every", -1), ("refresh", 2.5)])
+def test_forecast_run_refuses_a_step_count_below_one(setup, name, value):
+    cfg = _adamw(3, 0)
+    with pytest.raises(ValueError, match=f"{name} must be an integer >= 1"):
+        forecast_run(setup.policy.clone(trainable=True), setup.task, cfg, get_scheme("grpo", 4), label="x",
+                     **{name: value})
