@@ -148,3 +148,28 @@ def test_smollm2_numbers_are_the_committed_measurements(smollm2_paragraph):
     for r in records:
         if r["experiment"] == "expected_step_projected" and r["groups"] == G:
             assert f"{r['ratio']:.2f} ± {r['ratio_se']:.2f}" in smollm2_paragraph, r
+
+
+def test_held_out_first_order_numbers_are_the_committed_measurements():
+    """The held-out paragraph quotes results/smollm2-cpu/first-order/measurements.jsonl (``validate
+    --preset smollm2-cpu --only first-order``) at its rounding: each family's three step sizes, the
+    projected step and the zero-step extrapolation."""
+    import json
+
+    from rlvrlens.paper_repro.validation import SMOLLM2_RESULTS
+
+    text = README.read_text(encoding="utf-8")
+    start = text.index("**First order on held-out prompts**")
+    para = " ".join(text[start:text.index("Not measured:", start)].split())
+    records = [json.loads(x) for x in (SMOLLM2_RESULTS / "first-order" / "measurements.jsonl").read_text().splitlines()]
+    assert "rlvrlens validate --preset smollm2-cpu --only first-order" in para
+
+    def said(r):
+        return f"{r['ratio']:.3f} ± {r['ratio_se']:.3f}"
+
+    for family in ("times", "gcd"):
+        steps = sorted((r for r in records if r["experiment"] == "first_order" and r["family"] == family),
+                       key=lambda r: r["target"])
+        assert " / ".join(said(r) for r in steps) in para, family
+        for kind in ("first_order_projected", "first_order_limit"):
+            assert said(next(r for r in records if r["experiment"] == kind and r["family"] == family)) in para
