@@ -97,3 +97,22 @@ def test_module_entry_point_runs():
     out = subprocess.run([sys.executable, "-m", "rlvrlens", "h", "--scheme", "reinforce", "--M", "3", "--t", "0.25"],
                          capture_output=True, text=True, check=True).stdout
     assert "0.25" in out
+
+
+def test_demo_prints_a_progress_line_with_its_time_per_stage(capsys, tmp_path, monkeypatch):
+    """``rlvrlens demo`` (what ``make demo`` runs): the objectives stage writes the catalogue figure and
+    every layer's stage ends with ``[demo] NAME done (S s; T s in all)`` (the layers stubbed here: each
+    is tested where it lives)."""
+    import re
+
+    import rlvrlens.commands.demo as demo_command
+    import rlvrlens.commands.dynamics as dynamics_command
+
+    called = []
+    monkeypatch.setattr(demo_command, "_LAYER_DEMOS", ("dynamics",))
+    monkeypatch.setattr(dynamics_command, "demo", lambda out: called.append(out))
+    assert main(["demo", "--out", str(tmp_path)]) == 0
+    text = capsys.readouterr().out
+    assert called == [tmp_path] and (tmp_path / "catalogue_h_curves.png").exists()
+    assert re.search(r"\[demo\] objectives done \(\d+ s\)", text)
+    assert re.search(r"\[demo\] dynamics done \(\d+ s; \d+ s in all\)", text)

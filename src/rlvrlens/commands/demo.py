@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import time
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    start = t0 = time.perf_counter()
     print("== Induced objectives h_M of the catalogue (Davis & Recht 2025) ==")
     header = ("scheme", "M", "h_M(0.1)", "h_M(0.5)", "h_M(1)", "h'_M(0.1)")
     print(f"{header[0]:18s} {header[1]:>5s} " + " ".join(f"{x:>12s}" for x in header[2:]))
@@ -43,7 +45,11 @@ def run_demo(args: argparse.Namespace) -> int:
                  r"or shifted to 0 at $t=1/2$ where the limit is infinite at an end", y=1.02)
     for path in save(fig, out / "catalogue_h_curves"):
         print(f"wrote {path}")
+    print(f"[demo] objectives done ({time.perf_counter() - t0:.0f} s)", flush=True)
     for name in _LAYER_DEMOS:
         print(f"\n== rlvrlens.commands.{name}.demo ==", flush=True)
+        t0 = time.perf_counter()
         importlib.import_module(f"rlvrlens.commands.{name}").demo(out)
+        print(f"[demo] {name} done ({time.perf_counter() - t0:.0f} s; {time.perf_counter() - start:.0f} s in all)",
+              flush=True)
     return 0
