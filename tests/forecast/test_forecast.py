@@ -175,3 +175,10 @@ def test_grouped_jackknife_and_kept_gradients_bounded_by_memory(monkeypatch):
         P = (1.0 / (v.sqrt() + cfg.adam_epsilon)).numpy()
         np.testing.assert_allclose(capped.L_jackknife[k], kernel(grad_logit, P), rtol=1e-5)
     assert np.abs(capped.L_jackknife - capped.L).max() > 1e-3 * np.abs(capped.L).max()  # the groups differ
+    P = (1.0 / ((g**2).mean(0).sqrt() + cfg.adam_epsilon)).numpy()  # the noise: over the 2 kept gradients
+    want = np.std(grad_logit @ (P * g[:2].numpy()).T, axis=1, ddof=1)
+    np.testing.assert_allclose(capped.noise, want, rtol=1e-4)
+    mean = g.mean(0)  # the signal fraction: over all 6
+    spread = float(((g - mean) ** 2).sum()) / 5
+    np.testing.assert_allclose(capped.signal_fraction, (float(mean @ mean) - spread / 6) / float((g**2).mean(0).sum()),
+                               rtol=1e-5)

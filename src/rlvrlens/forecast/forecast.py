@@ -82,8 +82,9 @@ DEFAULT_BATCHES = 16
 #: SmolLM2-135M keeps 8 (538 MB a row); a model of up to ~70M parameters keeps all of 16.
 KEPT_BYTES = 9 << 29
 #: Memory for the jackknife of the preconditioner (the band's probe error): the batches are split into
-#: ``G`` groups (batch ``j`` in group ``j mod G``), ``G`` as large as ``G`` rows fit here (at least two,
-#: at most ``batches``: leave-one-out); SmolLM2-135M gets 4 groups, a coarser estimate of the band.
+#: ``G`` groups (batch ``j`` in group ``j mod G``), ``G`` as large as ``G`` rows fit here (the groups'
+#: second moments, then their preconditioners' roots in place), a divisor of ``batches`` where one fits
+#: (at least two, at most ``batches``: leave-one-out); SmolLM2-135M gets 4 groups, a coarser band.
 JACKKNIFE_BYTES = 5 << 29
 #: A note is added when a prompt misses every probe batch with more than this probability.
 MISSED_PROMPT_NOTE = 0.05
@@ -124,7 +125,7 @@ class Probe:
     clip : float
         SGD: the mean factor ``min(1, max_grad_norm / |g|)`` of gradient clipping (1 otherwise).
     signal_fraction : float
-        ``sum mu^2 / sum E[g^2]`` over the parameters (unbiased): small means Adam's small-signal gain applies.
+        ``sum mu^2 / sum E[g^2]`` over the parameters (numerator and denominator unbiased): small means Adam's small-signal gain applies.
     batches, sketch : int or None
     seconds : dict
         Time of each part of the probe.
@@ -256,7 +257,10 @@ def probe(policy, task: Task, config: TrainConfig, *, scheme: WeightScheme | Non
     probe_config = replace(config, seed=seed, steps=max(config.steps, 1), warm_start_steps=0)
     n = sum(q.numel() for q in trainable_parameters(policy))
     kept = min(batches, max(2, KEPT_BYTES // (4 * n)))
-    groups = min(batches, max(2, JACKKNIFE_BYTES // (4 * n)))
+    groups = _jackknife_groups(batches, max(2, JACKKNIFE_BYTES // (4 * n)))
+    if batches % groups:
+        notes.append(f"the jackknife's {groups} groups of the {batches} batches are unequal: the band's probe "
+                     "error is approximate (a batch count divisible by a group count that fits is exact)")
     with Trainer(probe_config, policy=policy, task=task, scheme=scheme) as trainer:
         stats, g, total, group_sq, sq_norms = [], None, None, None, 0.0
         for j in range(batches):  # streamed: only the first ``kept`` gradients are stored
@@ -268,30 +272,32 @@ def probe(policy, task: Task, config: TrainConfig, *, scheme: WeightScheme | Non
                 g[j] = gradient
             total += gradient
             group_sq[j % groups] += gradient * gradient
-            sq_norms += float(gradient.double().square().sum())
+            sq_norms += stat["grad_norm"] ** 2  # the float64 norm of this gradient
             stats.append(stat)
             del gradient
             tick("gradients", j + 1, batches)
     seconds["gradients"] = time.perf_counter() - t0
     mean = total / batches
     del total
-    second = group_sq.sum(0) / batches
-    mean_sq = float(mean.double().square().sum())
+    total_sq = group_sq.sum(0)
+    mean_sq = float(mean.double().norm()) ** 2
     spread = (sq_norms - batches * mean_sq) / (batches - 1)  # sum over parameters of the gradients' variance
-    signal = max(0.0, mean_sq - spread / batches) / float(second.double().sum())
+    signal = max(0.0, mean_sq - spread / batches) / (float(total_sq.double().sum()) / batches)
     adam = config.optim != "sgd"
     eps = config.adam_epsilon
-    sizes = [len(range(k, batches, groups)) for k in range(groups)]
 
     def precond(v: torch.Tensor) -> torch.Tensor:
         """``1/(sqrt(v) + eps)``: Adam's preconditioner for the second moment ``v``."""
         return 1.0 / (v.clamp(min=0).sqrt() + eps)
 
-    P = precond(second) if adam else None
-    # computed once: sqrt of P from every batch, then from all but group k (the jackknife)
-    roots = ([P.sqrt()] + [precond((second * batches - group_sq[k]) / (batches - sizes[k])).sqrt()
-                           for k in range(groups)]) if adam else []
-    del group_sq
+    P = precond(total_sq / batches) if adam else None
+    if adam:  # sqrt of P from all but group k, in group k's row: the jackknife, computed once
+        for k in range(groups):  # total_sq - group_sq[k] is exactly 0 where only group k's batches reach
+            rest = (total_sq - group_sq[k]) / (batches - len(range(k, batches, groups)))
+            group_sq[k] = precond(rest).sqrt()
+            del rest
+    roots = [P.sqrt(), *group_sq] if adam else []
+    del total_sq, group_sq
     params = trainable_parameters(policy)
     if sketch is None and len(task) * n * 4 > EXACT_KERNEL_BYTES:
         sketch = SKETCH_DIM
@@ -340,6 +346,17 @@ def probe(policy, task: Task, config: TrainConfig, *, scheme: WeightScheme | Non
     seconds["total"] = time.perf_counter() - t0
     return Probe(np.array(p), L, L_jack, np.array(noise), np.array(decay), diffusion, kappa, clip, signal, batches,
                  sketch, seconds, tuple(notes))
+
+
+def _jackknife_groups(batches: int, room: int) -> int:
+    """The most groups that fit in ``room`` rows (at most ``batches``: leave-one-out), preferring a
+    divisor of ``batches`` (equal groups: the delete-a-group jackknife is exact).
+
+    >>> _jackknife_groups(16, 5), _jackknife_groups(16, 64), _jackknife_groups(7, 4)
+    (4, 16, 4)
+    """
+    room = min(batches, room)
+    return max((d for d in range(2, room + 1) if batches % d == 0), default=room)
 
 
 @torch.no_grad()
@@ -436,8 +453,8 @@ class Forecast:
     p : ndarray (T+1, N)
         The coupled model's forecast.
     low, high : ndarray (T+1, N)
-        The band: ``+- BAND_Z`` standard deviations in logit from the probe's error (jackknife over
-        its batches) and the run's own sampling noise, accumulated.
+        The band: ``+- BAND_Z`` standard deviations in logit from the probe's error (delete-a-group
+        jackknife over ``G`` groups of its batches, :data:`JACKKNIFE_BYTES`) and the run's own sampling noise, accumulated.
     diagonal : ndarray (T+1, N)
         Each prompt alone (``L`` diagonal), the same optimiser model.
     naive : ndarray (T+1, N)
