@@ -18,7 +18,11 @@ def _records():
 
 def test_committed_smollm2_claims_are_stored_and_not_counted():
     claims = smollm2_claims()
-    assert len(claims) == 6
+    held_out = [c for c in claims if "held-out" in c.statement]
+    assert len(held_out) == 2 and {c.verdict for c in held_out} == {"PASS"}  # times and gcd, |z| 0.5 and 0.8
+    forecasts = [c for c in claims if "forecast from step 0" in c.statement]
+    assert len(forecasts) == 2 and all(c.explanation for c in forecasts)  # AdamW and AdamW with KL
+    claims = claims[:6]
     assert {c.kind for c in claims} == {"stored"} and all("stored" in c.source for c in claims)
     assert summary(claims) == (0, 0)  # re-read from a file: not an independent pass
     verdicts = [c.verdict for c in claims]
@@ -46,6 +50,26 @@ def test_each_claim_fails_on_a_record_that_contradicts_it(tmp_path, kind, field,
     (tmp_path / "measurements.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     verdicts = [c.verdict for c in smollm2_claims(tmp_path)]
     assert verdicts[failing] == "FAIL" and verdicts.count("FAIL") >= 1, verdicts
+
+
+def test_held_out_and_forecast_claims_fail_on_records_that_contradict_them(tmp_path):
+    """The sub-folders' claims read their own files: a zero-step ratio 4 standard errors from 1, a
+    forecast RMS above its target and a probe costing more than its fraction each FAIL."""
+    for name in ("measurements.jsonl",):
+        (tmp_path / name).write_text((SMOLLM2_RESULTS / name).read_text())
+    for sub, kind, field, value in (("first-order", "first_order_limit", "ratio", None),
+                                    ("forecast", "forecast_run", "logit_rms_forecast", 5.0),
+                                    ("forecast", "forecast_run", "probe_seconds", 1e9)):
+        records = [json.loads(line) for line in (SMOLLM2_RESULTS / sub / "measurements.jsonl").read_text().splitlines()]
+        for r in records:
+            if r["experiment"] == kind:
+                r[field] = 1 - 4 * r["ratio_se"] if value is None else value
+        (tmp_path / sub).mkdir(exist_ok=True)
+        (tmp_path / sub / "measurements.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+        claims = [c for c in smollm2_claims(tmp_path)
+                  if ("held-out" if sub == "first-order" else "probe's seconds" if value == 1e9
+                      else "forecast from step 0") in c.statement]
+        assert claims and {c.verdict for c in claims} == {"FAIL"}, (sub, field)
 
 
 def test_no_folder_no_claims(tmp_path):
