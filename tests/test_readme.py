@@ -122,7 +122,7 @@ def test_estimator_table_predictions():
 def smollm2_paragraph() -> str:
     text = README.read_text(encoding="utf-8")
     start = text.index("**SmolLM2-135M-Instruct**")
-    return " ".join(text[start:text.index("Not measured: fixed points on SmolLM2", start)].split())
+    return " ".join(text[start:text.index("Not measured: fixed points and the joint", start)].split())
 
 
 def test_smollm2_numbers_are_the_committed_measurements(smollm2_paragraph):
@@ -173,3 +173,30 @@ def test_held_out_first_order_numbers_are_the_committed_measurements():
         assert " / ".join(said(r) for r in steps) in para, family
         for kind in ("first_order_projected", "first_order_limit"):
             assert said(next(r for r in records if r["experiment"] == kind and r["family"] == family)) in para
+
+
+def test_smollm2_forecast_numbers_are_the_committed_measurements():
+    """The forecast paragraph quotes results/smollm2-cpu/forecast/measurements.jsonl (``validate --preset
+    smollm2-cpu --only forecast``): both runs' four logit RMS values, the horizon and the probe's and
+    runs' seconds."""
+    import json
+
+    from rlvrlens.paper_repro.validation import SMOLLM2_RESULTS
+
+    text = README.read_text(encoding="utf-8")
+    start = text.index("**A forecast from step 0 on SmolLM2**")
+    para = " ".join(text[start:text.index("Not measured:", start)].split())
+    assert "rlvrlens validate --preset smollm2-cpu --only forecast" in para
+    runs = {}
+    for line in (SMOLLM2_RESULTS / "forecast" / "measurements.jsonl").read_text().splitlines():
+        r = json.loads(line)
+        runs.setdefault(r["beta"], r)
+    plain, kl = runs[0.0], runs[0.04]
+    assert (f"forecast {plain['logit_rms_forecast']:.2f}, against {plain['logit_rms_nowcast']:.2f} for the nowcast"
+            in para)
+    assert f"{plain['logit_rms_diagonal']:.2f} for each prompt alone and {plain['logit_rms_naive']:.2f} for p" in para
+    assert (f"(β = 0.04: {kl['logit_rms_forecast']:.2f}, {kl['logit_rms_nowcast']:.2f}, "
+            f"{kl['logit_rms_diagonal']:.2f}, {kl['logit_rms_naive']:.2f})") in para
+    assert f"up to step {plain['horizon']} only" in para
+    assert (f"{plain['probe_seconds']:.0f} and {kl['probe_seconds']:.0f} s against runs of "
+            f"{plain['run_seconds']:.0f} and {kl['run_seconds']:.0f} s") in para
