@@ -47,10 +47,11 @@ def test_coupling_is_grad_p_through_the_pseudo_inverse_fisher():
     (independent of the completion-space projection; a missing pi weight or a wrong normalisation is
     off by far more than 1e-4). D^-1/2 Q D^-1/2 is the projection of the prompts' reward indicators on
     the scores' span, so its eigenvalues lie in [0, 1]. Measured: width 2 (452 parameters) A_xx about
-    0.015, width 16 (6,304) about 0.3, width 48 (37,344) about 0.87: a wider model moves each prompt
-    more freely; the test asserts the growth from 2 to 16 (ten-fold or more)."""
+    0.015, width 8 (2,384) 0.06-0.12, width 16 (6,304) about 0.3, width 48 (37,344) about 0.87: a
+    wider model moves each prompt more freely; the test asserts the growth from 2 to 8 (three-fold or
+    more; width 16's explicit 6,304-square pseudo-inverse took most of this suite's time)."""
     diag = {}
-    for width in (2, 16):
+    for width in (2, 8):
         pol, task = _small(width)
         p, A, rank = fisher_coupling(pol, task)
         p_t, Q = _explicit_coupling(pol, task)
@@ -61,7 +62,7 @@ def test_coupling_is_grad_p_through_the_pseudo_inverse_fisher():
         assert eig.min() > -1e-8 and eig.max() < 1 + 1e-8, (width, eig)
         assert 0 < rank <= sum(q.numel() for q in trainable_parameters(pol))
         diag[width] = np.diag(A)
-    assert np.all(diag[16] > 10 * diag[2]), diag
+    assert np.all(diag[8] > 3 * diag[2]), diag
 
 
 def test_joint_equations_reduce_to_each_prompts_own_and_move_with_the_coupling():
