@@ -200,3 +200,44 @@ def test_smollm2_forecast_numbers_are_the_committed_measurements():
     assert f"up to step {plain['horizon']} only" in para
     assert (f"{plain['probe_seconds']:.0f} and {kl['probe_seconds']:.0f} s against runs of "
             f"{plain['run_seconds']:.0f} and {kl['run_seconds']:.0f} s") in para
+
+
+def test_cpu_preset_numbers_are_the_committed_measurements():
+    """The paragraph on the tiny transformer quotes results/cpu/measurements.jsonl (``validate --preset
+    cpu``) at its rounding: the SGD trajectory's three logit RMS values, the KL one-step ratios, the
+    identity's detectable errors, Adam's largest fixed-point gap and its horizon, the beta2 gaps and
+    the sampled k2/k3 gaps, and the estimator table's trained column."""
+    import json
+
+    from rlvrlens.paper_repro.validation import SMOLLM2_RESULTS
+
+    records = [json.loads(x) for x in (SMOLLM2_RESULTS.parent / "cpu" / "measurements.jsonl").read_text().splitlines()]
+
+    def of(kind):
+        return [r for r in records if r["experiment"] == kind]
+
+    text = " ".join(README.read_text(encoding="utf-8").split())
+    assert "rlvrlens validate --preset cpu" in text
+    sgd = next(r for r in of("coupling_trajectory") if r["run"] == "SGD")
+    assert (f"logit RMS of {sgd['logit_rms_coupled']:.3f}, against {sgd['logit_rms_diagonal']:.3f} with K diagonal "
+            f"and {sgd['logit_rms_uncoupled']:.3f}") in text
+    kl = [r["ratio"] for r in of("coupling_one_step") if r["beta"] > 0]
+    assert ("measured/predicted " + ", ".join(f"{x:.2f}" for x in kl[:-1]) + f" and {kl[-1]:.2f}").replace("-", "−") \
+        in text
+    G = max(r["groups"] for r in of("expected_step") if "groups" in r)
+    errors = [r["detectable_rel_error"] for r in of("expected_step") if r.get("groups") == G]
+    assert f"({min(errors):.0%}–{max(errors):.0%} at G = {G} on the cpu size)".replace("%–", "–") in text
+    adam = [r for r in of("lm_fixed_points") if r["part"] != "beta2"]
+    assert f"logit gap of {max(abs(r['logit_gap']) for r in adam):.3f} after 300 steps" in text
+    at1 = sorted({r["horizon"] for r in adam if r["beta"] == 1.0})
+    assert f"only from step {at1[0]}–{at1[-1]} on" in text
+    b2 = {b: [r["logit_gap"] for r in of("lm_fixed_points") if r["part"] == "beta2" and r["adam_beta2"] == b]
+          for b in (0.9, 0.99, 0.999)}
+    assert max(abs(x) for x in b2[0.9]) <= 0.05 and 0.2 <= min(b2[0.99] + b2[0.999]) <= max(b2[0.99] + b2[0.999]) <= 0.5
+    sampled = of("sampled_fixed_points")
+    assert max(abs(r["logit_gap"]) for r in sampled if r["estimator"] == "k2") <= 0.08
+    assert max(abs(r["logit_gap"]) for r in sampled if r["estimator"] == "k3") <= 0.20
+    for variant, label in (("k3 KL", "k3 (`low_var_kl`)"), ("k2 KL", "k2")):
+        trained = " / ".join(f"{r['measured']:.4f}" for r in of("fixed_point_ablation")
+                             if r["variant"] == variant and r["beta"] == 1.0)
+        assert f"| {label} | {trained} |" in text, variant
