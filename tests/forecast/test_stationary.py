@@ -98,3 +98,17 @@ def test_joint_point_is_measured_where_each_prompts_own_is_not():
         assert abs(r["logit_gap_own"]) > (1.0 if r["beta"] == 1.0 else 0.3), r
         assert r["coupling_diagonal"] < 0.1
     assert all(row["verdict"] == "agrees" for row in joint_stationary_rows(recs))
+
+
+def test_fisher_coupling_refuses_before_allocating_beyond_the_machines_memory(monkeypatch):
+    """A machine of 1 MiB: the coupling names what it would need and allocates nothing (the check comes
+    before the score matrix); the estimate is the scores' float32 plus two float64 Gram-sized arrays."""
+    import rlvrlens.forecast.stationary as st
+
+    from rlvrlens.forecast.stationary import fisher_memory
+
+    assert fisher_memory(10, 100) == 4 * 10 * 100 + 16 * 100
+    monkeypatch.setattr(st, "device_memory", lambda device: 2**20)
+    pol, task = _small(2)
+    with pytest.raises(MemoryError, match=r"fisher_coupling needs about .* GiB .* completions x 452 parameters"):
+        fisher_coupling(pol, task)

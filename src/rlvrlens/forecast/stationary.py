@@ -35,6 +35,7 @@ from rlvrlens.core.kl import PI_REF, REF_PI, check_treatment
 from rlvrlens.forecast.probes import flat_grad, kernel
 from rlvrlens.objectives import WeightScheme, dh
 from rlvrlens.training.policy import trainable_parameters
+from rlvrlens.training.runtime import device_memory
 from rlvrlens.training.task import Task
 from rlvrlens.training.tasks import EnumeratedTask
 
@@ -48,6 +49,20 @@ def _all_logprobs(enum: EnumeratedTask, policy) -> list[torch.Tensor]:
     valid[enum.pad] = False
     return [torch.cat([f[enum.eos:enum.eos + 1], (f[go_on][:, None] + s[go_on][:, valid]).flatten()])
             for f, s in zip(first, second)]
+
+
+#: The Fisher coupling may use at most this fraction of the machine's memory (checked before allocating).
+FISHER_MEMORY_FRACTION = 0.8
+
+
+def fisher_memory(completions: int, parameters: int) -> int:
+    """Bytes :func:`fisher_coupling` holds at its peak: the scores (float32, completions x parameters),
+    their Gram matrix and its eigenvectors (float64, completions squared each).
+
+    >>> fisher_memory(1000, 10**5)
+    416000000
+    """
+    return 4 * completions * parameters + 16 * completions**2
 
 
 def fisher_coupling(policy, task: Task, *, rtol: float = 1e-10) -> tuple[np.ndarray, np.ndarray, int]:
@@ -75,6 +90,12 @@ def fisher_coupling(policy, task: Task, *, rtol: float = 1e-10) -> tuple[np.ndar
     p : ndarray (N,)
     A : ndarray (N, N)
     rank : int
+
+    Raises
+    ------
+    MemoryError
+        Before allocating, when :func:`fisher_memory` exceeds :data:`FISHER_MEMORY_FRACTION` of the
+        machine's memory (the cpu validation size needs about 18 GB).
     """
     params = trainable_parameters(policy)
     enum = EnumeratedTask(policy, task)
@@ -84,6 +105,12 @@ def fisher_coupling(policy, task: Task, *, rtol: float = 1e-10) -> tuple[np.ndar
         weights.append(lp.detach().exp().double().cpu().numpy())
         accepted.append(_accepted_mask(enum, x))
     w = np.sqrt(np.concatenate(weights))
+    n = sum(q.numel() for q in params)
+    need, have = fisher_memory(len(w), n), device_memory(torch.device("cpu"))
+    if need > FISHER_MEMORY_FRACTION * have:
+        raise MemoryError(f"fisher_coupling needs about {need / 2**30:.1f} GiB ({len(w)} completions x {n:,} parameters "
+                          f"of scores and their Gram matrix), more than {FISHER_MEMORY_FRACTION:.0%} of this machine's "
+                          f"{have / 2**30:.1f} GiB; use fewer prompts, a smaller vocabulary or a smaller model")
     S = np.empty((len(w), sum(q.numel() for q in params)), dtype=np.float32)  # W^(1/2) S, one row at a time
     row = 0
     for lp in logps:
