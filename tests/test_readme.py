@@ -241,3 +241,34 @@ def test_cpu_preset_numbers_are_the_committed_measurements():
         trained = " / ".join(f"{r['measured']:.4f}" for r in of("fixed_point_ablation")
                              if r["variant"] == variant and r["beta"] == 1.0)
         assert f"| {label} | {trained} |" in text, variant
+
+
+def test_forecast_and_explain_example_is_the_committed_output():
+    """The forecast section's two quoted blocks are lines of the committed output of its three commands
+    (results/smollm2-forecast-explain/forecast.txt and explain.txt), whitespace aside."""
+    from rlvrlens.paper_repro.validation import SMOLLM2_RESULTS
+
+    folder = SMOLLM2_RESULTS.parent / "smollm2-forecast-explain"
+    text = README.read_text(encoding="utf-8")
+    start = text.index("## Forecast a run before it starts, explain it after")
+    section = text[start:text.index("## A real pretrained model", start)]
+    blocks, current, opener = [], None, ""
+    for line in section.splitlines():  # fenced blocks opened by a bare ``` (not ```bash)
+        if line.startswith("```"):
+            if current is None:
+                current, opener = [], line
+            else:
+                if opener == "```":
+                    blocks.append("\n".join(current))
+                current = None
+        elif current is not None:
+            current.append(line)
+    assert len(blocks) == 2, len(blocks)
+
+    def lines(s):
+        return [" ".join(x.split()) for x in s.splitlines() if x.strip() and x.strip() != "..."]
+
+    for block, name in zip(blocks, ("forecast.txt", "explain.txt")):
+        output = set(lines((folder / name).read_text(encoding="utf-8")))
+        missing = [x for x in lines(block) if x not in output]
+        assert not missing, (name, missing)
