@@ -272,3 +272,19 @@ def test_forecast_and_explain_example_is_the_committed_output():
         output = set(lines((folder / name).read_text(encoding="utf-8")))
         missing = [x for x in lines(block) if x not in output]
         assert not missing, (name, missing)
+
+
+def test_train_and_evaluate_example_is_the_committed_run():
+    """The SmolLM2 train/evaluate paragraph quotes results/smollm2-train-evaluate: exact p at steps 0
+    and 4 (success.jsonl, three digits) and evaluate's first line."""
+    import json
+
+    from rlvrlens.paper_repro.validation import SMOLLM2_RESULTS
+
+    folder = SMOLLM2_RESULTS.parent / "smollm2-train-evaluate"
+    text = " ".join(README.read_text(encoding="utf-8").split())
+    by_step = {r["step"]: r["p"] for r in map(json.loads, (folder / "success.jsonl").read_text().splitlines())}
+    first, last = ("[" + ", ".join(f"{x:.3f}" for x in by_step[k]) + "]" for k in (0, 4))
+    assert f"from {first} at step 0 to {last} at step 4" in text
+    head = (folder / "evaluate.txt").read_text(encoding="utf-8").splitlines()[0]
+    assert f"(`{head}`)" in text
