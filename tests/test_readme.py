@@ -288,3 +288,71 @@ def test_train_and_evaluate_example_is_the_committed_run():
     assert f"from {first} at step 0 to {last} at step 4" in text
     head = (folder / "evaluate.txt").read_text(encoding="utf-8").splitlines()[0]
     assert f"(`{head}`)" in text
+
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "2026-12-06"
+
+
+def _bench_numbers(text: str) -> dict[str, float]:
+    """The ratios one ``python -m benchmarks bench_objectives bench_dynamics bench_trainer
+    bench_trl_adapter bench_forecast`` run prints."""
+    import json
+
+    out = {"h_grpo": float(re.search(r"name='grpo'.*?ratio (\d+)x", text).group(1)),
+           "h_raft": float(re.search(r"name='raft'.*?ratio (\d+)x", text).group(1))}
+    m = re.search(r"ratio (\d+)x \(conversion against conversion, with the sympy values built: (\d+)x\)", text)
+    out["design"], out["design_built"] = float(m.group(1)), float(m.group(2))
+    out["grid_mroueh"], out["grid_grpo"] = (float(x) for x in re.findall(r"speed-up:\s+([\d.]+)x", text)[:2])
+    block = text[text.index("==== bench_trainer"):text.index("==== bench_trl_adapter")]
+    trainer = json.loads(block[block.index("\n{\n") + 1:block.rindex("\n}") + 2])
+    out["trainer_median"], out["trainer_best"] = (trainer["ratio_ours_vs_trl"][k] for k in ("median", "best"))
+    out["kv"] = trainer["ratio_kv_cache_vs_naive_sampling"]
+    out["adapter_e2e"] = float(re.search(r"end to end: ([+-]?[\d.]+)% \(median\)", text).group(1))
+    out["adapter_own"] = float(re.search(r"own code: ([\d.]+)%", text).group(1))
+    out["distortion"] = float(re.search(r"sqrt\(Lxx Lyy\) = ([\d.]+)", text).group(1))
+    return out
+
+
+def benchmark_phrases(folder: Path = BENCH) -> list[str]:
+    """What the README's benchmark table says of the three committed runs (median and range) and the
+    committed SmolLM2 trainer run, at its rounding."""
+    import json
+    import statistics
+
+    runs = [_bench_numbers((folder / f"run{k}.txt").read_text()) for k in (1, 2, 3)]
+
+    def spread(key, fmt, unit="×"):
+        values = [r[key] for r in runs]
+        return (f"{format(statistics.median(values), fmt)}{unit}", f"{format(min(values), fmt)}–"
+                f"{format(max(values), fmt)}{unit}")
+
+    smol = json.loads((folder / "smollm2_trainer.json").read_text())["ratio_ours_vs_trl"]
+    own = [r["adapter_own"] for r in runs]
+    e2e = [r["adapter_e2e"] for r in runs]
+    return [f"{spread('h_grpo', '.0f')[0]} (GRPO; {spread('h_grpo', '.0f')[1]})",
+            f"{spread('h_raft', '.0f')[0]} (RAFT; {spread('h_raft', '.0f')[1]})",
+            f"{spread('design', '.0f')[0]} conversion against conversion ({spread('design', '.0f')[1]})",
+            f"{spread('design_built', '.0f')[0]} counting the building of sympy's values ({spread('design_built', '.0f')[1]})",
+            f"{spread('grid_mroueh', '.0f')[0]} (Mroueh's population map; {spread('grid_mroueh', '.0f')[1]})",
+            f"{spread('grid_grpo', '.0f')[0]} (GRPO M = 16; {spread('grid_grpo', '.0f')[1]})",
+            f"{spread('trainer_median', '.2f')[0]} (median step; {spread('trainer_median', '.2f')[1]})",
+            f"{spread('trainer_best', '.2f')[0]} (fastest step; {spread('trainer_best', '.2f')[1]})",
+            f"KV-cache sampling vs none {spread('kv', '.1f')[0]} ({spread('kv', '.1f')[1]})",
+            f"adapter code {min(own):.2f}% of a step" if f"{min(own):.2f}" == f"{max(own):.2f}"
+            else f"adapter code {min(own):.2f}–{max(own):.2f}% of a step",
+            f"end to end {statistics.median(e2e):+.1f}% median of 3 runs ({min(e2e):+.1f}% to {max(e2e):+.1f}%",
+            f"largest entry error {statistics.median(r['distortion'] for r in runs):.4f} of sqrt(L_xx L_yy)",
+            f"{smol['median']:.2f}× (median) / {smol['best']:.2f}× (best)"]
+
+
+def test_benchmark_table_is_the_committed_benchmark_output():
+    """Every ratio of the README's benchmark table is the median (range) of the three committed runs
+    in benchmarks/results/2026-12-06 (or the committed SmolLM2 runs), so an edited number or a rerun
+    that is not committed fails."""
+    text = README.read_text(encoding="utf-8")
+    table = " ".join(text[text.index("## Benchmarks"):].split())
+    missing = [p for p in benchmark_phrases() if p not in table]
+    assert not missing, missing
+    smol = (BENCH / "smollm2_forecast_measured_2026-12-05.txt").read_text()
+    for number in ("15.38 s per prompt", "861.2 s in all", "2.58 GB (46 MB per prompt)", "56.1 GB", "2053x"):
+        assert number in smol
