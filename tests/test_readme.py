@@ -241,6 +241,8 @@ def test_cpu_preset_numbers_are_the_committed_measurements():
         trained = " / ".join(f"{r['measured']:.4f}" for r in of("fixed_point_ablation")
                              if r["variant"] == variant and r["beta"] == 1.0)
         assert f"| {label} | {trained} |" in text, variant
+    k1 = " / ".join(f"{r['measured']:.3f}" for r in of("fixed_point_ablation") if r["variant"] == "k1 KL")
+    assert f"| k1 | {k1} (still rising) |" in text
 
 
 def test_forecast_and_explain_example_is_the_committed_output():
