@@ -45,9 +45,10 @@ def test_default_probe_batches_forecast_adamw_and_four_do_not(setup, seed):
     assert rms[16] < 0.7 * rms[4], rms
 
 
-@pytest.mark.parametrize("name,value", [("refresh", 0), ("record_every", -1), ("refresh", 2.5)])
-def test_forecast_run_refuses_a_step_count_below_one(setup, name, value):
+@pytest.mark.parametrize("name,value,error", [("refresh", 0, ValueError), ("record_every", -1, ValueError),
+                                              ("refresh", 2.5, TypeError)])
+def test_forecast_run_refuses_a_step_count_below_one(setup, name, value, error):
     cfg = _adamw(3, 0)
-    with pytest.raises(ValueError, match=f"{name} must be an integer >= 1"):
+    with pytest.raises(error, match=f"{name} must be an integer"):
         forecast_run(setup.policy.clone(trainable=True), setup.task, cfg, get_scheme("grpo", 4), label="x",
                      **{name: value})

@@ -256,8 +256,10 @@ def probe(policy, task: Task, config: TrainConfig, *, scheme: WeightScheme | Non
     t0 = time.perf_counter()
     probe_config = replace(config, seed=seed, steps=max(config.steps, 1), warm_start_steps=0)
     n = sum(q.numel() for q in trainable_parameters(policy))
+    adam = config.optim != "sgd"
     kept = min(batches, max(2, KEPT_BYTES // (4 * n)))
-    groups = _jackknife_groups(batches, max(2, JACKKNIFE_BYTES // (4 * n)))
+    # SGD has no preconditioner to jackknife: one group, the sum of squares alone (the signal fraction)
+    groups = _jackknife_groups(batches, max(2, JACKKNIFE_BYTES // (4 * n))) if adam else 1
     if batches % groups:
         notes.append(f"the jackknife's {groups} groups of the {batches} batches are unequal: the band's probe "
                      "error is approximate (a batch count divisible by a group count that fits is exact)")
@@ -283,7 +285,6 @@ def probe(policy, task: Task, config: TrainConfig, *, scheme: WeightScheme | Non
     mean_sq = float(mean.double().norm()) ** 2
     spread = (sq_norms - batches * mean_sq) / (batches - 1)  # sum over parameters of the gradients' variance
     signal = max(0.0, mean_sq - spread / batches) / (float(total_sq.double().sum()) / batches)
-    adam = config.optim != "sgd"
     eps = config.adam_epsilon
 
     def precond(v: torch.Tensor) -> torch.Tensor:

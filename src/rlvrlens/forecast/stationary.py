@@ -111,7 +111,7 @@ def fisher_coupling(policy, task: Task, *, rtol: float = 1e-10) -> tuple[np.ndar
         raise MemoryError(f"fisher_coupling needs about {need / 2**30:.1f} GiB ({len(w)} completions x {n:,} parameters "
                           f"of scores and their Gram matrix), more than {FISHER_MEMORY_FRACTION:.0%} of this machine's "
                           f"{have / 2**30:.1f} GiB; use fewer prompts, a smaller vocabulary or a smaller model")
-    S = np.empty((len(w), sum(q.numel() for q in params)), dtype=np.float32)  # W^(1/2) S, one row at a time
+    S = np.empty((len(w), n), dtype=np.float32)  # W^(1/2) S, one row at a time
     row = 0
     for lp in logps:
         for k in range(lp.numel()):

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rlvrlens.core.records import read_jsonl
 from rlvrlens.paper_repro.claims import Claim, at_least, at_most, estimated
 from rlvrlens.paper_repro.report import FigureFile, Reproduction, Table
 
@@ -68,19 +69,15 @@ def smollm2_claims(folder: Path = SMOLLM2_RESULTS) -> list[Claim]:
     -------
     list of Claim
     """
-    import json
-
     from rlvrlens.validation.verdicts import COUPLED_RMS_TARGET, IDENTITY_Z, ONE_STEP_Z
 
-    raw = folder / "measurements.jsonl"
-    if not raw.exists():
+    records, where = _stored(folder)
+    if not records:
         return []
-    records = [json.loads(line) for line in raw.read_text().splitlines()]
 
     def of(kind: str) -> list[dict]:
         return [r for r in records if r["experiment"] == kind]
 
-    where = f"stored: re-read from the committed {folder.name}/measurements.jsonl (see NOTE.md), not recomputed"
     G = max(r["groups"] for r in of("expected_step_projected"))
     ident = [r for r in of("expected_step_projected") if r["groups"] == G]
     best = max(r["p"] * (1 - r["p"]) for r in ident)  # the prompt nearest p = 1/2 has the most power
@@ -134,13 +131,9 @@ def smollm2_claims(folder: Path = SMOLLM2_RESULTS) -> list[Claim]:
 
 def _stored(folder: Path) -> tuple[list[dict], str]:
     """The records of ``folder/measurements.jsonl`` (none when absent) and the claims' source note."""
-    import json
-
     raw = folder / "measurements.jsonl"
-    records = [json.loads(line) for line in raw.read_text().splitlines()] if raw.exists() else []
-    where = (f"stored: re-read from the committed {folder.parent.name}/{folder.name}/measurements.jsonl "
-             "(see NOTE.md), not recomputed")
-    return records, where
+    name = raw.relative_to(SMOLLM2_RESULTS.parent) if raw.is_relative_to(SMOLLM2_RESULTS.parent) else raw
+    return (read_jsonl(raw) if raw.exists() else []), f"stored: re-read from the committed {name} (see NOTE.md), not recomputed"
 
 
 def _held_out_claims(folder: Path) -> list[Claim]:
@@ -541,17 +534,13 @@ def run(out_dir: str | Path) -> Reproduction:
     for name, caption in captions.items():
         rep.figures.append(FigureFile(name, caption, (out / f"{name}.png", out / f"{name}.pdf")))
     if committed:
-        for name, caption in (("identity", "SmolLM2-135M-Instruct: the sampled update projected on grad p, measured "
-                                           "over predicted, per scheme and prompt (bars: 3 standard errors)."),
-                              ("coupling_one_step", "SmolLM2: one SGD step over 8 prompts, measured against the coupled "
-                                                    "and the diagonal kernel prediction (two step sizes)."),
-                              ("coupling", "SmolLM2: predicted against measured per-prompt trajectories (coupled "
-                                           "kernel model, K diagonal, uncoupled flow).")):
-            copy = out / f"smollm2_{name}.png"  # the page's folder holds every figure it shows
-            shutil.copyfile(SMOLLM2_RESULTS / f"{name}.png", copy)
-            rep.figures.append(FigureFile(f"smollm2_{name}", f"{caption} Committed measurement "
-                                          f"({SMOLLM2_RESULTS.name}/NOTE.md).", (copy,)))
         for sub, name, caption in (
+                ("", "identity", "SmolLM2-135M-Instruct: the sampled update projected on grad p, measured over "
+                                 "predicted, per scheme and prompt (bars: 3 standard errors)."),
+                ("", "coupling_one_step", "SmolLM2: one SGD step over 8 prompts, measured against the coupled and "
+                                          "the diagonal kernel prediction (two step sizes)."),
+                ("", "coupling", "SmolLM2: predicted against measured per-prompt trajectories (coupled kernel model, "
+                                 "K diagonal, uncoupled flow)."),
                 ("first-order", "first_order", "SmolLM2 on held-out prompts (two other reasoning-gym tasks): one SGD "
                                                "step at three sizes, measured over predicted change of p, and its "
                                                "zero-step extrapolation."),
@@ -561,7 +550,7 @@ def run(out_dir: str | Path) -> Reproduction:
                                            "against the measured per-prompt success.")):
             source = SMOLLM2_RESULTS / sub / f"{name}.png"
             if source.exists():
-                copy = out / f"smollm2_{name}.png"
+                copy = out / f"smollm2_{name}.png"  # the page's folder holds every figure it shows
                 shutil.copyfile(source, copy)
                 rep.figures.append(FigureFile(f"smollm2_{name}", f"{caption} Committed measurement "
                                               f"({SMOLLM2_RESULTS.name}/NOTE.md).", (copy,)))

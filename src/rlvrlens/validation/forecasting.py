@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from rlvrlens.core.checks import check_int
 from rlvrlens.core.logit import logit_rms
 from rlvrlens.forecast.forecast import DEFAULT_BATCHES, Probe, forecast, integrate, logit_kernel
 from rlvrlens.objectives import WeightScheme
@@ -80,10 +81,13 @@ def forecast_run(policy, task: Task, config: TrainConfig, scheme: WeightScheme, 
         ``forecast_run`` records with the measured, forecast (and band), nowcast, diagonal and naive
         trajectories at the recorded steps, the logit RMS of each, the horizon, and the probe's and
         the run's seconds.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For a ``refresh`` or ``record_every`` that is not an integer ``>= 1``.
     """
-    for name, value in (("refresh", refresh), ("record_every", record_every)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1 (steps), got {value!r}")
+    refresh, record_every = check_int("refresh", refresh), check_int("record_every", record_every)
     t0 = time.perf_counter()
     fc = forecast(policy, task, config, scheme=scheme, batches=batches)
     probe_seconds = time.perf_counter() - t0
