@@ -87,7 +87,7 @@ def _small_size(model, **overrides) -> RealModelSize:
                          one_step_repeats=6, traj_steps=4, traj_refresh=2, fp_betas=(2.0,), fp_estimators=("k2",),
                          fp_prompts=2, fp_steps=6, fp_lr=1e-3, fp_eval_every=2,
                          fo_tasks=(("mod, seed 9", "mod"),), fo_seed=9, fo_prompts=2, fo_targets=(0.005, 0.01),
-                         fo_repeats=3, fc_prompts=3, fc_prompts_per_step=2, fc_steps=4, fc_runs=(("AdamW", 1e-3, 0.0),),
+                         fo_repeats=3, fo_groups=32, fc_prompts=3, fc_prompts_per_step=2, fc_steps=4, fc_runs=(("AdamW", 1e-3, 0.0),),
                          fc_batches=2, fc_refresh=2, fc_record=2, **overrides)
 
 
@@ -108,12 +108,15 @@ def test_real_model_validation_end_to_end_on_a_saved_model(warm, tmp_path, capsy
     records = [json.loads(line) for line in (out / "measurements.jsonl").read_text().splitlines()]
     assert {r["experiment"] for r in records} == {"expected_step_projected", "coupling_one_step", "coupling_trajectory",
                                                   "sampled_fixed_points", "first_order", "first_order_projected",
-                                                  "first_order_limit", "forecast_run"}
+                                                  "first_order_limit", "first_order_sampled_prompt",
+                                                  "first_order_sampled", "forecast_run"}
     assert len([r for r in records if r["experiment"] == "sampled_fixed_points"]) == 2
     assert len([r for r in records if r["experiment"] == "coupling_one_step"]) == 3 * 2  # two step sizes
     assert {v["experiment"] for v in verdicts} == {"1. identity (projected)", "2. coupling, one step",
                                                    "3. fixed points", "4. coupling, trajectory",
-                                                   "5. first order (held out)", "6. forecast"}
+                                                   "5. first order (held out)",
+                                                   "5b. first order (held out, sampled)", "6. forecast"}
+    assert (out / "first_order_sampled.png").stat().st_size > 0
     # each verdict follows from its records by the stated thresholds (a miswired runner would break this)
     G = max(r["groups"] for r in records if r["experiment"] == "expected_step_projected")
     for v in verdicts:
@@ -150,7 +153,7 @@ def test_one_part_of_the_real_model_validation_writes_its_report(warm, tmp_path)
     assert {json.loads(line)["experiment"] for line in (out / "measurements.jsonl").read_text().splitlines()} == {
         "first_order", "first_order_projected", "first_order_limit"}
     report = (out / "report.md").read_text()
-    assert "left out (--only): identity, one-step, fixed-points, trajectory, forecast." in report
+    assert "left out (--only): identity, one-step, fixed-points, trajectory, first-order-sampled, forecast." in report
     assert sorted(p.name for p in out.glob("*.png")) == ["first_order.png"]
 
 

@@ -275,8 +275,9 @@ def plot_sampled_fixed_points(records: Sequence[dict], *, title: str = "") -> Fi
 
 def plot_forecast_runs(records: Sequence[dict], *, title: str = "", columns: int = 4) -> Figure:
     """One run's per-prompt trajectories, one panel per prompt: measured (black) against the forecast
-    from step 0 (solid, with its band), the nowcast (dashed: refreshed on the run), each prompt alone
-    (dotted) and the naive p = p_0 (grey)."""
+    from step 0 (solid, with its band), the same propagated along its own path where recorded
+    (dash-dot), the nowcast (dashed: refreshed on the run), each prompt alone (dotted) and the naive
+    p = p_0 (grey)."""
     rows = list(records)
     n_rows = -(-len(rows) // columns)
     fig, axes = new_figure(n_rows, min(columns, len(rows)), width=2.6, height=2.2)
@@ -284,6 +285,8 @@ def plot_forecast_runs(records: Sequence[dict], *, title: str = "", columns: int
         steps = r["steps"]
         ax.fill_between(steps, r["low"], r["high"], color="C0", alpha=0.2, linewidth=0)
         ax.plot(steps, r["forecast"], "-", color="C0", linewidth=1.4, label="forecast (step 0)")
+        if "propagated" in r:
+            ax.plot(steps, r["propagated"], "-.", color="C3", linewidth=1.3, label="forecast, propagated")
         ax.plot(steps, r["nowcast"], "--", color="C1", linewidth=1.1, label="nowcast (reads the run)")
         ax.plot(steps, r["diagonal"], ":", color="C2", linewidth=1.1, label="each prompt alone")
         ax.plot(steps, r["naive"], "-", color="0.6", linewidth=0.8, label="p stays")
@@ -295,12 +298,35 @@ def plot_forecast_runs(records: Sequence[dict], *, title: str = "", columns: int
         ax.set_visible(False)
     first = rows[0]
     axes.ravel()[0].legend(fontsize=6)
+    propagated = (f"propagated {first['logit_rms_propagated']:.2f}, " if "logit_rms_propagated" in first else "")
     fig.suptitle(f"{title}{': ' if title else ''}{first['run']} ({first['optim']} lr {first['learning_rate']:.2g}, "
-                 f"beta {first['beta']:g}); logit RMS forecast {first['logit_rms_forecast']:.2f}, nowcast "
+                 f"beta {first['beta']:g}); logit RMS forecast {first['logit_rms_forecast']:.2f}, {propagated}nowcast "
                  f"{first['logit_rms_nowcast']:.2f}, alone {first['logit_rms_diagonal']:.2f}, p stays "
                  f"{first['logit_rms_naive']:.2f}; forecast within {first['target']:g} up to step {first['horizon']}",
                  fontsize=8)
     fig.tight_layout()
+    return fig
+
+
+def plot_first_order_sampled(records: Sequence[dict], *, title: str = "") -> Figure:
+    """Each prompt's sampled update projected on its own grad p, measured over predicted (+- 2 SE),
+    against its p, per family, with the family's common factor (line) and its 2-SE band."""
+    fig, axes = new_figure(width=4.8, height=3.8)
+    ax = axes[0, 0]
+    families = list(dict.fromkeys(r["family"] for r in records))
+    for k, fam in enumerate(families):
+        own = [r for r in records if r["family"] == fam and r["experiment"] == "first_order_sampled_prompt"]
+        pooled = next(r for r in records if r["family"] == fam and r["experiment"] == "first_order_sampled")
+        ax.errorbar([r["p"] for r in own], [r["ratio"] for r in own], yerr=[2 * r["ratio_se"] for r in own], fmt="o",
+                    color=f"C{k}", label=f"{fam}: common factor {pooled['ratio']:.3f} ± {pooled['ratio_se']:.3f}")
+        ax.axhspan(pooled["ratio"] - 2 * pooled["ratio_se"], pooled["ratio"] + 2 * pooled["ratio_se"], color=f"C{k}",
+                   alpha=0.15)
+    ax.axhline(1.0, color="k", linestyle="--", linewidth=1)
+    ax.set_xscale("log")
+    ax.set_xlabel("exact p of the prompt")
+    ax.set_ylabel("measured / predicted (+- 2 SE)")
+    ax.set_title(f"{title}{': ' if title else ''}first order from sampled groups, no step", fontsize=9)
+    ax.legend(fontsize=7)
     return fig
 
 

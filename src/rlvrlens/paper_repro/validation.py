@@ -39,6 +39,8 @@ FORECAST_GAP = ("Measured (forecast/measurements.jsonl): the forecast runs ahead
                 "K and Adam's v frozen at step 0, not probe noise (its band holds 42% of the measured points). The "
                 "logit RMS weighs the saturated prompts (0.998 forecast against 0.97 measured is 2.7 logit); in p "
                 "the forecast's mean error is 0.06, against 0.16 for each prompt alone and 0.39 for p staying.")
+#: Why the propagated forecast misses its target, where it does (filled from the committed run).
+PROPAGATED_GAP = "See the README's forecast paragraph for what was measured about the remaining gap."
 #: Why the probe costs more than its target fraction of a 100-step SmolLM2 run.
 PROBE_COST_GAP = ("Measured: 591 and 386 s of probe against 528 and 502 s for the 100-step runs (about 5 s a "
                   "step). The probe draws one training step's stochastic gradient per batch (16), the exact p and "
@@ -126,7 +128,8 @@ def smollm2_claims(folder: Path = SMOLLM2_RESULTS) -> list[Claim]:
             f"(K diagonal: {t['logit_rms_diagonal']:.3f}; uncoupled flow: {t['logit_rms_uncoupled']:.3f})",
             lambda: t["logit_rms_coupled"], bound=COUPLED_RMS_TARGET, source=f"issue 14 target; {where}",
             kind="stored"))
-    return claims + _held_out_claims(folder / "first-order") + _forecast_claims(folder / "forecast")
+    return (claims + _held_out_claims(folder / "first-order") + _sampled_first_order_claims(folder / "first-order-sampled")
+            + _forecast_claims(folder / "forecast"))
 
 
 def _stored(folder: Path) -> tuple[list[dict], str]:
@@ -152,6 +155,38 @@ def _held_out_claims(folder: Path) -> list[Claim]:
             for r in records if r["experiment"] == "first_order_limit"]
 
 
+#: The held-out deficit the issue reported (0.93 +- 0.02 over 48 repeats); the sampled factor settles it
+#: when it lies this many of its standard errors above it.
+ISSUE_DEFICIT = 0.93
+
+
+def _sampled_first_order_claims(folder: Path) -> list[Claim]:
+    """``validate --only first-order-sampled``: per held-out family, the sampled common factor within 3
+    standard errors of 1, the issue's 0.93 more than 3 standard errors below it, and no completion on
+    which the verifier and the enumerated accepted set disagree."""
+    from rlvrlens.validation.verdicts import FIRST_ORDER_Z
+
+    records, where = _stored(folder)
+    claims = []
+    for r in (r for r in records if r["experiment"] == "first_order_sampled"):
+        what = (f"SmolLM2, held-out prompts ({r['family']}, {r['prompts']} prompts x {r['groups']} groups of M = "
+                f"{r['M']}, no step): the common factor of the coupled first-order prediction, "
+                f"{r['ratio']:.3f} ± {r['ratio_se']:.3f}")
+        source = f"issue 21 item 1 (is the held-out deficit real?); {where}"
+        claims += [
+            at_most(f"{what}: |z| against 1", lambda r=r: abs(r["ratio"] - 1) / r["ratio_se"], bound=FIRST_ORDER_Z,
+                    source=source, kind="stored",
+                    explanation="A factor in the expected update (the sampler not drawing from pi, a verifier that "
+                                "rewards other completions than the exact p sums, a wrong h'_M) moves it."),
+            at_least(f"...the issue's deficit {ISSUE_DEFICIT} rejected: standard errors between it and the factor",
+                     lambda r=r: (r["ratio"] - ISSUE_DEFICIT) / r["ratio_se"], bound=FIRST_ORDER_Z, source=source,
+                     kind="stored"),
+            at_most(f"...completions on which the verifier and the enumerated accepted set disagree (of "
+                    f"{r['completions']})", lambda r=r: float(r["mismatches"]), bound=0.0, source=source, kind="stored"),
+        ]
+    return claims
+
+
 def _forecast_claims(folder: Path) -> list[Claim]:
     """``validate --only forecast``: each AdamW run forecast from step 0 within the logit RMS target, and
     the probe's cost within its fraction of the run."""
@@ -168,6 +203,12 @@ def _forecast_claims(folder: Path) -> list[Claim]:
             f"within the target up to step {r['horizon']})",
             lambda r=r: r["logit_rms_forecast"], bound=r["target"], source=f"issue 21 target; {where}",
             kind="stored", explanation=FORECAST_GAP))
+        if "logit_rms_propagated" in r:
+            claims.append(at_most(
+                f"...{name}: the forecast propagated along its own parameter path (p re-measured every "
+                f"{r['propagate_every']} steps, nothing read from the run; within the target up to step "
+                f"{r['horizon_propagated']})", lambda r=r: r["logit_rms_propagated"], bound=r["target"],
+                source=f"issue 21 target; {where}", kind="stored", explanation=PROPAGATED_GAP))
         claims.append(at_most(f"...{name}: the probe's seconds over the run's ({r['probe_seconds']:.0f} s against "
                               f"{r['run_seconds']:.0f} s)", lambda r=r: r["probe_seconds"] / r["run_seconds"],
                               bound=PROBE_COST_FRACTION, source=f"issue 21 target; {where}", kind="stored",

@@ -15,6 +15,16 @@ streams), so the differences between sizes are the second-order term alone and t
 is estimated per repeat by a straight-line fit in ``lr`` (then averaged, with its standard error over
 repeats). The summary statistic is a common factor ``c = sum_x m_x q_x / sum_x q_x^2`` of the measured
 ``m`` against the predicted ``q``, computed per repeat: 1 when the first-order prediction is exact.
+
+:func:`sampled_factor` estimates the same common factor in expectation with far less noise and no
+step: ``c = sum_y E[u_y] . W / sum_y h'_M(p_y) grad p_y . W`` with ``u_y = (1/M) sum_i Z_i grad log
+pi(y_i|x_y)`` the update of prompt ``y``'s group and ``W = sum_x q_x grad p_x`` (for SGD
+``Delta theta = (lr/N) sum_y u_y``, so ``sum_x q_x E[Delta p_x] / lr = (1/N) sum_y E[u_y] . W + O(lr)``).
+Each prompt's groups are sampled on their own, many of them, and projected on ``W`` by central
+differences (:func:`rlvrlens.forecast.probes.directional_scores`). It also checks, completion by
+completion, that the verifier rewards exactly the token sequences the exact ``p`` sums over: with the
+sampler drawing from ``pi`` these two are all that Davis & Recht's identity needs, so a factor other
+than 1 would have to show here.
 """
 
 from __future__ import annotations
@@ -25,12 +35,14 @@ import numpy as np
 import torch
 
 from rlvrlens.forecast.coupled import predicted_change
-from rlvrlens.forecast.probes import kernel, project, success_jacobian
-from rlvrlens.objectives import WeightScheme
+from rlvrlens.forecast.probes import directional_scores, kernel, project, success_jacobian
+from rlvrlens.objectives import WeightScheme, dh
+from rlvrlens.training.enumeration import accepted_sequences
 from rlvrlens.training.policy import trainable_parameters
 from rlvrlens.training.success import exact_success
 from rlvrlens.training.task import Task
 from rlvrlens.training.trainer import Trainer
+from rlvrlens.validation.identity import distinct_completions, group_coefficients
 from rlvrlens.validation.setups import theory_config
 
 
@@ -110,4 +122,116 @@ def step_sweep(policy, task: Task, scheme: WeightScheme, *, targets: Sequence[fl
                     "targets": [float(t) for t in targets], "lrs": lrs,
                     "ratio": float(intercepts.mean()), "ratio_se": float(intercepts.std(ddof=1) / n),
                     "z": float((intercepts.mean() - 1) / (intercepts.std(ddof=1) / n))})
+    return records
+
+
+def _direction(vector: np.ndarray, params: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    """A flat vector as one tensor per parameter, scaled to unit norm."""
+    unit = torch.as_tensor(vector / np.linalg.norm(vector), dtype=torch.float32)
+    return [b.view_as(q).to(q.device) for b, q in zip(torch.split(unit, [q.numel() for q in params]), params)]
+
+
+def sampled_factor(policy, task: Task, scheme: WeightScheme, *, groups: int, generator: torch.Generator,
+                   eps: float = 1e-3, check: int = 2, label: str = "") -> list[dict[str, Any]]:
+    """The common factor of the coupled first-order prediction, from ``groups`` sampled groups per
+    prompt and no step (module docstring): per prompt ``y``, ``s_{y,g} = <u_{y,g}, W> / |W|``
+    with predicted mean ``h'_M(p_y) <grad p_y, W> / |W|``, and the same on ``grad p_y`` itself.
+
+    Parameters
+    ----------
+    policy : CausalLMPolicy
+        Left as it was.
+    task : Task
+        Enumerable (exact ``p``) and with the tokenizer's accepted sequences (a causal LM's task).
+    scheme : WeightScheme
+        Its ``M`` is the group size.
+    groups : int
+        Groups sampled per prompt (``>= 2``).
+    generator : torch.Generator
+    eps : float
+        Central-difference step of the directional scores.
+    check : int
+        Distinct completions per prompt whose central difference is checked against autograd
+        (``fd_rel_error``: the largest difference relative to the larger of the exact value and the
+        RMS score).
+    label : str
+        Names the prompts' family in the records.
+
+    Returns
+    -------
+    list of dict
+        One ``first_order_sampled_prompt`` record per prompt (``ratio``/``ratio_se`` on its own
+        ``grad p``, the contribution to the common factor, ``mismatches``: completions the verifier
+        and the enumerated accepted set disagree on) and one ``first_order_sampled`` record: the
+        common factor ``ratio`` with ``ratio_se`` (prompts independent), ``z`` and the totals. ``z``
+        is NaN where every sampled group had equal rewards (no spread, no test).
+
+    Raises
+    ------
+    ValueError
+        If ``groups < 2``, or the prediction is zero on every prompt.
+
+    Examples
+    --------
+    >>> from rlvrlens.training.policy import CausalLMPolicy
+    >>> from rlvrlens.training.tasks import modular_arithmetic
+    >>> from rlvrlens.objectives import get_scheme
+    >>> pol = CausalLMPolicy.from_config(n_layer=1, width=16, n_head=2, seed=0)
+    >>> recs = sampled_factor(pol, modular_arithmetic(3), get_scheme("grpo", 4), groups=8,
+    ...                       generator=torch.Generator().manual_seed(0))
+    >>> recs[-1]["experiment"], recs[-1]["mismatches"]
+    ('first_order_sampled', 0)
+    """
+    if groups < 2:
+        raise ValueError(f"groups must be an integer >= 2 (a standard error needs two groups), got {groups!r}")
+    params = trainable_parameters(policy)
+    p0, G = success_jacobian(policy, task)
+    unit = predicted_change(kernel(G), scheme, p0, 1.0)
+    W = unit.astype(G.dtype) @ G
+    w_dir = _direction(W, params)
+    on_w = project(G, W) / np.linalg.norm(W)  # <grad p_y, W> / |W|
+    records, num, var, den, total, mismatched, fd_err = [], 0.0, 0.0, 0.0, 0, 0, 0.0
+    for y in range(len(task)):
+        rollout = policy.sample([task.prompts[y]] * groups, scheme.M, generator=generator,
+                                max_new_tokens=task.max_new_tokens)
+        rewards = task.rewards(rollout.prompts, rollout.texts).reshape(groups, scheme.M)
+        which, first = distinct_completions(rollout)
+        accepted = set(accepted_sequences(policy.tokenizer, task.accepted(y), task.max_new_tokens))
+        in_set = np.array([tuple(ids[m.bool()].tolist()) in accepted
+                           for ids, m in zip(rollout.completion_ids.cpu(), rollout.mask.cpu())])
+        mismatches = int((in_set != rewards.ravel().astype(bool)).sum())
+        distinct = rollout.select(first)
+        C = group_coefficients(rewards, which.reshape(groups, scheme.M), len(first), scheme)
+        slope = float(dh(scheme, p0[y]))
+        d_w = directional_scores(policy, distinct, w_dir, eps=eps)
+        s_w = C @ d_w
+        own = G[y].astype(np.float64)
+        s_own = C @ directional_scores(policy, distinct, _direction(own, params), eps=eps)
+        for k in range(min(check, len(first))):  # the central difference against autograd, along W
+            grads = torch.autograd.grad(policy.token_logprobs(distinct.select([k]))[0].sum(), params, allow_unused=True)
+            exact = float(sum((g.double() * v.double()).sum() for g, v in zip(grads, w_dir) if g is not None))
+            scale = max(abs(exact), float(np.sqrt(np.mean(d_w ** 2))), 1e-12)  # near-zero scores: the typical size
+            fd_err = max(fd_err, abs(float(d_w[k]) - exact) / scale)
+        own_target = slope * float(np.linalg.norm(own))
+        own_se = float(s_own.std(ddof=1) / np.sqrt(groups))
+        records.append({"experiment": "first_order_sampled_prompt", "family": label, "prompt": y, "p": float(p0[y]),
+                        "groups": groups, "M": scheme.M, "distinct": len(first), "accuracy": float(rewards.mean()),
+                        "mismatches": mismatches, "ratio": float(s_own.mean() / own_target) if own_target else float("nan"),
+                        "ratio_se": own_se / abs(own_target) if own_target else float("nan"),
+                        "z": float((s_own.mean() - own_target) / own_se) if own_se > 0 else float("nan"),
+                        "on_w": float(s_w.mean()), "on_w_se": float(s_w.std(ddof=1) / np.sqrt(groups)),
+                        "on_w_predicted": slope * float(on_w[y])})
+        num += float(s_w.mean())
+        var += float(s_w.var(ddof=1) / groups)
+        den += slope * float(on_w[y])
+        total += rewards.size
+        mismatched += mismatches
+    if den == 0:
+        raise ValueError("the predicted first-order change is zero on every prompt (h'_M(p) <grad p, W> = 0); "
+                         "no factor to measure")
+    se = float(np.sqrt(var) / abs(den))
+    records.append({"experiment": "first_order_sampled", "family": label, "prompts": len(task), "groups": groups,
+                    "M": scheme.M, "scheme": scheme.name, "p": p0.tolist(), "ratio": num / den, "ratio_se": se,
+                    "z": (num / den - 1) / se if se > 0 else float("nan"), "completions": total, "mismatches": mismatched,
+                    "fd_eps": eps, "fd_rel_error": fd_err})
     return records

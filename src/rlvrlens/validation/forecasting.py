@@ -8,7 +8,9 @@ forecast it reports:
 * a **nowcast**: the same model restarted every ``refresh`` steps from the run's measured ``p`` with
   the kernel re-measured on the run's network under the optimiser's actual preconditioner
   (:meth:`rlvrlens.training.Trainer.preconditioner`): it reads the run it predicts, so it is labelled so;
-* the diagonal model (each prompt alone) and the naive one (``p`` stays).
+* the diagonal model (each prompt alone) and the naive one (``p`` stays);
+* with ``propagate_every``, the forecast propagated along its own predicted parameter path
+  (:func:`rlvrlens.forecast.propagate`: still a forecast, it reads nothing of the run).
 
 The horizon is the last recorded step up to which the forecast's logit RMS over the run so far is at
 most the target, and the probe's cost is its time against the run's.
@@ -52,7 +54,8 @@ def horizon(measured: np.ndarray, predicted: np.ndarray, steps: np.ndarray, targ
 
 def forecast_run(policy, task: Task, config: TrainConfig, scheme: WeightScheme, *, label: str,
                  batches: int = DEFAULT_BATCHES,
-                 refresh: int = 10, record_every: int = 1, target: float = FORECAST_RMS_TARGET) -> list[dict[str, Any]]:
+                 refresh: int = 10, record_every: int = 1, target: float = FORECAST_RMS_TARGET,
+                 propagate_every: int | None = None) -> list[dict[str, Any]]:
     """Forecast, then run, ``config`` from ``policy`` (which the run trains); one record per prompt.
 
     Parameters
@@ -74,13 +77,16 @@ def forecast_run(policy, task: Task, config: TrainConfig, scheme: WeightScheme, 
         Exact ``p`` is recorded every this many steps (and at the end).
     target : float
         The logit RMS that defines the horizon.
+    propagate_every : int, optional
+        Also the propagated forecast, ``p`` re-measured along the predicted path every this many steps
+        (its time is counted in the probe's).
 
     Returns
     -------
     list of dict
         ``forecast_run`` records with the measured, forecast (and band), nowcast, diagonal and naive
-        trajectories at the recorded steps, the logit RMS of each, the horizon, and the probe's and
-        the run's seconds.
+        trajectories at the recorded steps (and ``propagated``), the logit RMS of each, the horizon
+        (``horizon_propagated``), and the probe's and the run's seconds.
 
     Raises
     ------
@@ -89,7 +95,7 @@ def forecast_run(policy, task: Task, config: TrainConfig, scheme: WeightScheme, 
     """
     refresh, record_every = check_int("refresh", refresh), check_int("record_every", record_every)
     t0 = time.perf_counter()
-    fc = forecast(policy, task, config, scheme=scheme, batches=batches)
+    fc = forecast(policy, task, config, scheme=scheme, batches=batches, propagate_every=propagate_every)
     probe_seconds = time.perf_counter() - t0
     steps = sorted(set(range(0, config.steps + 1, record_every)) | {config.steps})
     trainer = Trainer(config, policy=policy, task=task, scheme=scheme)
@@ -120,6 +126,11 @@ def forecast_run(policy, task: Task, config: TrainConfig, scheme: WeightScheme, 
     measured = np.array([fc.probe.p] + [history[s] for s in steps[1:]])
     idx = np.array(steps)
     models = {"forecast": fc.p[idx], "nowcast": np.array(nowcast), "diagonal": fc.diagonal[idx], "naive": fc.naive[idx]}
+    extra: dict[str, Any] = {}
+    if fc.propagated is not None:
+        models["propagated"] = fc.propagated[idx]
+        extra = {"horizon_propagated": horizon(measured, models["propagated"], idx, target),
+                 "propagate_every": propagate_every}
     rms = {k: logit_rms(measured, v) for k, v in models.items()}
     reach = horizon(measured, models["forecast"], idx, target)
     return [{"experiment": "forecast_run", "run": label, "prompt": int(x), "p_start": float(fc.probe.p[x]),
@@ -130,5 +141,5 @@ def forecast_run(policy, task: Task, config: TrainConfig, scheme: WeightScheme, 
              "stationary": float(fc.stationary[x]), **{k: v[:, x].tolist() for k, v in models.items()},
              **{f"logit_rms_{k}": v for k, v in rms.items()}, "horizon": reach, "target": target,
              "probe_seconds": probe_seconds, "run_seconds": run_seconds, "signal_fraction": fc.probe.signal_fraction,
-             "notes": list(fc.notes)} for x in range(len(task))]
+             "notes": list(fc.notes), **extra} for x in range(len(task))]
 

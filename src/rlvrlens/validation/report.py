@@ -20,7 +20,7 @@ from rlvrlens.core.records import append_lines
 from rlvrlens.figures.style import save
 from rlvrlens.figures.validation import (
     plot_coupling, plot_coupling_per_prompt, plot_expected_step, plot_fixed_points, plot_lm_fixed_points,
-    plot_first_order, plot_forecast_runs, plot_one_step, plot_projected_identity, plot_relative_speed, plot_sampled_fixed_points, plot_trajectories,
+    plot_first_order, plot_first_order_sampled, plot_forecast_runs, plot_one_step, plot_projected_identity, plot_relative_speed, plot_sampled_fixed_points, plot_trajectories,
 )
 from rlvrlens.validation.sizes import RealModelSize, ValidationSize
 
@@ -103,7 +103,7 @@ def _first_order_and_forecasts(first_order, forecasts, name: str) -> Figures:
 
 
 def real_model_figures(size: RealModelSize, ident, one, traj, fixed, scheme: str, n_chosen: int, first_order,
-                       forecasts) -> Figures:
+                       forecasts, sampled=()) -> Figures:
     """The pretrained-model size's figures, with captions."""
     name = size.model
     figures = {}
@@ -125,6 +125,12 @@ def real_model_figures(size: RealModelSize, ident, one, traj, fixed, scheme: str
         figures["fixed_points"] = (plot_sampled_fixed_points(fixed, title=name), f"{name}: the sampled trainer (Adam "
                                    f"lr {size.fp_lr:g}, {size.fp_scheme}, M = {size.M}) with the KL estimated on the "
                                    "sequence's log-ratio: each prompt's exact p against its flow target.")
+    if sampled:
+        figures["first_order_sampled"] = (plot_first_order_sampled(sampled, title=name),
+                                          f"{name}: each held-out prompt's sampled update ({size.fo_groups} groups of "
+                                          f"M = {size.M}, no step) projected on its own grad p, measured over predicted, "
+                                          "against p; lines: each family's common factor of the coupled prediction; "
+                                          "bars: 2 standard errors.")
     figures.update(_first_order_and_forecasts(first_order, forecasts, name))
     return figures
 

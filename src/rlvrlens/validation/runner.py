@@ -22,11 +22,12 @@ from rlvrlens.forecast.coupled import step_size_for
 from rlvrlens.forecast.probes import kernel, kl_projection, success_jacobian
 from rlvrlens.objectives import get_scheme
 from rlvrlens.training.success import exact_success
+from rlvrlens.training.task import Task
 from rlvrlens.training.tasks import get_task
 from rlvrlens.training.trainer import Trainer, resolve_device
 from rlvrlens.validation import coupling, report, verdicts
 from rlvrlens.training.config import TrainConfig
-from rlvrlens.validation.first_order import step_sweep
+from rlvrlens.validation.first_order import sampled_factor, step_sweep
 from rlvrlens.validation.fixed_points import joint_stationary, lm_fixed_points, sampled_fixed_points
 from rlvrlens.validation.forecasting import forecast_run
 from rlvrlens.validation.identity import expected_step, projected_identity, relative_speed, sample_prompt
@@ -138,7 +139,7 @@ def run_validation(size: ValidationSize | RealModelSize, out: str | Path, *,
             setup.policy.clone(trainable=True), setup.task, _forecast_config(size.coupling_M, len(setup.task),
                                                                            size.fc_steps, lr_fc, beta, size.seed),
             get_scheme("grpo", size.coupling_M), label=label, batches=size.fc_batches, refresh=size.fc_refresh,
-            record_every=size.fc_record)]))
+            record_every=size.fc_record, propagate_every=size.fc_propagate or None)]))
 
     fp = [r for r in exp3 if r["experiment"] == "fixed_points"]
     ablation = [r for r in exp3 if r["experiment"] == "fixed_point_ablation"]
@@ -197,20 +198,25 @@ def run_real_model_validation(size: RealModelSize, out: str | Path, *,
                 policy, fp_task, get_scheme(size.fp_scheme, size.M), beta, estimator=est, steps=size.fp_steps,
                 lr=size.fp_lr, eval_every=size.fp_eval_every, seed=size.seed)]))
 
-    def held_out():  # families of prompts not used while developing the model
-        recs = []
+    def held_out(measure: Callable[[Task, str], list[dict[str, Any]]]) -> list[dict[str, Any]]:
+        recs = []  # families of prompts not used while developing the model
         for label, spec in size.fo_tasks:
             fam = get_task(spec, n=size.pool, seed=size.fo_seed)
             with torch.no_grad():
                 p_fam = exact_success(policy, fam).double().cpu().numpy()
             chosen_fam = spread_prompts(p_fam, size.fo_prompts, low=0.02, high=0.98, what=f"{size.model} on {label}")
-            recs += step_sweep(policy, fam.subset(chosen_fam, name=label), get_scheme(size.fp_scheme, size.M),
-                               targets=size.fo_targets, repeats=size.fo_repeats, seed=size.seed, label=label)
+            recs += measure(fam.subset(chosen_fam, name=label), label)
             log(f"[validate]    first order on {label} done")
         return rec.keep(recs)
 
+    fo_scheme = get_scheme(size.fp_scheme, size.M)
+    sampled = []
     if "first-order" in parts:
-        every = rec.timed("5. first order on held-out prompts", held_out)
+        every = rec.timed("5. first order on held-out prompts", lambda: held_out(lambda t, label: step_sweep(
+            policy, t, fo_scheme, targets=size.fo_targets, repeats=size.fo_repeats, seed=size.seed, label=label)))
+    if "first-order-sampled" in parts:
+        sampled = rec.timed("5b. first order on held-out prompts, sampled groups", lambda: held_out(
+            lambda t, label: sampled_factor(policy, t, fo_scheme, groups=size.fo_groups, generator=gen, label=label)))
     if "forecast" in parts:
         fc_task = pool.subset(spread_prompts(p_pool, size.fc_prompts, low=0.02, high=0.98), name="forecast")
         fc = rec.timed("6. forecast from step 0", lambda: rec.keep([
@@ -218,7 +224,7 @@ def run_real_model_validation(size: RealModelSize, out: str | Path, *,
                 policy.clone(trainable=True), fc_task,
                 _forecast_config(size.M, size.fc_prompts_per_step, size.fc_steps, lr_fc, beta, size.seed),
                 get_scheme(size.fp_scheme, size.M), label=label, batches=size.fc_batches, refresh=size.fc_refresh,
-                record_every=size.fc_record)]))
+                record_every=size.fc_record, propagate_every=size.fc_propagate or None)]))
     if "trajectory" in parts:  # last: the trajectory trains the model itself (the other runs train copies)
         traj = rec.timed("4. coupling: trajectory", lambda: rec.keep(coupling.coupled_trajectories(
             policy, task, scheme, lr=lrs[0], steps=size.traj_steps, refresh=size.traj_refresh, seed=size.seed,
@@ -226,8 +232,10 @@ def run_real_model_validation(size: RealModelSize, out: str | Path, *,
     rows = (verdicts.identity_rows(ident) + verdicts.one_step_rows(one, "2. coupling, one step")
             + verdicts.sampled_fixed_point_rows(fixed, "3. fixed points")
             + verdicts.trajectory_rows(traj, "4. coupling, trajectory")
-            + verdicts.first_order_rows(every, "5. first order (held out)") + verdicts.forecast_rows(fc, "6. forecast"))
-    figures = report.real_model_figures(size, ident, one, traj, fixed, scheme.name, len(chosen), every, fc)
+            + verdicts.first_order_rows(every, "5. first order (held out)")
+            + verdicts.first_order_sampled_rows(sampled, "5b. first order (held out, sampled)")
+            + verdicts.forecast_rows(fc, "6. forecast"))
+    figures = report.real_model_figures(size, ident, one, traj, fixed, scheme.name, len(chosen), every, fc, sampled)
     left_out = [p for p in REAL_MODEL_PARTS if p not in parts]
     header = [f"Model: {size.model} (all {sum(q.numel() for q in policy.parameters()):,} parameters trained), task "
               f"`{size.task}`, {size.pool} prompts scored exactly (p from {p_pool.min():.3f} to {p_pool.max():.3f}), "

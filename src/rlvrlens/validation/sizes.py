@@ -66,12 +66,14 @@ class ValidationSize:
     fc_batches: int = 16
     fc_refresh: int = 10
     fc_record: int = 10
+    fc_propagate: int = 5
     seed: int = 0
     device: str = "cpu"
 
 
 #: The experiments of a pretrained-model validation, in the order of its report (``--only`` picks some).
-REAL_MODEL_PARTS = ("identity", "one-step", "fixed-points", "trajectory", "first-order", "forecast")
+REAL_MODEL_PARTS = ("identity", "one-step", "fixed-points", "trajectory", "first-order", "first-order-sampled",
+                    "forecast")
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,7 @@ class RealModelSize:
     fo_prompts: int = 8
     fo_targets: tuple[float, ...] = (0.0025, 0.005, 0.01)
     fo_repeats: int = 8
+    fo_groups: int = 384
     fc_prompts: int = 16
     fc_prompts_per_step: int = 4
     fc_steps: int = 100
@@ -120,6 +123,7 @@ class RealModelSize:
     fc_batches: int = 16
     fc_refresh: int = 50
     fc_record: int = 5
+    fc_propagate: int = 5
     parts: tuple[str, ...] = REAL_MODEL_PARTS
     seed: int = 0
     device: str = "cpu"

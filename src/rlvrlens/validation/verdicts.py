@@ -270,6 +270,35 @@ def first_order_rows(records: list[dict], experiment: str = "first order, one st
     return rows
 
 
+def first_order_sampled_rows(records: list[dict], experiment: str = "first order, sampled groups") -> list[dict[str, Any]]:
+    """Rows of :func:`rlvrlens.validation.first_order.sampled_factor`: per family the common factor
+    of the coupled first-order prediction (agreeing within :data:`FIRST_ORDER_Z` standard errors of 1
+    *and* with the verifier rewarding exactly the enumerated token sequences on every sampled
+    completion), the families pooled by inverse variance, and how many prompts' own-direction ratio
+    lies beyond :data:`FIRST_ORDER_Z` standard errors."""
+    rows, pooled = [], [r for r in records if r["experiment"] == "first_order_sampled"]
+    for r in pooled:
+        own = [q for q in records if q["experiment"] == "first_order_sampled_prompt" and q["family"] == r["family"]]
+        far = sum(abs(q["z"]) > FIRST_ORDER_Z for q in own)
+        ok = abs(r["ratio"] - 1) <= FIRST_ORDER_Z * r["ratio_se"] and r["mismatches"] == 0
+        rows.append({"experiment": experiment,
+                     "case": f"{r['family']}: {r['prompts']} prompts x {r['groups']} groups of M = {r['M']} ({r['scheme']}), "
+                             "no step: the update projected on sum_x q_x grad p_x",
+                     "prediction": "measured / predicted = 1; verifier = enumerated set",
+                     "measurement": f"{r['ratio']:.3f} ± {r['ratio_se']:.3f}; {r['mismatches']} of {r['completions']} "
+                                    "completions disagree",
+                     "gap": f"{r['z']:+.1f} SE; own grad p beyond {FIRST_ORDER_Z:g} SE on {far} of {len(own)} prompts",
+                     "verdict": _verdict(ok)})
+    if len(pooled) > 1:
+        w = np.array([1 / r["ratio_se"] ** 2 for r in pooled])
+        mean = float(w @ [r["ratio"] for r in pooled] / w.sum())
+        se = float(w.sum() ** -0.5)
+        rows.append({"experiment": experiment, "case": f"{len(pooled)} families pooled (inverse variance)",
+                     "prediction": "measured / predicted = 1", "measurement": f"{mean:.3f} ± {se:.3f}",
+                     "gap": f"{(mean - 1) / se:+.1f} SE", "verdict": _verdict(abs(mean - 1) <= FIRST_ORDER_Z * se)})
+    return rows
+
+
 def forecast_rows(records: list[dict], experiment: str = "forecast from step 0") -> list[dict[str, Any]]:
     """One row per :func:`rlvrlens.validation.forecasting.forecast_run` run: the forecast's logit RMS
     against :data:`FORECAST_RMS_TARGET` with its horizon, next to the nowcast and the baselines, and
@@ -288,6 +317,14 @@ def forecast_rows(records: list[dict], experiment: str = "forecast from step 0")
                              f"{r['logit_rms_diagonal']:.3f}; p stays {r['logit_rms_naive']:.3f}); within "
                              f"{r['target']:g} up to step {r['horizon']}"),
                      "verdict": _verdict(r["logit_rms_forecast"] <= r["target"])})
+        if "logit_rms_propagated" in r:
+            rows.append({"experiment": experiment, "case": f"{r['run']}: the forecast propagated along its own path "
+                                                           f"(p re-measured every {r['propagate_every']} steps)",
+                         "prediction": "coupled model, the parameters stepped by its own expected update",
+                         "measurement": "per-prompt exact p",
+                         "gap": (f"logit RMS {r['logit_rms_propagated']:.3f} (frozen {r['logit_rms_forecast']:.3f}); "
+                                 f"within {r['target']:g} up to step {r['horizon_propagated']}"),
+                         "verdict": _verdict(r["logit_rms_propagated"] <= r["target"])})
         share = r["probe_seconds"] / r["run_seconds"]
         rows.append({"experiment": experiment, "case": f"{r['run']}: the probe's cost",
                      "prediction": f"at most {PROBE_COST_FRACTION:.0%} of the run",
