@@ -114,3 +114,30 @@ def test_probe_batches_default_is_the_probes_default():
     from rlvrlens.forecast.forecast import DEFAULT_BATCHES
 
     assert PROBE_BATCHES == DEFAULT_BATCHES
+
+
+def test_a_propagated_forecast_is_the_path_the_record_holds(tmp_path, capsys):
+    """--propagate-every 2: the record's curve is the forecast propagated along its own parameter path
+    (forecast.propagate with the same probe), its band carried over and said in a note; the progress
+    bar shows the re-measurements. A negative count is refused in one line naming the flag."""
+    from rlvrlens.forecast.forecast import forecast, propagate
+    from rlvrlens.forecast.runs import starting_point
+    from rlvrlens.training.config import TrainConfig
+
+    out = tmp_path / "p"
+    assert main(["forecast", *TINY, "--steps", "4", "--probe-batches", "2", "--propagate-every", "2",
+                 "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert "probe propagate" in captured.err and "1/1" in captured.err
+    fc = ForecastRecord.from_dict(strict_json((out / "forecast.json").read_text()))
+    assert any("propagated along its own parameter path" in n for n in fc.notes)
+    assert np.all(fc.low <= fc.p + 1e-12) and np.all(fc.p <= fc.high + 1e-12)
+    config = TrainConfig.from_dict(fc.config)
+    scheme = get_scheme("grpo", 4)
+    policy, task = starting_point(config, scheme)
+    frozen = forecast(policy, task, config, 4, scheme=scheme, batches=2, seed=0)
+    path = propagate(policy, task, frozen.probe, config, scheme, 4, 2)
+    np.testing.assert_allclose(fc.p[-1], path[-1], rtol=1e-6)
+    assert not np.allclose(path[-1], frozen.p[-1], rtol=1e-9, atol=0)  # re-measuring moved it
+    assert main(["forecast", *TINY, "--steps", "4", "--propagate-every", "-1", "--out", str(tmp_path / "q")]) == 2
+    assert "--propagate-every must be 0 (off) or a number of steps >= 1" in capsys.readouterr().err

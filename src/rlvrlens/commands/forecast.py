@@ -34,6 +34,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="the probe's budget: stochastic gradients drawn, each about one training step (>= 2; "
                         f"default {PROBE_BATCHES}: fewer bias Adam's preconditioner high)")
     p.add_argument("--probe-seed", type=int, default=0, help="seed of the probe's samples")
+    p.add_argument("--propagate-every", type=int, default=0, metavar="N",
+                   help="propagate the forecast along its own parameter path, re-measuring p every N steps (one "
+                        "exact-p and one backward pass each; 0, the default: the kernel frozen at step 0)")
     p.add_argument("--json", action="store_true", help="print the forecast as JSON (the curves stay in the file)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_config_args(p, {"scheme": "a catalogue scheme, a framework preset (trl-grpo, ...) or a scheme's JSON file "
@@ -78,6 +81,8 @@ def run_forecast(args: argparse.Namespace) -> int:
     from rlvrlens.forecast.runs import forecast_run
     from rlvrlens.training.rundir import check_out, describe_run
 
+    if args.propagate_every < 0:
+        raise ValueError(f"--propagate-every must be 0 (off) or a number of steps >= 1, got {args.propagate_every}")
     out = check_out(args.out)
     held = describe_run(out)
     if held:
@@ -93,7 +98,8 @@ def run_forecast(args: argparse.Namespace) -> int:
                if getattr(args, k, None) is None and not (k == "scheme" and args.scheme)}
     record = forecast_run(config, scheme=scheme, at=args.at, batches=args.probe_batches, seed=args.probe_seed,
                           refused=refused, notes=settings.notes if settings else (),
-                          progress=None if args.quiet or args.json else ProgressLine())
+                          progress=None if args.quiet or args.json else ProgressLine(),
+                          propagate_every=args.propagate_every or None)
     files = [record.write(out / FORECAST)] + save(plot_forecast(record), out / "forecast")
     if args.json:
         data = record.to_dict()

@@ -675,7 +675,7 @@ def forecast(policy, task: Task, config: TrainConfig, steps: int | None = None, 
     half = BAND_Z * np.sqrt(var)
     diagonal = integrate(pr, config, scheme, steps, L=np.diag(np.diag(pr.L)))
     stationary = np.array([_own_point(scheme, config, float(q)) for q in pr.p])
-    moved = (propagate(policy, task, pr, config, scheme, steps, propagate_every, kernel_every)
-             if propagate_every else None)
+    moved = (propagate(policy, task, pr, config, scheme, steps, propagate_every, kernel_every,
+                       progress=probe_options.get("progress")) if propagate_every else None)
     return Forecast(np.arange(steps + 1), p, special.expit(logit - half), special.expit(logit + half), diagonal,
                     np.repeat(pr.p[None], steps + 1, axis=0), stationary, pr, pr.notes, moved)

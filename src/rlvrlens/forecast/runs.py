@@ -17,10 +17,16 @@ import numpy as np
 from rlvrlens.core.kl import DIVERGENCE, treatment_of
 from rlvrlens.explain.forecasts import ForecastRecord, curve_steps
 from rlvrlens.explain.parts import configuration_parts
+from scipy import special
+
 from rlvrlens.forecast.forecast import DEFAULT_BATCHES, Progress, forecast
 from rlvrlens.objectives import WeightScheme
 from rlvrlens.training.config import TrainConfig
 from rlvrlens.training.trainer import Trainer
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    return special.logit(np.clip(p, 1e-12, 1 - 1e-12))
 
 
 def default_at(steps: int) -> list[int]:
@@ -55,7 +61,7 @@ def starting_point(config: TrainConfig, scheme: WeightScheme):
 
 def forecast_run(config: TrainConfig, *, scheme: WeightScheme, at: Sequence[int] | None = None, batches: int = DEFAULT_BATCHES,
                  seed: int = 0, refused: Mapping[str, str] | None = None, notes: Sequence[str] = (),
-                 progress: Progress | None = None) -> ForecastRecord:
+                 progress: Progress | None = None, propagate_every: int | None = None) -> ForecastRecord:
     """Forecast the run ``config`` (with ``scheme``) for its ``config.steps`` steps.
 
     Parameters
@@ -78,6 +84,10 @@ def forecast_run(config: TrainConfig, *, scheme: WeightScheme, at: Sequence[int]
         How a framework config was mapped; kept in the record.
     progress : callable, optional
         ``progress(part, done, total)`` during the probe.
+    propagate_every : int, optional
+        Propagate the forecast along its own parameter path, ``p`` re-measured every this many steps
+        (:func:`rlvrlens.forecast.forecast.propagate`): the record's curve is then that path, with the
+        frozen forecast's band around it; default: the frozen forecast.
 
     Returns
     -------
@@ -94,11 +104,18 @@ def forecast_run(config: TrainConfig, *, scheme: WeightScheme, at: Sequence[int]
         raise ValueError(f"the scheme {scheme.name!r} is for M = {scheme.M}, the run samples num_generations = "
                          f"{config.num_generations}")
     policy, task = starting_point(config, scheme)
-    fc = forecast(policy, task, config, config.steps, scheme=scheme, batches=batches, seed=seed, progress=progress)
+    fc = forecast(policy, task, config, config.steps, scheme=scheme, batches=batches, seed=seed, progress=progress,
+                  propagate_every=propagate_every)
     keep = np.searchsorted(fc.steps, curve_steps(config.steps, at))
+    p, low, high = fc.p, fc.low, fc.high
+    if fc.propagated is not None:  # the band's half-widths (in logit) carried over to the propagated path
+        shift = _logit(fc.propagated) - _logit(fc.p)
+        p, low, high = fc.propagated, special.expit(_logit(low) + shift), special.expit(_logit(high) + shift)
+        notes = tuple(notes) + (f"propagated along its own parameter path: p re-measured every {propagate_every} "
+                                "steps on the model stepped by the forecast's expected update (nothing of the run read)",)
     return ForecastRecord(
         prompt_ids=tuple(str(i) for i in range(len(task))), prompts=tuple(task.prompts), steps=fc.steps[keep],
-        p=fc.p[keep], low=fc.low[keep], high=fc.high[keep], diagonal=fc.diagonal[keep], at=np.asarray(at),
+        p=p[keep], low=low[keep], high=high[keep], diagonal=fc.diagonal[keep], at=np.asarray(at),
         stationary=fc.stationary, M=scheme.M, kl=kl_words(config), config=config.to_dict(), scheme=scheme.describe(),
         parts=configuration_parts(config.to_dict(), p_ref="exact", forecast=True),
         notes=tuple(notes) + tuple(fc.notes), probe=fc.to_dict()["probe"], model=config.model or
