@@ -64,3 +64,6 @@ def test_propagated_forecast_holds_300_steps_where_the_frozen_one_drifts(setup):
                      refresh=1000, record_every=10, propagate_every=5)[0]
     assert r["logit_rms_propagated"] <= 0.2 and r["logit_rms_propagated"] < 0.5 * r["logit_rms_forecast"], r
     assert r["horizon_propagated"] == 300 and r["propagate_every"] == 5
+    parts = r["probe_parts"]  # the forecast's cost, part by part, the propagation's included
+    assert set(parts) == {"gradients", "grad p", "diffusion", "total", "propagate"} and parts["propagate"] > 0
+    assert parts["total"] + parts["propagate"] <= r["probe_seconds"]

@@ -590,6 +590,8 @@ class Forecast:
     notes : tuple of str
     propagated : ndarray (T+1, N) or None
         The forecast with ``p`` re-measured along the predicted parameter path (:func:`propagate`), when asked for.
+    propagate_seconds : float
+        The time :func:`propagate` took (0 when not asked for).
     """
 
     steps: np.ndarray
@@ -602,6 +604,7 @@ class Forecast:
     probe: Probe
     notes: tuple[str, ...]
     propagated: np.ndarray | None = None
+    propagate_seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (lists; non-finite numbers as ``None``)."""
@@ -675,7 +678,9 @@ def forecast(policy, task: Task, config: TrainConfig, steps: int | None = None, 
     half = BAND_Z * np.sqrt(var)
     diagonal = integrate(pr, config, scheme, steps, L=np.diag(np.diag(pr.L)))
     stationary = np.array([_own_point(scheme, config, float(q)) for q in pr.p])
+    t0 = time.perf_counter()
     moved = (propagate(policy, task, pr, config, scheme, steps, propagate_every, kernel_every,
                        progress=probe_options.get("progress")) if propagate_every else None)
+    moved_seconds = time.perf_counter() - t0 if propagate_every else 0.0
     return Forecast(np.arange(steps + 1), p, special.expit(logit - half), special.expit(logit + half), diagonal,
-                    np.repeat(pr.p[None], steps + 1, axis=0), stationary, pr, pr.notes, moved)
+                    np.repeat(pr.p[None], steps + 1, axis=0), stationary, pr, pr.notes, moved, moved_seconds)

@@ -86,7 +86,8 @@ def forecast_run(policy, task: Task, config: TrainConfig, scheme: WeightScheme, 
     list of dict
         ``forecast_run`` records with the measured, forecast (and band), nowcast, diagonal and naive
         trajectories at the recorded steps (and ``propagated``), the logit RMS of each, the horizon
-        (``horizon_propagated``), and the probe's and the run's seconds.
+        (``horizon_propagated``), the probe's seconds (``probe_parts``: each part's, the propagation's
+        included) and the run's.
 
     Raises
     ------
@@ -141,5 +142,6 @@ def forecast_run(policy, task: Task, config: TrainConfig, scheme: WeightScheme, 
              "stationary": float(fc.stationary[x]), **{k: v[:, x].tolist() for k, v in models.items()},
              **{f"logit_rms_{k}": v for k, v in rms.items()}, "horizon": reach, "target": target,
              "probe_seconds": probe_seconds, "run_seconds": run_seconds, "signal_fraction": fc.probe.signal_fraction,
+             "probe_parts": {**fc.probe.seconds, "propagate": fc.propagate_seconds},
              "notes": list(fc.notes), **extra} for x in range(len(task))]
 
