@@ -175,6 +175,33 @@ def test_held_out_first_order_numbers_are_the_committed_measurements():
             assert said(next(r for r in records if r["experiment"] == kind and r["family"] == family)) in para
 
 
+def test_sampled_first_order_numbers_are_the_committed_measurements():
+    """The held-out paragraph quotes results/smollm2-cpu/first-order-sampled/measurements.jsonl
+    (``validate --only first-order-sampled``): each family's factor, the pooled one, the count of
+    completions and of disagreements, and how far below each factor the issue's 0.93 lies."""
+    import numpy as np
+
+    from rlvrlens.core.records import read_jsonl
+    from rlvrlens.paper_repro.validation import ISSUE_DEFICIT, SMOLLM2_RESULTS
+
+    text = README.read_text(encoding="utf-8")
+    start = text.index("**First order on held-out prompts**")
+    para = " ".join(text[start:text.index("**A forecast from step 0 on SmolLM2**", start)].split())
+    fams = {r["family"]: r for r in read_jsonl(SMOLLM2_RESULTS / "first-order-sampled" / "measurements.jsonl")
+            if r["experiment"] == "first_order_sampled"}
+    assert "rlvrlens validate --preset smollm2-cpu --only first-order-sampled" in para
+    times, gcd = fams["times"], fams["gcd"]
+    assert (f"{times['ratio']:.3f} ± {times['ratio_se']:.3f} (products) and {gcd['ratio']:.3f} ± "
+            f"{gcd['ratio_se']:.3f} (gcd)") in para
+    w = np.array([1 / r["ratio_se"] ** 2 for r in (times, gcd)])
+    assert f"pooled {w @ [times['ratio'], gcd['ratio']] / w.sum():.3f} ± {w.sum() ** -0.5:.3f}" in para
+    assert f"{times['groups']} groups of {times['M']}" in para
+    assert f"on all {times['completions'] + gcd['completions']:,} sampled completions" in para
+    assert times["mismatches"] == gcd["mismatches"] == 0 and "(0 disagree)" in para
+    below = [(r["ratio"] - ISSUE_DEFICIT) / r["ratio_se"] for r in (times, gcd)]
+    assert f"lies {below[0]:.1f} and {below[1]:.1f} standard errors below" in para
+
+
 def test_smollm2_forecast_numbers_are_the_committed_measurements():
     """The forecast paragraph quotes results/smollm2-cpu/forecast/measurements.jsonl (``validate --preset
     smollm2-cpu --only forecast``): both runs' four logit RMS values, the horizon and the probe's and

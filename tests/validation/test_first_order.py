@@ -47,7 +47,7 @@ def _held_out(size):
 def test_sampled_factor_on_held_out_prompts_is_one_and_the_verifier_is_the_enumerated_set(tiny_setup):
     """The same held-out prompts, 256 groups of M = 8 per prompt and no step: the common factor of
     the coupled prediction within 3 standard errors of 1 with a standard error below 0.03 (measured
-    over six seeds: 1.002 mean, 0.015 spread, 0.020 stated), so a 7% deficit (the issue's 0.93) is
+    over six seeds: 0.991 mean, 0.014 spread, 0.020 stated), so a 7% deficit (the issue's 0.93) is
     more than 2 standard errors off; the verifier rewards exactly the enumerated token sequences on
     all 16,384 completions; the central differences within 1% of autograd."""
     pol = tiny_setup.policy.clone(trainable=True)
@@ -67,8 +67,8 @@ def test_sampled_factor_on_held_out_prompts_is_one_and_the_verifier_is_the_enume
 
 def test_sampled_factor_rejects_a_verifier_that_rewards_more_than_the_exact_p_counts(tiny_setup):
     """A verifier that also accepts the answer "0" everywhere (the sampler is then rewarded for
-    completions the exact p does not sum over): mismatches are counted (660 of 16,384 measured) and
-    the factor moves far outside its error (measured 0.72 ± 0.02), so the check can fail."""
+    completions the exact p does not sum over): mismatches are counted (636 of 16,384 measured) and
+    the factor moves far outside its error (measured 0.75 ± 0.02), so the check can fail."""
     task = _held_out(get_size("tiny"))
 
     class Lenient(Task):

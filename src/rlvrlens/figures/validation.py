@@ -7,6 +7,7 @@ from typing import Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
 from rlvrlens.figures.style import new_figure
 
@@ -323,6 +324,7 @@ def plot_first_order_sampled(records: Sequence[dict], *, title: str = "") -> Fig
                    alpha=0.15)
     ax.axhline(1.0, color="k", linestyle="--", linewidth=1)
     ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(NullFormatter())  # the minor labels of a short log axis overlap
     ax.set_xlabel("exact p of the prompt")
     ax.set_ylabel("measured / predicted (+- 2 SE)")
     ax.set_title(f"{title}{': ' if title else ''}first order from sampled groups, no step", fontsize=9)

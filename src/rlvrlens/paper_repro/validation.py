@@ -585,6 +585,10 @@ def run(out_dir: str | Path) -> Reproduction:
                 ("first-order", "first_order", "SmolLM2 on held-out prompts (two other reasoning-gym tasks): one SGD "
                                                "step at three sizes, measured over predicted change of p, and its "
                                                "zero-step extrapolation."),
+                ("first-order-sampled", "first_order_sampled", "SmolLM2 on the same held-out prompts, no step: each "
+                                                               "prompt's sampled update (384 groups of 8) on its own "
+                                                               "grad p, measured over predicted, and each family's "
+                                                               "common factor of the coupled prediction."),
                 ("forecast", "forecast_0", "SmolLM2, AdamW: the forecast made before the run against the measured "
                                            "per-prompt success, with the nowcast and the baselines."),
                 ("forecast", "forecast_1", "SmolLM2, AdamW with the k2 KL penalty: the forecast made before the run "

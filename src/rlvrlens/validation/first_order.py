@@ -42,7 +42,7 @@ from rlvrlens.training.policy import trainable_parameters
 from rlvrlens.training.success import exact_success
 from rlvrlens.training.task import Task
 from rlvrlens.training.trainer import Trainer
-from rlvrlens.validation.identity import distinct_completions, group_coefficients
+from rlvrlens.validation.identity import completion_keys, distinct_completions
 from rlvrlens.validation.setups import theory_config
 
 
@@ -125,6 +125,38 @@ def step_sweep(policy, task: Task, scheme: WeightScheme, *, targets: Sequence[fl
     return records
 
 
+#: Groups sampled per generation call (and scored together): SmolLM2's KV cache for 384 groups of 8 at
+#: once took the committed run to a 22.7 GB peak.
+SAMPLE_GROUPS = 64
+
+
+def _sampled_scores(policy, task: Task, y: int, M: int, groups: int, generator: torch.Generator,
+                    directions: Sequence[Sequence[torch.Tensor]], eps: float):
+    """``groups`` groups of ``M`` sampled for prompt ``y``, :data:`SAMPLE_GROUPS` at a time: rewards
+    ``(groups, M)``, each answer's directional scores ``(groups * M, len(directions))`` (computed once
+    per distinct completion), the answers on which the verifier and the enumerated accepted set
+    disagree, the number of distinct completions, and the first call's distinct completions with
+    their scores along the first direction (for the check against autograd)."""
+    accepted = set(accepted_sequences(policy.tokenizer, task.accepted(y), task.max_new_tokens))
+    cache: dict[tuple, np.ndarray] = {}
+    rewards, scores, mismatches, checked = [], [], 0, None
+    for start in range(0, groups, SAMPLE_GROUPS):
+        n = min(SAMPLE_GROUPS, groups - start)
+        rollout = policy.sample([task.prompts[y]] * n, M, generator=generator, max_new_tokens=task.max_new_tokens)
+        r = task.rewards(rollout.prompts, rollout.texts)
+        keys = completion_keys(rollout)
+        mismatches += int(sum((k[:-1] in accepted) != bool(v) for k, v in zip(keys, r)))  # k[:-1]: the token ids
+        new = [row for row in distinct_completions(rollout)[1] if keys[row] not in cache]
+        if new:
+            part = rollout.select(new)
+            values = np.stack([directional_scores(policy, part, d, eps=eps) for d in directions], axis=1)
+            cache.update(zip((keys[row] for row in new), values))
+            checked = checked or (part, values[:, 0])
+        rewards.append(r.reshape(n, M))
+        scores.append(np.stack([cache[k] for k in keys]))
+    return np.concatenate(rewards), np.concatenate(scores), mismatches, len(cache), checked
+
+
 def _direction(vector: np.ndarray, params: Sequence[torch.Tensor]) -> list[torch.Tensor]:
     """A flat vector as one tensor per parameter, scaled to unit norm."""
     unit = torch.as_tensor(vector / np.linalg.norm(vector), dtype=torch.float32)
@@ -192,30 +224,22 @@ def sampled_factor(policy, task: Task, scheme: WeightScheme, *, groups: int, gen
     on_w = project(G, W) / np.linalg.norm(W)  # <grad p_y, W> / |W|
     records, num, var, den, total, mismatched, fd_err = [], 0.0, 0.0, 0.0, 0, 0, 0.0
     for y in range(len(task)):
-        rollout = policy.sample([task.prompts[y]] * groups, scheme.M, generator=generator,
-                                max_new_tokens=task.max_new_tokens)
-        rewards = task.rewards(rollout.prompts, rollout.texts).reshape(groups, scheme.M)
-        which, first = distinct_completions(rollout)
-        accepted = set(accepted_sequences(policy.tokenizer, task.accepted(y), task.max_new_tokens))
-        in_set = np.array([tuple(ids[m.bool()].tolist()) in accepted
-                           for ids, m in zip(rollout.completion_ids.cpu(), rollout.mask.cpu())])
-        mismatches = int((in_set != rewards.ravel().astype(bool)).sum())
-        distinct = rollout.select(first)
-        C = group_coefficients(rewards, which.reshape(groups, scheme.M), len(first), scheme)
-        slope = float(dh(scheme, p0[y]))
-        d_w = directional_scores(policy, distinct, w_dir, eps=eps)
-        s_w = C @ d_w
         own = G[y].astype(np.float64)
-        s_own = C @ directional_scores(policy, distinct, _direction(own, params), eps=eps)
-        for k in range(min(check, len(first))):  # the central difference against autograd, along W
-            grads = torch.autograd.grad(policy.token_logprobs(distinct.select([k]))[0].sum(), params, allow_unused=True)
+        rewards, scores, mismatches, n_distinct, checked = _sampled_scores(
+            policy, task, y, scheme.M, groups, generator, [w_dir, _direction(own, params)], eps)
+        Z = scheme.weights(rewards)
+        s_w, s_own = ((Z[..., None] * scores.reshape(groups, scheme.M, 2)).mean(1)).T  # per group <u_g, .>
+        slope = float(dh(scheme, p0[y]))
+        sub, d_w = checked
+        for k in range(min(check, len(sub))):  # the central difference against autograd, along W
+            grads = torch.autograd.grad(policy.token_logprobs(sub.select([k]))[0].sum(), params, allow_unused=True)
             exact = float(sum((g.double() * v.double()).sum() for g, v in zip(grads, w_dir) if g is not None))
             scale = max(abs(exact), float(np.sqrt(np.mean(d_w ** 2))), 1e-12)  # near-zero scores: the typical size
             fd_err = max(fd_err, abs(float(d_w[k]) - exact) / scale)
         own_target = slope * float(np.linalg.norm(own))
         own_se = float(s_own.std(ddof=1) / np.sqrt(groups))
         records.append({"experiment": "first_order_sampled_prompt", "family": label, "prompt": y, "p": float(p0[y]),
-                        "groups": groups, "M": scheme.M, "distinct": len(first), "accuracy": float(rewards.mean()),
+                        "groups": groups, "M": scheme.M, "distinct": n_distinct, "accuracy": float(rewards.mean()),
                         "mismatches": mismatches, "ratio": float(s_own.mean() / own_target) if own_target else float("nan"),
                         "ratio_se": own_se / abs(own_target) if own_target else float("nan"),
                         "z": float((s_own.mean() - own_target) / own_se) if own_se > 0 else float("nan"),

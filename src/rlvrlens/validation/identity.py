@@ -46,11 +46,16 @@ class PromptSample:
     J: np.ndarray
 
 
+def completion_keys(rollout) -> list[tuple]:
+    """Each row's completion as a key: its token ids (the stop token included) and whether it ended."""
+    return [tuple(ids[m.bool()].tolist()) + (bool(f),) for ids, m, f in
+            zip(rollout.completion_ids.cpu(), rollout.mask.cpu(), rollout.finished.cpu())]
+
+
 def distinct_completions(rollout) -> tuple[np.ndarray, list[int]]:
     """``(which, first)``: the index of each row's distinct completion (token ids and whether it
     ended) and, per distinct completion, the first row holding it."""
-    keys = [tuple(ids[m.bool()].tolist()) + (bool(f),) for ids, m, f in
-            zip(rollout.completion_ids.cpu(), rollout.mask.cpu(), rollout.finished.cpu())]
+    keys = completion_keys(rollout)
     index: dict[tuple, int] = {}
     which = np.array([index.setdefault(k, len(index)) for k in keys])
     first = {u: row for row, u in reversed(list(enumerate(which)))}
