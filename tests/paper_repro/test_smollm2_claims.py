@@ -19,7 +19,8 @@ def _records():
 def test_committed_smollm2_claims_are_stored_and_not_counted():
     claims = smollm2_claims()
     held_out = [c for c in claims if "held-out" in c.statement]
-    assert len(held_out) == 2 and {c.verdict for c in held_out} == {"PASS"}  # times and gcd, |z| 0.5 and 0.8
+    # times and gcd: the step sweep's zero-step factor (|z| 0.5 and 0.8) and the sampled factor (0.1 and 1.3)
+    assert len(held_out) == 4 and {c.verdict for c in held_out} == {"PASS"}
     forecasts = [c for c in claims if "forecast from step 0" in c.statement]
     assert len(forecasts) == 2 and all(c.explanation for c in forecasts)  # AdamW and AdamW with KL
     assert {c.verdict for c in forecasts} == {"FAIL"}  # logit RMS 1.53 and 1.47 against 0.2: a stated gap

@@ -40,7 +40,11 @@ FORECAST_GAP = ("Measured (forecast/measurements.jsonl): the forecast runs ahead
                 "logit RMS weighs the saturated prompts (0.998 forecast against 0.97 measured is 2.7 logit); in p "
                 "the forecast's mean error is 0.06, against 0.16 for each prompt alone and 0.39 for p staying.")
 #: Why the propagated forecast misses its target, where it does (filled from the committed run).
-PROPAGATED_GAP = "See the README's forecast paragraph for what was measured about the remaining gap."
+PROPAGATED_GAP = ("Measured (forecast/measurements.jsonl): propagated, the mean signed logit error is +0.3 at step "
+                  "10 and -0.4 at step 100 (frozen: +1.0 to +1.3 from step 20), mean |p error| 0.03; the remaining "
+                  "error is the fast early rise (about 3 logit in 20 steps, 0.75 logit per 5-step segment) and the "
+                  "saturated prompts, where a small p error is a large logit one. Adam's v and the diffusion stay "
+                  "those of step 0.")
 #: Why the probe costs more than its target fraction of a 100-step SmolLM2 run.
 PROBE_COST_GAP = ("Measured: 591 and 386 s of probe against 528 and 502 s for the 100-step runs (about 5 s a "
                   "step). The probe draws one training step's stochastic gradient per batch (16), the exact p and "
