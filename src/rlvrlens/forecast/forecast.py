@@ -97,9 +97,9 @@ JACKKNIFE_BYTES = 5 << 29
 MISSED_PROMPT_NOTE = 0.05
 #: Steps between re-measurements of ``p`` along the predicted path (:func:`propagate`). Measured on the
 #: cpu size's transformer (8 prompts, AdamW lr 1e-4, 300 steps; the run's logit RMS): the frozen forecast
-#: 0.69; propagated every 2 / 5 / 10 steps 0.24 / 0.20 / 0.37, every 20 unstable (4.1) without the
-#: per-coordinate bound on Adam's move, 0.43 with it; re-measuring the kernel as well changed nothing
-#: (0.214-0.219 at 5 steps for kernels every 5 to 50 steps).
+#: 0.69; propagated every 5 / 10 / 20 steps 0.22 / 0.24 / 0.43 (without the per-coordinate bound on
+#: Adam's move every 20 steps diverged, 3.6); re-measuring the kernel as well changed nothing (0.214-0.219
+#: at 5 steps for kernels every 5 to 50 steps).
 PROPAGATE_EVERY = 5
 #: The band is the forecast +- this many standard deviations (in logit).
 BAND_Z = 2.0
@@ -484,7 +484,9 @@ def propagate(policy, task: Task, pr: Probe, config: TrainConfig, scheme: Weight
     steps is ``P grad_theta sum_y a_y x_y(theta)`` with ``a_y`` the summed coefficients of
     :func:`integrate` (``lr_t c(t) m_hat_y(t) / N`` for Adam, ``lr_t clip kappa e_y / N`` for SGD), and
     weight decay shrinks ``theta`` as the optimiser does (decoupled for ``adamw``, through ``P`` for
-    ``adam``'s L2, plain for SGD's). One backward pass moves the copy; :func:`logit_kernel`
+    ``adam``'s L2, plain for SGD's). Adam's move is bounded per coordinate by the segment's summed
+    learning rate (``|m_hat / sqrt(v_hat)| <= 1``): where the probe's ``v`` is small the kernel would
+    move a coordinate further than Adam can. One backward pass moves the copy; :func:`logit_kernel`
     re-measures ``p`` and ``L`` under the probe's preconditioner ``P`` (Adam's ``v`` stays the probe's).
     The momentum carries over between segments, and the diffusion's drift (the run's random walk,
     which a step along the mean does not make) is kept as a logit offset on top of the re-measured ``p``.
